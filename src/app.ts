@@ -1,0 +1,130 @@
+import { randomUUID } from "node:crypto";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
+import fastifyApollo, { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
+import type { PGlite } from "@electric-sql/pglite";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import { openDatabase } from "./db/client.js";
+import { seedDemoDataIfEmpty } from "./db/seed.js";
+import { type Context, createContext, type Services } from "./graphql/context.js";
+import { invalidToken } from "./graphql/errors.js";
+import { formatError } from "./graphql/format-error.js";
+import { buildApiSchema } from "./graphql/schema.js";
+import { createLogger } from "./logger.js";
+import { PasswordHasher } from "./security/passwords.js";
+import { BlindIndex, FieldCipher } from "./security/pii.js";
+import { resolvePrincipal } from "./security/principal.js";
+import { AccessTokens, InvalidTokenError } from "./security/tokens.js";
+
+export interface App {
+  server: FastifyInstance;
+  services: Services;
+  /** Stops accepting, finishes in-flight requests, closes the database. */
+  close(): Promise<void>;
+}
+
+export interface AppDeps {
+  logger?: Logger;
+  /** A PGlite instance to share instead of opening one under DATA_DIR (tests). */
+  pglite?: PGlite;
+}
+
+/** TRUST_PROXY: "true", a hop count, or comma-separated addresses/CIDRs; off by default. */
+function parseTrustProxy(value: string | undefined) {
+  if (!value || value === "false") return false;
+  if (value === "true") return true;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    return (_address: string, hop: number) => hop < hops;
+  }
+  return value.split(",").map((s) => s.trim());
+}
+
+/** The one wiring function: main.ts and every test build the server through it. */
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    statementTimeoutMs: config.limits.statementTimeoutMs,
+    ...(deps.pglite ? { pglite: deps.pglite } : {}),
+  });
+  const services: Services = {
+    config,
+    database,
+    logger,
+    cipher: new FieldCipher(config.pii.keys, config.pii.activeKeyId),
+    blindIndex: new BlindIndex(config.pii.blindIndexKey),
+    passwords: new PasswordHasher(config.bcryptRounds),
+    tokens: new AccessTokens(config.jwt),
+  };
+  if (config.seedDemoData) await seedDemoDataIfEmpty(services);
+
+  const loggerInstance: FastifyBaseLogger = logger; // pino's Logger, seen as Fastify's base type
+  const server: FastifyInstance = Fastify({
+    loggerInstance,
+    bodyLimit: config.limits.bodyBytes,
+    trustProxy: parseTrustProxy(config.trustProxy),
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+  });
+
+  const apollo = new ApolloServer<Context>({
+    schema: await buildApiSchema(),
+    introspection: config.introspection !== "off",
+    allowBatchedHttpRequests: true,
+    status400ForVariableCoercionErrors: false,
+    includeStacktraceInErrorResponses: config.isDevelopment,
+    formatError: formatError(config, logger),
+    plugins: [
+      fastifyApolloDrainPlugin(server),
+      config.isDevelopment
+        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+        : ApolloServerPluginLandingPageDisabled(),
+    ],
+  });
+  await apollo.start();
+
+  await server.register(fastifyApollo(apollo), {
+    context: async (request) => {
+      try {
+        const principal = await resolvePrincipal(
+          request.headers.authorization,
+          services.tokens,
+          database.db,
+        );
+        return createContext(services, {
+          principal,
+          requestId: request.id,
+          ip: request.ip,
+          userAgent: request.headers["user-agent"],
+        });
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw invalidToken();
+        throw error;
+      }
+    },
+  });
+
+  server.get("/healthz", () => ({ status: "ok" }));
+  server.get("/readyz", async (_request, reply) => {
+    try {
+      await database.ping();
+      return { status: "ready", database: "ok" };
+    } catch {
+      return reply.code(503).send({ status: "unavailable", database: "unreachable" });
+    }
+  });
+
+  return {
+    server,
+    services,
+    close: async () => {
+      await server.close(); // drains Apollo too
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,249 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+
+/** Every setting of the server, parsed and validated once at start (see README "Configuration"). */
+export type Config = ReturnType<typeof parseConfig>["config"];
+export type Environment = Config["nodeEnv"];
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const MIN_SECRET_BYTES = 32;
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max);
+const list = z.string().transform((s) =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+
+const base64Key = (name: string) =>
+  z.string().transform((value, ctx) => {
+    const key = Buffer.from(value, "base64");
+    if (key.length !== 32) {
+      ctx.addIssue({ code: "custom", message: `${name} must be 32 bytes, base64-encoded` });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+const strongSecret = z.string().superRefine((s, ctx) => {
+  if (Buffer.byteLength(s, "utf8") < MIN_SECRET_BYTES) {
+    ctx.addIssue({ code: "custom", message: `must be at least ${MIN_SECRET_BYTES} bytes` });
+  } else if (new Set(s).size < 8) {
+    ctx.addIssue({ code: "custom", message: "is too weak (too few distinct characters)" });
+  }
+});
+
+const piiKeyRing = z.string().transform((value, ctx) => {
+  const keys = new Map<string, Buffer>();
+  for (const pair of value.split(",").map((p) => p.trim())) {
+    const match = /^([A-Za-z0-9_-]{1,32}):(.+)$/.exec(pair);
+    const key = match ? Buffer.from(match[2]!, "base64") : undefined;
+    if (!match || key?.length !== 32) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must be comma-separated id:base64 pairs of 32-byte keys",
+      });
+      return z.NEVER;
+    }
+    keys.set(match[1]!, key);
+  }
+  return keys;
+});
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int(0, 65535).default(4000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  JWT_SECRET: strongSecret.optional(),
+  JWT_PREVIOUS_SECRETS: list.pipe(z.array(strongSecret)).default([]),
+  JWT_ISSUER: z.string().min(1).default("customer-records-api"),
+  JWT_AUDIENCE: z.string().min(1).default("customer-records-api"),
+  PII_KEYS: piiKeyRing.optional(),
+  PII_ACTIVE_KEY: z.string().min(1).optional(),
+  BLIND_INDEX_KEY: base64Key("BLIND_INDEX_KEY").optional(),
+  BCRYPT_ROUNDS: int(4, 15).default(12),
+  CORS_ORIGINS: list.optional(),
+  INTROSPECTION: z.enum(["public", "authenticated", "off"]).optional(),
+  TRUST_PROXY: z.string().optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  SEED_DEMO_DATA: bool.optional(),
+  // Abuse limits (per operation).
+  DEPTH_LIMIT: int(1).default(10),
+  COST_LIMIT: int(1).default(1000),
+  ALIAS_LIMIT: int(0).default(15),
+  DIRECTIVE_LIMIT: int(0).default(50),
+  TOKEN_LIMIT: int(1).default(2000),
+  BATCH_LIMIT: int(1).default(10),
+  BODY_LIMIT_BYTES: int(1024).default(100_000),
+  EXECUTION_TIMEOUT_MS: int(1).default(10_000),
+  STATEMENT_TIMEOUT_MS: int(1).default(5_000),
+  // Cost budgets (leaky buckets).
+  BUDGET_POINTS: int(1).default(2000),
+  BUDGET_RESTORE_PER_SECOND: int(1).default(100),
+  ANONYMOUS_BUDGET_POINTS: int(1).default(200),
+  ANONYMOUS_BUDGET_RESTORE_PER_SECOND: int(1).default(10),
+  // Authentication brute-force limits.
+  AUTH_ATTEMPTS_PER_MINUTE: int(1).default(20),
+  LOGIN_LOCKOUT_FAILURES: int(1).default(5),
+  LOGIN_LOCKOUT_SECONDS: int(1).default(900),
+  // Audit log.
+  AUDIT_BUFFER_SIZE: int(10).default(10_000),
+  AUDIT_FLUSH_MS: int(10).default(1_000),
+});
+
+type Env = Record<string, string | undefined>;
+type GeneratedSecrets = {
+  jwtSecret: string;
+  piiKeyId: string;
+  piiKey: string;
+  blindIndexKey: string;
+};
+
+function generateSecrets(): GeneratedSecrets {
+  return {
+    jwtSecret: randomBytes(48).toString("base64url"),
+    piiKeyId: "dev1",
+    piiKey: randomBytes(32).toString("base64"),
+    blindIndexKey: randomBytes(32).toString("base64"),
+  };
+}
+
+/** Development secrets are generated once and kept (mode 0600) so tokens and ciphertexts survive restarts. */
+function loadDevelopmentSecrets(dataDir: string): { secrets: GeneratedSecrets; created: boolean } {
+  const file = join(resolve(dataDir), "secrets.json");
+  if (existsSync(file)) {
+    return { secrets: JSON.parse(readFileSync(file, "utf8")) as GeneratedSecrets, created: false };
+  }
+  mkdirSync(resolve(dataDir), { recursive: true, mode: 0o700 });
+  const secrets = generateSecrets();
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { secrets, created: true };
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`)
+    .join("; ");
+}
+
+/**
+ * Parses the environment. Returns the config and the warnings to log once a logger exists.
+ * Throws ConfigError with one line naming the variable when something is missing, weak or malformed.
+ */
+export function parseConfig(env: Env) {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success)
+    throw new ConfigError(`Invalid configuration: ${describeIssues(parsed.error)}`);
+  const e = parsed.data;
+  const production = e.NODE_ENV === "production";
+  const warnings: string[] = [];
+
+  const missing = [
+    !e.JWT_SECRET && "JWT_SECRET",
+    !e.PII_KEYS && "PII_KEYS",
+    !e.PII_ACTIVE_KEY && "PII_ACTIVE_KEY",
+    !e.BLIND_INDEX_KEY && "BLIND_INDEX_KEY",
+  ].filter((name): name is string => Boolean(name));
+  if (production && missing.length > 0) {
+    throw new ConfigError(`Invalid configuration: ${missing.join(", ")} must be set in production`);
+  }
+  if (production && e.BCRYPT_ROUNDS < 10) {
+    throw new ConfigError("Invalid configuration: BCRYPT_ROUNDS must be at least 10 in production");
+  }
+
+  let generated: GeneratedSecrets | undefined;
+  if (missing.length > 0) {
+    if (e.NODE_ENV === "development") {
+      const { secrets, created } = loadDevelopmentSecrets(e.DATA_DIR);
+      generated = secrets;
+      warnings.push(
+        `${missing.join(", ")} not set: using development secrets ${created ? "generated now and " : ""}kept in ${join(e.DATA_DIR, "secrets.json")}. Never use them in production.`,
+      );
+    } else {
+      generated = generateSecrets(); // test: ephemeral, never written to disk
+    }
+  }
+
+  const piiKeys =
+    e.PII_KEYS ?? new Map([[generated!.piiKeyId, Buffer.from(generated!.piiKey, "base64")]]);
+  const piiActiveKey = e.PII_ACTIVE_KEY ?? (e.PII_KEYS ? undefined : generated!.piiKeyId);
+  if (!piiActiveKey || !piiKeys.has(piiActiveKey)) {
+    throw new ConfigError(
+      "Invalid configuration: PII_ACTIVE_KEY must name a key id present in PII_KEYS",
+    );
+  }
+
+  const development = e.NODE_ENV === "development";
+  const config = {
+    nodeEnv: e.NODE_ENV,
+    isProduction: production,
+    isDevelopment: development,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    jwt: {
+      secret: e.JWT_SECRET ?? generated!.jwtSecret,
+      previousSecrets: e.JWT_PREVIOUS_SECRETS,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTokenSeconds: 900,
+      clientTokenSeconds: 3600,
+      refreshTokenSeconds: 30 * 24 * 3600,
+    },
+    pii: {
+      keys: piiKeys,
+      activeKeyId: piiActiveKey,
+      blindIndexKey: e.BLIND_INDEX_KEY ?? Buffer.from(generated!.blindIndexKey, "base64"),
+    },
+    bcryptRounds: e.BCRYPT_ROUNDS,
+    corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),
+    introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    seedDemoData: e.SEED_DEMO_DATA ?? development,
+    limits: {
+      depth: e.DEPTH_LIMIT,
+      cost: e.COST_LIMIT,
+      aliases: e.ALIAS_LIMIT,
+      directives: e.DIRECTIVE_LIMIT,
+      tokens: e.TOKEN_LIMIT,
+      batch: e.BATCH_LIMIT,
+      bodyBytes: e.BODY_LIMIT_BYTES,
+      executionTimeoutMs: e.EXECUTION_TIMEOUT_MS,
+      statementTimeoutMs: e.STATEMENT_TIMEOUT_MS,
+    },
+    budgets: {
+      principal: { points: e.BUDGET_POINTS, restorePerSecond: e.BUDGET_RESTORE_PER_SECOND },
+      anonymous: {
+        points: e.ANONYMOUS_BUDGET_POINTS,
+        restorePerSecond: e.ANONYMOUS_BUDGET_RESTORE_PER_SECOND,
+      },
+    },
+    authLimits: {
+      attemptsPerMinutePerIp: e.AUTH_ATTEMPTS_PER_MINUTE,
+      lockoutFailures: e.LOGIN_LOCKOUT_FAILURES,
+      lockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
+    },
+    audit: { bufferSize: e.AUDIT_BUFFER_SIZE, flushMs: e.AUDIT_FLUSH_MS },
+  };
+  if (production && config.seedDemoData) {
+    throw new ConfigError(
+      "Invalid configuration: SEED_DEMO_DATA must not be enabled in production",
+    );
+  }
+  return { config, warnings };
+}

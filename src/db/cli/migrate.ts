@@ -1,0 +1,11 @@
+import { parseConfig } from "../../config.js";
+import { openDatabase } from "../client.js";
+
+const { config } = parseConfig(process.env);
+const database = await openDatabase({
+  databaseUrl: config.databaseUrl,
+  dataDir: config.dataDir,
+  statementTimeoutMs: config.limits.statementTimeoutMs,
+});
+console.log(`migrations applied (${database.driver})`);
+await database.close();

@@ -1,0 +1,100 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import type { Logger as DrizzleLogger } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import { projectPath } from "../paths.js";
+import * as schema from "./schema.js";
+
+export type Schema = typeof schema;
+/** A database handle or an open transaction: both run the same query builder. */
+export type Database = PgDatabase<PgQueryResultHKT, Schema>;
+
+export interface DatabaseHandle {
+  db: Database;
+  driver: "postgres" | "pglite";
+  /** Count of SQL statements sent since start; tests and benchmarks read differences of it. */
+  stats: { statements: number };
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  statementTimeoutMs: number;
+  /** An already-open PGlite to share (tests share one per worker; it takes seconds to start). */
+  pglite?: PGlite;
+}
+
+const MIGRATIONS_LOCK_ID = 7_201_311;
+const migrationsFolder = projectPath("drizzle");
+
+function statementCounter(): { stats: { statements: number }; logger: DrizzleLogger } {
+  const stats = { statements: 0 };
+  return { stats, logger: { logQuery: () => void stats.statements++ } };
+}
+
+/** Opens PostgreSQL when a URL is given, else the embedded PGlite under dataDir; migrates either. */
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  return options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.statementTimeoutMs)
+    : openPglite(options);
+}
+
+async function openPostgres(url: string, statementTimeoutMs: number): Promise<DatabaseHandle> {
+  const client = postgres(url, {
+    max: 10,
+    onnotice: () => {},
+    connection: { statement_timeout: statementTimeoutMs, application_name: "customer-records-api" },
+  });
+  const { stats, logger } = statementCounter();
+  // Several instances (or test workers) may start at once: migrate on one connection under an
+  // advisory lock, so exactly one of them applies each migration.
+  const migrator = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await migrator`select pg_advisory_lock(${MIGRATIONS_LOCK_ID})`;
+    await migratePostgres(drizzlePostgres({ client: migrator }), { migrationsFolder });
+  } finally {
+    await migrator.end({ timeout: 5 });
+  }
+  const db = drizzlePostgres({ client, schema, logger }) as unknown as Database;
+  return {
+    db,
+    driver: "postgres",
+    stats,
+    ping: async () => void (await client`select 1`),
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
+  const shared = options.pglite;
+  let client = shared;
+  if (!client) {
+    const dir = join(options.dataDir, "pglite");
+    mkdirSync(dir, { recursive: true });
+    client = new PGlite(dir);
+  }
+  await client.query("select set_config('statement_timeout', $1, false)", [
+    String(options.statementTimeoutMs),
+  ]);
+  await migratePglite(drizzlePglite({ client }), { migrationsFolder });
+  const { stats, logger } = statementCounter();
+  const db = drizzlePglite({ client, schema, logger }) as unknown as Database;
+  const pglite = client;
+  return {
+    db,
+    driver: "pglite",
+    stats,
+    ping: async () => void (await pglite.query("select 1")),
+    close: async () => {
+      if (!shared) await pglite.close();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { Database, DatabaseHandle } from "../db/client.js";
+import { createLoaders, type Loaders } from "../modules/loaders.js";
+import type { PasswordHasher } from "../security/passwords.js";
+import type { BlindIndex, FieldCipher } from "../security/pii.js";
+import type { AuthenticatedPrincipal, Principal } from "../security/principal.js";
+import type { AccessTokens } from "../security/tokens.js";
+import { forbidden } from "./errors.js";
+
+/** Long-lived parts of the server, built once by buildApp. */
+export interface Services {
+  config: Config;
+  database: DatabaseHandle;
+  cipher: FieldCipher;
+  blindIndex: BlindIndex;
+  passwords: PasswordHasher;
+  tokens: AccessTokens;
+  logger: Logger;
+}
+
+/** One per HTTP request (shared by the operations of a batch). */
+export interface Context {
+  services: Services;
+  /** The executor for this request; an audited mutation swaps in its transaction. */
+  db: Database;
+  principal: Principal;
+  requestId: string;
+  ip: string;
+  userAgent: string | undefined;
+  loaders: Loaders;
+}
+
+export function createContext(
+  services: Services,
+  request: { principal: Principal; requestId: string; ip: string; userAgent: string | undefined },
+): Context {
+  const context: Context = {
+    services,
+    db: services.database.db,
+    ...request,
+    loaders: undefined as unknown as Loaders,
+  };
+  context.loaders = createLoaders(context);
+  return context;
+}
+
+/**
+ * The caller's organization. Every data access goes through this, so tenancy does not depend on
+ * the authorization layer having run: an anonymous caller reaches no tenant data at all.
+ */
+export function tenantOf(ctx: Context): AuthenticatedPrincipal {
+  if (ctx.principal.kind === "anonymous") {
+    throw forbidden();
+  }
+  return ctx.principal;
+}

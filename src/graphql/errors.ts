@@ -1,0 +1,45 @@
+import { GraphQLError } from "graphql";
+
+/** The stable error codes of BEHAVIOUR.md. Clients branch on these, never on messages. */
+export const ErrorCode = {
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  BAD_USER_INPUT: "BAD_USER_INPUT",
+  GRAPHQL_PARSE_FAILED: "GRAPHQL_PARSE_FAILED",
+  GRAPHQL_VALIDATION_FAILED: "GRAPHQL_VALIDATION_FAILED",
+  DEPTH_LIMIT_EXCEEDED: "DEPTH_LIMIT_EXCEEDED",
+  COST_LIMIT_EXCEEDED: "COST_LIMIT_EXCEEDED",
+  ALIAS_LIMIT_EXCEEDED: "ALIAS_LIMIT_EXCEEDED",
+  TOKEN_LIMIT_EXCEEDED: "TOKEN_LIMIT_EXCEEDED",
+  DIRECTIVE_LIMIT_EXCEEDED: "DIRECTIVE_LIMIT_EXCEEDED",
+  BATCH_LIMIT_EXCEEDED: "BATCH_LIMIT_EXCEEDED",
+  RATE_LIMITED: "RATE_LIMITED",
+  INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export const badUserInput = (field: string, message: string): GraphQLError =>
+  new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, field } });
+
+export const notFound = (): GraphQLError =>
+  new GraphQLError("Not found", { extensions: { code: ErrorCode.NOT_FOUND } });
+
+export const forbidden = (): GraphQLError =>
+  new GraphQLError("Not authorized", { extensions: { code: ErrorCode.FORBIDDEN } });
+
+/** Wrong credentials: one message whatever was wrong (no account enumeration). */
+export const invalidCredentials = (): GraphQLError =>
+  new GraphQLError("Invalid credentials", { extensions: { code: ErrorCode.UNAUTHENTICATED } });
+
+/** A bad bearer token refuses the whole request with 401 (RFC 6750). */
+export const invalidToken = (): GraphQLError =>
+  new GraphQLError("Invalid or expired token", {
+    extensions: {
+      code: ErrorCode.UNAUTHENTICATED,
+      http: {
+        status: 401,
+        headers: new Map([["www-authenticate", 'Bearer error="invalid_token"']]),
+      },
+    },
+  });

@@ -1,0 +1,38 @@
+import "reflect-metadata";
+import { type GraphQLSchema, lexicographicSortSchema, printSchema } from "graphql";
+import { buildSchema } from "type-graphql";
+import { ApiClientResolver } from "../modules/api-clients/api-client.resolver.js";
+import { AuditEventResolver } from "../modules/audit/audit-event.resolver.js";
+import { AuthResolver } from "../modules/auth/auth.resolver.js";
+import { CustomerResolver } from "../modules/customers/customer.resolver.js";
+import { NodeResolver } from "../modules/node/node.resolver.js";
+import { NoteResolver } from "../modules/notes/note.resolver.js";
+import { OrganizationResolver } from "../modules/organizations/organization.resolver.js";
+import { UserResolver } from "../modules/users/user.resolver.js";
+import { projectPath } from "../paths.js";
+
+export const resolvers = [
+  NodeResolver,
+  OrganizationResolver,
+  UserResolver,
+  CustomerResolver,
+  NoteResolver,
+  AuditEventResolver,
+  ApiClientResolver,
+  AuthResolver,
+] as const;
+
+/** The executable schema, generated from the TypeGraphQL classes (emitted to schema/schema.graphql). */
+export async function buildApiSchema(): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers,
+    validate: false, // inputs are validated with zod in the resolvers (BAD_USER_INPUT + field)
+  });
+}
+
+/** The SDL committed as schema/schema.graphql: sorted, so the file changes only when the schema does. */
+export function printApiSchema(schema: GraphQLSchema): string {
+  return printSchema(lexicographicSortSchema(schema)) + "\n";
+}
+
+export const SCHEMA_FILE = projectPath("schema", "schema.graphql");

@@ -1,0 +1,64 @@
+import { z } from "zod";
+import { PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES } from "../security/passwords.js";
+import { badUserInput } from "./errors.js";
+
+/*
+ * Input rules of BEHAVIOUR.md ("Input"). Text is stored exactly as sent (no trimming or
+ * escaping); what is refused is refused with BAD_USER_INPUT naming the offending input field.
+ */
+
+// Control characters (C0, DEL, C1) and, separately, the two allowed in long text.
+/* eslint-disable no-control-regex -- matching control characters is the point */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL_EXCEPT_NEWLINE_TAB = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+/* eslint-enable no-control-regex */
+
+export const name = z
+  .string()
+  .min(1, "must not be empty")
+  .max(200, "must be at most 200 characters")
+  .refine((s) => !CONTROL.test(s), "must not contain control characters");
+
+export const noteBody = z
+  .string()
+  .min(1, "must not be empty")
+  .max(10_000, "must be at most 10000 characters")
+  .refine((s) => !CONTROL_EXCEPT_NEWLINE_TAB.test(s), "must not contain control characters");
+
+export const email = z
+  .string()
+  .max(254, "must be at most 254 characters")
+  .refine((s) => !CONTROL.test(s), "must not contain control characters")
+  .pipe(z.email("must be a valid email address"));
+
+export const phone = z
+  .string()
+  .regex(/^\+[1-9]\d{1,14}$/, "must be an E.164 number like +14155550123");
+
+export const dateOfBirth = z.string().refine((s) => {
+  const today = new Date().toISOString().slice(0, 10);
+  return /^\d{4}-\d{2}-\d{2}$/.test(s) && s < today && s >= "1900-01-01";
+}, "must be a date in the past");
+
+export const taxId = z
+  .string()
+  .regex(/^[A-Za-z0-9-]{4,32}$/, "must be 4 to 32 letters, digits or dashes");
+
+export const password = z.string().refine((s) => {
+  const bytes = Buffer.byteLength(s, "utf8");
+  return bytes >= PASSWORD_MIN_BYTES && bytes <= PASSWORD_MAX_BYTES;
+}, `must be ${PASSWORD_MIN_BYTES} to ${PASSWORD_MAX_BYTES} bytes`);
+
+/** Parses an argument; the first problem becomes BAD_USER_INPUT with extensions.field (e.g. input.email). */
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  argName: string,
+): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = [argName, ...issue.path.map(String)].join(".");
+  // The message names the field and the rule, never the value (which may be personal data).
+  throw badUserInput(field, `${field} ${issue.message}`);
+}

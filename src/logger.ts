@@ -1,0 +1,24 @@
+import pino, { type Logger } from "pino";
+
+/**
+ * Structured JSON logs. Credentials and personal data must never reach them: known secret
+ * headers and variables are redacted here, and code logs ids and codes, never values.
+ */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    redact: {
+      paths: [
+        "req.headers.authorization",
+        "req.headers.cookie",
+        "*.password",
+        "*.currentPassword",
+        "*.newPassword",
+        "*.clientSecret",
+        "*.refreshToken",
+        "*.accessToken",
+      ],
+      censor: "[redacted]",
+    },
+  });
+}

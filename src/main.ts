@@ -1,0 +1,47 @@
+import "reflect-metadata";
+import { buildApp } from "./app.js";
+import { ConfigError, parseConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const { config, warnings } = parsed;
+  const logger = createLogger(config.logLevel);
+  for (const warning of warnings) logger.warn(warning);
+
+  const app = await buildApp(config, { logger });
+  await app.server.listen({ port: config.port, host: config.host });
+  logger.info(
+    `GraphQL API at http://localhost:${config.port}/graphql (${config.nodeEnv}, ${app.services.database.driver})`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing in-flight requests");
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  console.error("failed to start:", error instanceof Error ? error.message : error);
+  process.exit(1);
+});

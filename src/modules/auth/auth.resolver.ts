@@ -1,0 +1,159 @@
+import { and, eq } from "drizzle-orm";
+import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
+import { v7 as uuidv7 } from "uuid";
+import { organizations, type UserRow, users } from "../../db/schema.js";
+import { type Context, tenantOf } from "../../graphql/context.js";
+import { badUserInput, forbidden, invalidCredentials } from "../../graphql/errors.js";
+import {
+  email as emailRule,
+  parseInput,
+  password as passwordRule,
+} from "../../graphql/validation.js";
+import { Role } from "../shared/enums.js";
+import { emailTaken } from "../users/user.resolver.js";
+import { EmailTakenError, findUserByEmailIndex, insertUser } from "../users/users.repository.js";
+import { AuthPayload, SignUpInput, signUpInput } from "./auth.types.js";
+import { endAllSessions, endSession, rotateSession, startSession } from "./sessions.js";
+
+interface AuthResult {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  user: UserRow;
+}
+
+async function issueSession(
+  ctx: Context,
+  user: UserRow,
+  refreshToken?: string,
+): Promise<AuthResult> {
+  const { tokens, config } = ctx.services;
+  const access = tokens.signUser(user.id, user.orgId);
+  return {
+    accessToken: access.token,
+    expiresIn: access.expiresIn,
+    refreshToken:
+      refreshToken ?? (await startSession(ctx.db, user, config.jwt.refreshTokenSeconds)),
+    user,
+  };
+}
+
+@Resolver()
+export class AuthResolver {
+  @Mutation(() => AuthPayload, {
+    description: "Creates an organization and its first user (an ADMIN), and signs that user in.",
+  })
+  async signUp(
+    @Arg("input", () => SignUpInput) rawInput: SignUpInput,
+    @Ctx() ctx: Context,
+  ): Promise<AuthResult> {
+    const input = parseInput(signUpInput, rawInput, "input");
+    const { cipher, blindIndex, passwords } = ctx.services;
+    const passwordHash = await passwords.hash(input.password);
+    try {
+      const user = await ctx.db.transaction(async (tx) => {
+        const [org] = await tx
+          .insert(organizations)
+          .values({ id: uuidv7(), name: input.organizationName })
+          .returning();
+        return insertUser(
+          tx,
+          { cipher, blindIndex },
+          {
+            orgId: org!.id,
+            displayName: input.displayName,
+            email: input.email,
+            role: Role.ADMIN,
+            passwordHash,
+          },
+        );
+      });
+      return await issueSession(ctx, user);
+    } catch (error) {
+      if (error instanceof EmailTakenError) throw emailTaken("input.email");
+      throw error;
+    }
+  }
+
+  @Mutation(() => AuthPayload, {
+    description: "Signs in. A wrong email or password, or a locked account, all fail alike.",
+  })
+  async logIn(
+    @Arg("email", () => String) email: string,
+    @Arg("password", () => String) password: string,
+    @Ctx() ctx: Context,
+  ): Promise<AuthResult> {
+    const { blindIndex, passwords } = ctx.services;
+    // Malformed input fails like a wrong password; the bcrypt work is still done.
+    const plausible = emailRule.safeParse(email).success && Buffer.byteLength(password) <= 1024;
+    const user = plausible
+      ? await findUserByEmailIndex(ctx.db, blindIndex.email(email))
+      : undefined;
+    const ok = await passwords.verify(password.slice(0, 1024), user?.passwordHash);
+    if (!ok || !user) throw invalidCredentials();
+    const [signedIn] = await ctx.db
+      .update(users)
+      .set({ lastLoginAt: new Date() })
+      .where(eq(users.id, user.id))
+      .returning();
+    return issueSession(ctx, signedIn ?? user);
+  }
+
+  @Mutation(() => AuthPayload, {
+    description:
+      "Exchanges a refresh token for new tokens. Each refresh token works once; presenting a used one ends its whole session family.",
+  })
+  async refreshSession(
+    @Arg("refreshToken", () => String) refreshToken: string,
+    @Ctx() ctx: Context,
+  ): Promise<AuthResult> {
+    const outcome = await rotateSession(
+      ctx.db,
+      refreshToken,
+      ctx.services.config.jwt.refreshTokenSeconds,
+    );
+    if (!outcome.ok) throw invalidCredentials();
+    const [user] = await ctx.db
+      .select()
+      .from(users)
+      .where(and(eq(users.id, outcome.session.userId), eq(users.orgId, outcome.session.orgId)));
+    if (!user) throw invalidCredentials();
+    return issueSession(ctx, user, outcome.refreshToken);
+  }
+
+  @Mutation(() => Boolean, { description: "Ends the session family of the refresh token." })
+  async logOut(@Arg("refreshToken", () => String) refreshToken: string, @Ctx() ctx: Context) {
+    await endSession(ctx.db, refreshToken);
+    return true;
+  }
+
+  @Mutation(() => Boolean, {
+    description: "Changes the signed-in user's password and ends all of that user's sessions.",
+  })
+  async changePassword(
+    @Arg("currentPassword", () => String) currentPassword: string,
+    @Arg("newPassword", () => String) newPassword: string,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    const principal = tenantOf(ctx);
+    if (principal.kind !== "user") throw forbidden();
+    const next = parseInput(passwordRule, newPassword, "newPassword");
+    const { passwords } = ctx.services;
+    const [user] = await ctx.db
+      .select({ passwordHash: users.passwordHash })
+      .from(users)
+      .where(and(eq(users.id, principal.id), eq(users.orgId, principal.orgId)));
+    if (!(await passwords.verify(currentPassword.slice(0, 1024), user?.passwordHash))) {
+      throw badUserInput("currentPassword", "currentPassword is incorrect");
+    }
+    const passwordHash = await passwords.hash(next);
+    await ctx.db.transaction(async (tx) => {
+      await tx
+        .update(users)
+        .set({ passwordHash, sessionsValidAfter: new Date() })
+        .where(eq(users.id, principal.id));
+      await endAllSessions(tx, principal.id);
+    });
+    return true;
+  }
+}

@@ -1,0 +1,159 @@
+import { and, eq } from "drizzle-orm";
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
+import { type CustomerRow, customers, type NoteRow, type UserRow } from "../../db/schema.js";
+import { type Context, tenantOf } from "../../graphql/context.js";
+import { notFound } from "../../graphql/errors.js";
+import { requireRowId, rowIdOf, toGlobalId } from "../../graphql/ids.js";
+import { type Connection, parsePage, toConnection } from "../../graphql/pagination.js";
+import { parseInput } from "../../graphql/validation.js";
+import { NoteConnection } from "../notes/note.type.js";
+import { User } from "../users/user.type.js";
+import {
+  CustomerFilter,
+  customerFilter,
+  CustomerInput,
+  customerInput,
+  CustomerPatch,
+  customerPatch,
+} from "./customer.inputs.js";
+import { Customer, CustomerConnection } from "./customer.type.js";
+import {
+  countCustomers,
+  customerBinding,
+  type CustomerPiiColumn,
+  encryptCustomerFields,
+  findCustomersPage,
+  insertCustomer,
+} from "./customers.repository.js";
+
+function decrypt(ctx: Context, row: CustomerRow, stored: string | null, column: CustomerPiiColumn) {
+  return ctx.services.cipher.decryptOptional(stored, customerBinding(row.id, column));
+}
+
+@Resolver(() => Customer)
+export class CustomerResolver {
+  @Query(() => Customer, { nullable: true })
+  customer(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<CustomerRow | undefined> {
+    tenantOf(ctx);
+    const rowId = rowIdOf(id, "Customer");
+    return rowId ? ctx.loaders.customer.load(rowId) : Promise.resolve(undefined);
+  }
+
+  @Query(() => CustomerConnection, { nullable: true })
+  async customers(
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number | null,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Arg("filter", () => CustomerFilter, { nullable: true }) rawFilter: CustomerFilter | null,
+    @Ctx() ctx: Context,
+  ): Promise<Connection<CustomerRow>> {
+    const { orgId } = tenantOf(ctx);
+    const page = parsePage(first, after);
+    const filter = parseInput(customerFilter, rawFilter, "filter");
+    const search = {
+      emailBidx: filter?.email ? ctx.services.blindIndex.email(filter.email) : undefined,
+      nameContains: filter?.nameContains ?? undefined,
+    };
+    const rows = await findCustomersPage(ctx.db, orgId, search, page);
+    return toConnection(rows, page, () => countCustomers(ctx.db, orgId, search));
+  }
+
+  @Mutation(() => Customer, { nullable: true })
+  async createCustomer(
+    @Arg("input", () => CustomerInput) rawInput: CustomerInput,
+    @Ctx() ctx: Context,
+  ): Promise<CustomerRow> {
+    const principal = tenantOf(ctx);
+    const input = parseInput(customerInput, rawInput, "input");
+    return insertCustomer(
+      ctx.db,
+      ctx.services,
+      {
+        orgId: principal.orgId,
+        name: input.name,
+        createdByUserId: principal.kind === "user" ? principal.id : null,
+        createdByClientId: principal.kind === "client" ? principal.id : null,
+      },
+      input,
+    );
+  }
+
+  @Mutation(() => Customer, { nullable: true })
+  async updateCustomer(
+    @Arg("id", () => ID) id: string,
+    @Arg("input", () => CustomerPatch) rawInput: CustomerPatch,
+    @Ctx() ctx: Context,
+  ): Promise<CustomerRow> {
+    const { orgId } = tenantOf(ctx);
+    const rowId = requireRowId(id, "Customer");
+    const patch = parseInput(customerPatch, rawInput, "input");
+    const [row] = await ctx.db
+      .update(customers)
+      .set({ ...encryptCustomerFields(ctx.services, rowId, patch), updatedAt: new Date() })
+      .where(and(eq(customers.id, rowId), eq(customers.orgId, orgId)))
+      .returning();
+    if (!row) throw notFound();
+    return row;
+  }
+
+  @Mutation(() => Boolean, { nullable: true, description: "Deletes a customer and its notes." })
+  async deleteCustomer(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
+    const { orgId } = tenantOf(ctx);
+    const rowId = requireRowId(id, "Customer");
+    const deleted = await ctx.db
+      .delete(customers)
+      .where(and(eq(customers.id, rowId), eq(customers.orgId, orgId)))
+      .returning({ id: customers.id });
+    if (deleted.length === 0) throw notFound();
+    return true;
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() customer: CustomerRow): string {
+    return toGlobalId("Customer", customer.id);
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  createdBy(
+    @Root() customer: CustomerRow,
+    @Ctx() ctx: Context,
+  ): Promise<UserRow | undefined> | null {
+    return customer.createdByUserId ? ctx.loaders.user.load(customer.createdByUserId) : null;
+  }
+
+  @FieldResolver(() => String, { nullable: true })
+  email(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
+    return decrypt(ctx, customer, customer.emailEnc, "email");
+  }
+
+  @FieldResolver(() => String, { nullable: true })
+  phone(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
+    return decrypt(ctx, customer, customer.phoneEnc, "phone");
+  }
+
+  @FieldResolver(() => String, { nullable: true })
+  dateOfBirth(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
+    return decrypt(ctx, customer, customer.dateOfBirthEnc, "date_of_birth");
+  }
+
+  @FieldResolver(() => String, { nullable: true })
+  taxId(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
+    return decrypt(ctx, customer, customer.taxIdEnc, "tax_id");
+  }
+
+  @FieldResolver(() => String, { nullable: true })
+  taxIdLast4(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
+    return decrypt(ctx, customer, customer.taxIdLast4Enc, "tax_id_last4");
+  }
+
+  @FieldResolver(() => NoteConnection, { nullable: true })
+  async notes(
+    @Root() customer: CustomerRow,
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number | null,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<Connection<NoteRow>> {
+    const page = parsePage(first, after);
+    const rows = await ctx.loaders.notesPage.load({ customerId: customer.id, ...page });
+    return toConnection(rows, page, () => ctx.loaders.noteCount.load(customer.id));
+  }
+}

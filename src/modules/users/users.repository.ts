@@ -1,0 +1,72 @@
+import { and, asc, count, eq, gt } from "drizzle-orm";
+import { v7 as uuidv7 } from "uuid";
+import type { Database } from "../../db/client.js";
+import { type Role, type UserRow, users } from "../../db/schema.js";
+import type { Page } from "../../graphql/pagination.js";
+import type { BlindIndex, FieldCipher } from "../../security/pii.js";
+
+export interface NewUser {
+  orgId: string;
+  displayName: string;
+  email: string;
+  phone?: string | null | undefined;
+  role: Role;
+  passwordHash: string;
+}
+
+/** Thrown when the email's blind index is already taken. */
+export class EmailTakenError extends Error {
+  override name = "EmailTakenError";
+}
+
+export const userBinding = (rowId: string, column: "email" | "phone") => ({
+  table: "users",
+  column,
+  rowId,
+});
+
+export async function insertUser(
+  db: Database,
+  pii: { cipher: FieldCipher; blindIndex: BlindIndex },
+  input: NewUser,
+): Promise<UserRow> {
+  const id = uuidv7();
+  const [row] = await db
+    .insert(users)
+    .values({
+      id,
+      orgId: input.orgId,
+      displayName: input.displayName,
+      role: input.role,
+      emailEnc: pii.cipher.encrypt(input.email, userBinding(id, "email")),
+      emailBidx: pii.blindIndex.email(input.email),
+      phoneEnc: pii.cipher.encryptOptional(input.phone, userBinding(id, "phone")),
+      passwordHash: input.passwordHash,
+    })
+    .onConflictDoNothing({ target: users.emailBidx })
+    .returning();
+  if (!row) throw new EmailTakenError();
+  return row;
+}
+
+export async function findUserByEmailIndex(
+  db: Database,
+  emailBidx: string,
+): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.emailBidx, emailBidx));
+  return row;
+}
+
+export function findUsersPage(db: Database, orgId: string, page: Page): Promise<UserRow[]> {
+  return db
+    .select()
+    .from(users)
+    .where(and(eq(users.orgId, orgId), page.afterId ? gt(users.id, page.afterId) : undefined))
+    .orderBy(asc(users.id))
+    .limit(page.limit + 1);
+}
+
+export async function countUsers(db: Database, orgId: string): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(users).where(eq(users.orgId, orgId));
+  return row?.n ?? 0;
+}

@@ -1,0 +1,26 @@
+import bcrypt from "bcrypt";
+
+export const PASSWORD_MIN_BYTES = 12;
+export const PASSWORD_MAX_BYTES = 72; // bcrypt ignores anything past 72 bytes
+
+/** Password hashing with bcrypt; an unknown account costs the same work as a wrong password. */
+export class PasswordHasher {
+  private readonly dummyHash: Promise<string>;
+  /** Count of bcrypt comparisons, so tests can show unknown and known emails cost the same. */
+  comparisons = 0;
+
+  constructor(private readonly rounds: number) {
+    this.dummyHash = bcrypt.hash("not-a-real-password-only-for-timing", rounds);
+  }
+
+  hash(password: string): Promise<string> {
+    return bcrypt.hash(password, this.rounds);
+  }
+
+  /** Compares against the hash, or against a dummy hash of the same cost when there is none. */
+  async verify(password: string, hash: string | undefined): Promise<boolean> {
+    this.comparisons++;
+    const matches = await bcrypt.compare(password, hash ?? (await this.dummyHash));
+    return matches && hash !== undefined;
+  }
+}

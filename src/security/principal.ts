@@ -1,0 +1,100 @@
+import { and, eq, isNull, lt, or } from "drizzle-orm";
+import type { Database } from "../db/client.js";
+import { apiClients, users, type Role } from "../db/schema.js";
+import { type AccessClaims, type AccessTokens, InvalidTokenError } from "./tokens.js";
+
+export const SCOPES = [
+  "customers:read",
+  "customers:write",
+  "customers:pii",
+  "users:read",
+  "audit:read",
+] as const;
+export type ScopeName = (typeof SCOPES)[number];
+
+export type Principal =
+  | { kind: "anonymous" }
+  | { kind: "user"; id: string; orgId: string; role: Role }
+  | { kind: "client"; id: string; orgId: string; scopes: ReadonlySet<ScopeName> };
+
+export type AuthenticatedPrincipal = Exclude<Principal, { kind: "anonymous" }>;
+
+export const ANONYMOUS: Principal = Object.freeze({ kind: "anonymous" });
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Who is calling: no Authorization header is anonymous; anything else must be a valid bearer
+ * token of a user or API client that still exists (and is not revoked). The role and scopes come
+ * from the database, not the token, so changes take effect on the next request.
+ */
+export async function resolvePrincipal(
+  authorization: string | undefined,
+  tokens: AccessTokens,
+  db: Database,
+): Promise<Principal> {
+  if (authorization === undefined) return ANONYMOUS;
+  const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(authorization.trim());
+  if (!match) throw new InvalidTokenError("not a bearer token");
+  const claims = tokens.verify(match[1]!);
+  return claims.typ === "user" ? loadUser(claims, db) : loadClient(claims, db);
+}
+
+async function loadUser(claims: AccessClaims, db: Database): Promise<Principal> {
+  const [user] = await db
+    .select({
+      id: users.id,
+      orgId: users.orgId,
+      role: users.role,
+      validAfter: users.sessionsValidAfter,
+    })
+    .from(users)
+    .where(and(eq(users.id, claims.sub), eq(users.orgId, claims.org)));
+  if (!user) throw new InvalidTokenError("user no longer exists");
+  // iat has whole seconds: tokens issued in the second of a password change still pass.
+  if (user.validAfter && claims.iat < Math.floor(user.validAfter.getTime() / 1000)) {
+    throw new InvalidTokenError("session ended by a password change");
+  }
+  return { kind: "user", id: user.id, orgId: user.orgId, role: user.role };
+}
+
+async function loadClient(claims: AccessClaims, db: Database): Promise<Principal> {
+  const [client] = await db
+    .select({
+      id: apiClients.id,
+      orgId: apiClients.orgId,
+      scopes: apiClients.scopes,
+      lastUsedAt: apiClients.lastUsedAt,
+    })
+    .from(apiClients)
+    .where(
+      and(
+        eq(apiClients.id, claims.sub),
+        eq(apiClients.orgId, claims.org),
+        isNull(apiClients.revokedAt),
+      ),
+    );
+  if (!client) throw new InvalidTokenError("client revoked or unknown");
+  const now = Date.now();
+  if (!client.lastUsedAt || now - client.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+    await touchClient(db, client.id, new Date(now));
+  }
+  // A client's scopes are what it holds now, narrowed to what the token was issued with.
+  const granted = claims.typ === "client" ? new Set(claims.scope.split(" ")) : new Set<string>();
+  const scopes = new Set(client.scopes.filter((s): s is ScopeName => granted.has(s)));
+  return { kind: "client", id: client.id, orgId: client.orgId, scopes };
+}
+
+/** lastUsedAt is kept to the minute: at most one write a minute per client, never per request. */
+async function touchClient(db: Database, id: string, now: Date): Promise<void> {
+  const stale = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+  await db
+    .update(apiClients)
+    .set({ lastUsedAt: now })
+    .where(
+      and(
+        eq(apiClients.id, id),
+        or(isNull(apiClients.lastUsedAt), lt(apiClients.lastUsedAt, stale)),
+      ),
+    );
+}

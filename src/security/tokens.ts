@@ -1,0 +1,110 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import jwt from "jsonwebtoken";
+import { z } from "zod";
+
+/** What a verified access token says; the principal is then loaded fresh from the database. */
+export type AccessClaims =
+  | { typ: "user"; sub: string; org: string; jti: string; iat: number }
+  | { typ: "client"; sub: string; org: string; jti: string; iat: number; scope: string };
+
+export class InvalidTokenError extends Error {
+  override name = "InvalidTokenError";
+}
+
+export interface TokenSettings {
+  secret: string;
+  previousSecrets: readonly string[];
+  issuer: string;
+  audience: string;
+  accessTokenSeconds: number;
+  clientTokenSeconds: number;
+}
+
+const ALGORITHM = "HS256";
+const uuid = z.uuid();
+const claimsSchema = z.discriminatedUnion("typ", [
+  z.object({
+    typ: z.literal("user"),
+    sub: uuid,
+    org: uuid,
+    jti: z.string().min(1),
+    iat: z.number(),
+  }),
+  z.object({
+    typ: z.literal("client"),
+    sub: uuid,
+    org: uuid,
+    jti: z.string().min(1),
+    iat: z.number(),
+    scope: z.string(),
+  }),
+]);
+
+/** A key id that names a secret without revealing anything about it. */
+const keyIdOf = (secret: string) =>
+  createHash("sha256").update(`kid:${secret}`).digest("base64url").slice(0, 16);
+
+/**
+ * Access tokens: HS256 JWTs, algorithm pinned on verify, iss/aud/exp enforced. The key id in the
+ * header picks the current or a previous secret, so secrets rotate without logging anyone out.
+ */
+export class AccessTokens {
+  private readonly keys: Map<string, string>;
+  private readonly currentKid: string;
+
+  constructor(private readonly settings: TokenSettings) {
+    this.currentKid = keyIdOf(settings.secret);
+    this.keys = new Map([settings.secret, ...settings.previousSecrets].map((s) => [keyIdOf(s), s]));
+  }
+
+  signUser(userId: string, orgId: string): { token: string; expiresIn: number } {
+    return this.sign({ typ: "user", org: orgId }, userId, this.settings.accessTokenSeconds);
+  }
+
+  signClient(apiClientId: string, orgId: string, scopes: readonly string[]) {
+    const payload = { typ: "client", org: orgId, scope: scopes.join(" ") };
+    return this.sign(payload, apiClientId, this.settings.clientTokenSeconds);
+  }
+
+  private sign(payload: object, subject: string, expiresIn: number) {
+    const token = jwt.sign(payload, this.keys.get(this.currentKid)!, {
+      algorithm: ALGORITHM,
+      expiresIn,
+      issuer: this.settings.issuer,
+      audience: this.settings.audience,
+      subject,
+      jwtid: randomUUID(),
+      keyid: this.currentKid,
+    });
+    return { token, expiresIn };
+  }
+
+  /** Throws InvalidTokenError for anything but a well-formed, current, correctly signed token. */
+  verify(token: string): AccessClaims {
+    const decoded = jwt.decode(token, { complete: true });
+    const kid = decoded?.header.kid;
+    const secret = kid === undefined ? undefined : this.keys.get(kid);
+    if (!secret || decoded?.header.alg !== ALGORITHM) throw new InvalidTokenError("unknown key");
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, secret, {
+        algorithms: [ALGORITHM],
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        clockTolerance: 5,
+      });
+    } catch (error) {
+      throw new InvalidTokenError((error as Error).message);
+    }
+    const claims = claimsSchema.safeParse(payload);
+    if (!claims.success) throw new InvalidTokenError("unexpected claims");
+    return claims.data;
+  }
+}
+
+/** Opaque secrets (refresh tokens, client secrets): 256 random bits; only a SHA-256 is stored. */
+export const newOpaqueSecret = (prefix: string): string =>
+  `${prefix}_${randomBytes(32).toString("base64url")}`;
+
+export const hashOpaqueSecret = (secret: string): string =>
+  createHash("sha256").update(secret, "utf8").digest("base64url");

@@ -1,0 +1,50 @@
+import { PGlite } from "@electric-sql/pglite";
+import { buildApp, type App } from "../../src/app.js";
+import { parseConfig } from "../../src/config.js";
+
+/*
+ * Tests talk HTTP to a real server on a random port, backed by PostgreSQL when DATABASE_URL is
+ * set (CI) and by an in-memory PGlite otherwise. PGlite takes seconds to start, so each test
+ * worker shares one; every test creates its own organizations, which tenancy keeps apart.
+ */
+
+export interface TestServer {
+  app: App;
+  url: string;
+  close(): Promise<void>;
+}
+
+let sharedPglite: Promise<PGlite> | undefined;
+let sharedServer: Promise<TestServer> | undefined;
+
+function pglite(): Promise<PGlite> {
+  sharedPglite ??= PGlite.create();
+  return sharedPglite;
+}
+
+export const usingPostgres = (): boolean => Boolean(process.env.DATABASE_URL);
+
+/** A new server with these environment settings on top of the test defaults. */
+export async function startServer(
+  env: Record<string, string | undefined> = {},
+): Promise<TestServer> {
+  const { config } = parseConfig({
+    NODE_ENV: "test",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    BCRYPT_ROUNDS: "4",
+    DATABASE_URL: process.env.DATABASE_URL,
+    REDIS_URL: undefined,
+    ...env,
+  });
+  const app = await buildApp(config, usingPostgres() ? {} : { pglite: await pglite() });
+  await app.server.listen({ port: 0, host: "127.0.0.1" });
+  const address = app.server.server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+/** The worker's shared server with default test settings (never closed by a test). */
+export function sharedTestServer(): Promise<TestServer> {
+  sharedServer ??= startServer();
+  return sharedServer;
+}
