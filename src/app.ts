@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import fastifyApollo, { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
+import { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
 import type { PGlite } from "@electric-sql/pglite";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -13,10 +13,12 @@ import { type Context, createContext, type Services } from "./graphql/context.js
 import { invalidToken } from "./graphql/errors.js";
 import { formatError } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
+import { registerGraphQLRoute } from "./http/graphql-route.js";
 import { createLogger } from "./logger.js";
+import { connectRedis } from "./redis.js";
 import { PasswordHasher } from "./security/passwords.js";
 import { BlindIndex, FieldCipher } from "./security/pii.js";
-import { resolvePrincipal } from "./security/principal.js";
+import { type Principal, resolvePrincipal } from "./security/principal.js";
 import { AccessTokens, InvalidTokenError } from "./security/tokens.js";
 
 export interface App {
@@ -60,6 +62,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     blindIndex: new BlindIndex(config.pii.blindIndexKey),
     passwords: new PasswordHasher(config.bcryptRounds),
     tokens: new AccessTokens(config.jwt),
+    redis: config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined,
   };
   if (config.seedDemoData) await seedDemoDataIfEmpty(services);
 
@@ -75,7 +78,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const apollo = new ApolloServer<Context>({
     schema: await buildApiSchema(),
     introspection: config.introspection !== "off",
-    allowBatchedHttpRequests: true,
+    allowBatchedHttpRequests: false, // batches are split by the route, one context each
     status400ForVariableCoercionErrors: false,
     includeStacktraceInErrorResponses: config.isDevelopment,
     formatError: formatError(config, logger),
@@ -88,24 +91,25 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await apollo.start();
 
-  await server.register(fastifyApollo(apollo), {
-    context: async (request) => {
-      try {
-        const principal = await resolvePrincipal(
-          request.headers.authorization,
-          services.tokens,
-          database.db,
-        );
-        return createContext(services, {
-          principal,
-          requestId: request.id,
-          ip: request.ip,
-          userAgent: request.headers["user-agent"],
-        });
-      } catch (error) {
-        if (error instanceof InvalidTokenError) throw invalidToken();
-        throw error;
-      }
+  registerGraphQLRoute(server, apollo, {
+    batchLimit: config.limits.batch,
+    contextFor: (request) => {
+      // The principal is resolved once per HTTP request; each operation gets its own context.
+      let principal: Promise<Principal> | undefined;
+      return async () => {
+        principal ??= resolvePrincipal(request.headers.authorization, services.tokens, database.db);
+        try {
+          return createContext(services, {
+            principal: await principal,
+            requestId: request.id,
+            ip: request.ip,
+            userAgent: request.headers["user-agent"],
+          });
+        } catch (error) {
+          if (error instanceof InvalidTokenError) throw invalidToken();
+          throw error;
+        }
+      };
     },
   });
 
@@ -125,6 +129,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     close: async () => {
       await server.close(); // drains Apollo too
       await database.close();
+      await services.redis?.quit();
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Database, DatabaseHandle } from "../db/client.js";
@@ -17,9 +18,11 @@ export interface Services {
   passwords: PasswordHasher;
   tokens: AccessTokens;
   logger: Logger;
+  /** Present when REDIS_URL is set: budgets and limits shared by every instance. */
+  redis: Redis | undefined;
 }
 
-/** One per HTTP request (shared by the operations of a batch). */
+/** One per GraphQL operation (each operation of a batched request has its own). */
 export interface Context {
   services: Services;
   /** The executor for this request; an audited mutation swaps in its transaction. */

@@ -1,0 +1,100 @@
+import {
+  type ApolloServer,
+  HeaderMap,
+  type HTTPGraphQLRequest,
+  type HTTPGraphQLResponse,
+} from "@apollo/server";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ErrorCode } from "../graphql/errors.js";
+import type { Context } from "../graphql/context.js";
+
+export interface GraphQLRouteOptions {
+  batchLimit: number;
+  /** A fresh context for one operation; called once per operation, also within a batch. */
+  contextFor(request: FastifyRequest): () => Promise<Context>;
+}
+
+function headersOf(request: FastifyRequest): HeaderMap {
+  const map = new HeaderMap();
+  for (const [key, value] of Object.entries(request.headers)) {
+    if (value !== undefined) map.set(key, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return map;
+}
+
+function toGraphQLRequest(request: FastifyRequest, body: unknown): HTTPGraphQLRequest {
+  return {
+    body,
+    method: request.method.toUpperCase(),
+    headers: headersOf(request),
+    search: new URL(request.url, "http://localhost/").search,
+  };
+}
+
+function batchError(reply: FastifyReply, message: string, code: string) {
+  return reply
+    .code(400)
+    .type("application/json; charset=utf-8")
+    .send({ errors: [{ message, extensions: { code } }] });
+}
+
+/**
+ * POST/GET /graphql through Apollo's executeHTTPGraphQLRequest. Batched requests (a JSON array)
+ * are split here rather than by Apollo, so that every operation of a batch runs with its own
+ * context (its own loaders, transaction and audit record) and the batch size is capped.
+ */
+export function registerGraphQLRoute(
+  server: FastifyInstance,
+  apollo: ApolloServer<Context>,
+  options: GraphQLRouteOptions,
+): void {
+  const send = (reply: FastifyReply, response: HTTPGraphQLResponse) => {
+    for (const [key, value] of response.headers) void reply.header(key, value);
+    void reply.code(response.status ?? 200);
+    if (response.body.kind === "complete") return response.body.string;
+    throw new Error("incremental delivery is not enabled");
+  };
+
+  server.route({
+    method: ["GET", "POST"],
+    url: "/graphql",
+    handler: async (request, reply) => {
+      const context = options.contextFor(request);
+      if (!Array.isArray(request.body)) {
+        const response = await apollo.executeHTTPGraphQLRequest({
+          httpGraphQLRequest: toGraphQLRequest(request, request.body),
+          context,
+        });
+        return send(reply, response);
+      }
+      const operations = request.body as unknown[];
+      if (operations.length === 0) {
+        return batchError(
+          reply,
+          "A batched request must contain at least one operation",
+          "BAD_REQUEST",
+        );
+      }
+      if (operations.length > options.batchLimit) {
+        return batchError(
+          reply,
+          `A batched request may contain at most ${options.batchLimit} operations`,
+          ErrorCode.BATCH_LIMIT_EXCEEDED,
+        );
+      }
+      const responses = await Promise.all(
+        operations.map((operation) =>
+          apollo.executeHTTPGraphQLRequest({
+            httpGraphQLRequest: toGraphQLRequest(request, operation),
+            context,
+          }),
+        ),
+      );
+      const statuses = new Set(responses.map((r) => r.status ?? 200));
+      for (const [key, value] of responses[0]!.headers) void reply.header(key, value);
+      void reply.code(statuses.has(401) ? 401 : statuses.size === 1 ? [...statuses][0]! : 200);
+      const bodies = responses.map((r) => (r.body.kind === "complete" ? r.body.string : "null"));
+      return `[${bodies.join(",")}]`;
+    },
+  });
+}

@@ -1,0 +1,59 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTenant, type Tenant } from "../support/fixtures.js";
+import { sharedTestServer } from "../support/server.js";
+
+let url: string;
+let tenant: Tenant;
+
+const post = (body: unknown, token?: string) =>
+  fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+
+beforeAll(async () => {
+  ({ url } = await sharedTestServer());
+  tenant = await createTenant(url, "batch");
+});
+
+describe("batched requests", () => {
+  it("run each operation and answer in order", async () => {
+    const res = await post(
+      [{ query: "{ me { role } }" }, { query: "query Org { organization { name } }" }],
+      tenant.members.VIEWER.token,
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual([
+      { data: { me: { role: "VIEWER" } } },
+      { data: { organization: { name: tenant.name } } },
+    ]);
+  });
+
+  it("refuses more operations than the limit, running none of them", async () => {
+    const batch = Array.from({ length: 11 }, () => ({ query: "{ me { id } }" }));
+    const res = await post(batch, tenant.members.VIEWER.token);
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.errors[0].extensions.code).toBe("BATCH_LIMIT_EXCEEDED");
+    const ten = await post(batch.slice(0, 10), tenant.members.VIEWER.token);
+    expect(ten.status).toBe(200);
+    expect(await ten.json()).toHaveLength(10);
+  });
+
+  it("refuses a batch with a bad token as a whole with 401", async () => {
+    const res = await post(
+      [{ query: "{ me { id } }" }, { query: "{ __typename }" }],
+      "not.a.token",
+    );
+    expect(res.status).toBe(401);
+    const body = await res.json();
+    expect(body.map((r: any) => r.errors[0].extensions.code)).toEqual([
+      "UNAUTHENTICATED",
+      "UNAUTHENTICATED",
+    ]);
+  });
+});
