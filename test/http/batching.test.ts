@@ -37,7 +37,7 @@ describe("batched requests", () => {
     const batch = Array.from({ length: 11 }, () => ({ query: "{ me { id } }" }));
     const res = await post(batch, tenant.members.VIEWER.token);
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body.errors[0].extensions.code).toBe("BATCH_LIMIT_EXCEEDED");
     const ten = await post(batch.slice(0, 10), tenant.members.VIEWER.token);
     expect(ten.status).toBe(200);
@@ -50,7 +50,7 @@ describe("batched requests", () => {
       "not.a.token",
     );
     expect(res.status).toBe(401);
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body.map((r: any) => r.errors[0].extensions.code)).toEqual([
       "UNAUTHENTICATED",
       "UNAUTHENTICATED",

@@ -112,6 +112,34 @@ describe("tenancy: an organization never sees or changes another's objects", () 
     });
   });
 
+  it("lists only the organization's own API clients and audit events", async () => {
+    const create = `mutation($name: String!) {
+      createApiClient(input: { name: $name, scopes: [CUSTOMERS_READ] }) { client { id name scopes } clientSecret }
+    }`;
+    const mine = dataOf(
+      await gql(url, create, { name: "acme partner" }, { token: acme.members.ADMIN.token }),
+    );
+    dataOf(
+      await gql(url, create, { name: "globex partner" }, { token: globex.members.ADMIN.token }),
+    );
+    expect(mine.createApiClient.client).toMatchObject({
+      name: "acme partner",
+      scopes: ["CUSTOMERS_READ"],
+    });
+    const res = await gql(
+      url,
+      `{ apiClients { name } auditEvents(first: 100) { nodes { id actorId } } }`,
+      {},
+      { token: acme.members.ADMIN.token },
+    );
+    const data = dataOf(res);
+    expect(data.apiClients).toEqual([{ name: "acme partner" }]);
+    const acmeActors = new Set(Object.values(acme.members).map((m) => m.id));
+    for (const event of data.auditEvents.nodes as { actorId: string | null }[]) {
+      if (event.actorId) expect(acmeActors.has(event.actorId)).toBe(true);
+    }
+  });
+
   it("finds customers by email only within the organization", async () => {
     const email = "shared.person@test.example";
     await createCustomer(url, acme.members.ADMIN.token, { name: "A copy", email });

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../src/config.js";
+
+const key = () => Buffer.alloc(32, 7).toString("base64");
+const productionSecrets = {
+  NODE_ENV: "production",
+  JWT_SECRET: "k3Y-w1th-enough-entropy-for-hs256-signing!!",
+  PII_KEYS: `k1:${key()}`,
+  PII_ACTIVE_KEY: "k1",
+  BLIND_INDEX_KEY: key(),
+};
+
+const errorOf = (env: Record<string, string>) => {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("configuration", () => {
+  it("has the documented defaults", () => {
+    const { config } = parseConfig({ NODE_ENV: "test" });
+    expect(config).toMatchObject({
+      port: 4000,
+      host: "0.0.0.0",
+      bcryptRounds: 12,
+      introspection: "authenticated",
+      corsOrigins: [],
+      limits: {
+        depth: 10,
+        cost: 1000,
+        aliases: 15,
+        directives: 50,
+        tokens: 2000,
+        batch: 10,
+        bodyBytes: 100_000,
+      },
+      budgets: {
+        principal: { points: 2000, restorePerSecond: 100 },
+        anonymous: { points: 200, restorePerSecond: 10 },
+      },
+    });
+  });
+
+  it("starts in production with strong secrets, and never seeds demo data there", () => {
+    const { config } = parseConfig(productionSecrets);
+    expect(config.isProduction).toBe(true);
+    expect(config.seedDemoData).toBe(false);
+    expect(errorOf({ ...productionSecrets, SEED_DEMO_DATA: "true" })).toMatch(/SEED_DEMO_DATA/);
+  });
+
+  it.each([["JWT_SECRET"], ["PII_KEYS"], ["PII_ACTIVE_KEY"], ["BLIND_INDEX_KEY"]])(
+    "refuses to start in production without %s, naming it",
+    (name) => {
+      const env: Record<string, string> = { ...productionSecrets };
+      delete env[name];
+      expect(errorOf(env)).toContain(name);
+    },
+  );
+
+  it.each([
+    ["JWT_SECRET", "too-short"],
+    ["JWT_SECRET", "a".repeat(40)],
+    ["PII_KEYS", "k1:c2hvcnQ="],
+    ["BLIND_INDEX_KEY", "c2hvcnQ="],
+    ["PII_ACTIVE_KEY", "k2"],
+    ["BCRYPT_ROUNDS", "8"],
+    ["PORT", "70000"],
+    ["DATABASE_URL", "mysql://x"],
+    ["INTROSPECTION", "sometimes"],
+  ])("refuses a weak or malformed %s with one line naming it", (name, value) => {
+    const message = errorOf({ ...productionSecrets, [name]: value });
+    expect(message).toContain(name);
+    expect(message).not.toContain("\n");
+    expect(message).not.toContain(value.length > 8 ? value : "\u0000"); // never echoes a secret
+  });
+});
