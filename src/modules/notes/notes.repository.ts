@@ -12,6 +12,13 @@ export function visibleNotes(principal: AuthenticatedPrincipal): SQL | undefined
     : eq(notes.private, false);
 }
 
+/** Notes of these customers that the principal may see, in its organization. */
+const notesOfCustomers = (principal: AuthenticatedPrincipal, customerIds: readonly string[]) => [
+  eq(notes.orgId, principal.orgId),
+  inArray(notes.customerId, [...customerIds]),
+  visibleNotes(principal),
+];
+
 /**
  * One page of notes for each of many customers, in one statement: rows ranked per customer,
  * at most limit + 1 each (the extra row tells whether there is a next page).
@@ -32,12 +39,7 @@ export async function findNotePages(
     })
     .from(notes)
     .where(
-      and(
-        eq(notes.orgId, principal.orgId),
-        inArray(notes.customerId, [...customerIds]),
-        visibleNotes(principal),
-        afterId ? gt(notes.id, afterId) : undefined,
-      ),
+      and(...notesOfCustomers(principal, customerIds), afterId ? gt(notes.id, afterId) : undefined),
     )
     .as("ranked");
   const rows = await db
@@ -58,13 +60,7 @@ export async function countNotesByCustomer(
   const rows = await db
     .select({ customerId: notes.customerId, n: count() })
     .from(notes)
-    .where(
-      and(
-        eq(notes.orgId, principal.orgId),
-        inArray(notes.customerId, [...customerIds]),
-        visibleNotes(principal),
-      ),
-    )
+    .where(and(...notesOfCustomers(principal, customerIds)))
     .groupBy(notes.customerId);
   return new Map(rows.map((r) => [r.customerId, r.n]));
 }
