@@ -16,6 +16,7 @@ import { buildApiSchema } from "./graphql/schema.js";
 import { registerGraphQLRoute } from "./http/graphql-route.js";
 import { createLogger } from "./logger.js";
 import { connectRedis } from "./redis.js";
+import { AuthLimits } from "./security/auth-limits.js";
 import { PasswordHasher } from "./security/passwords.js";
 import { BlindIndex, FieldCipher } from "./security/pii.js";
 import { type Principal, resolvePrincipal } from "./security/principal.js";
@@ -54,6 +55,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     statementTimeoutMs: config.limits.statementTimeoutMs,
     ...(deps.pglite ? { pglite: deps.pglite } : {}),
   });
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
   const services: Services = {
     config,
     database,
@@ -62,7 +64,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     blindIndex: new BlindIndex(config.pii.blindIndexKey),
     passwords: new PasswordHasher(config.bcryptRounds),
     tokens: new AccessTokens(config.jwt),
-    redis: config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined,
+    authLimits: new AuthLimits(config.authLimits, { redis, keyPrefix: config.redisKeyPrefix }),
+    redis,
   };
   if (config.seedDemoData) await seedDemoDataIfEmpty(services);
 

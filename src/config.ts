@@ -65,6 +65,8 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Prepended to every Redis key, so that several deployments (or test servers) can share one. */
+  REDIS_KEY_PREFIX: z.string().min(1).max(64).default("cra:"),
   JWT_SECRET: strongSecret.optional(),
   JWT_PREVIOUS_SECRETS: list.pipe(z.array(strongSecret)).default([]),
   JWT_ISSUER: z.string().min(1).default("customer-records-api"),
@@ -195,6 +197,7 @@ export function parseConfig(env: Env) {
     dataDir: resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwt: {
       secret: e.JWT_SECRET ?? generated!.jwtSecret,
       previousSecrets: e.JWT_PREVIOUS_SECRETS,

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Database, DatabaseHandle } from "../db/client.js";
 import { createLoaders, type Loaders } from "../modules/loaders.js";
+import type { AuthLimits } from "../security/auth-limits.js";
 import type { PasswordHasher } from "../security/passwords.js";
 import type { BlindIndex, FieldCipher } from "../security/pii.js";
 import type { AuthenticatedPrincipal, Principal } from "../security/principal.js";
@@ -17,6 +18,8 @@ export interface Services {
   blindIndex: BlindIndex;
   passwords: PasswordHasher;
   tokens: AccessTokens;
+  /** Brute-force limits on logIn, signUp, issueClientToken and refreshSession. */
+  authLimits: AuthLimits;
   logger: Logger;
   /** Present when REDIS_URL is set: budgets and limits shared by every instance. */
   redis: Redis | undefined;

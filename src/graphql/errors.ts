@@ -43,3 +43,16 @@ export const invalidToken = (): GraphQLError =>
       },
     },
   });
+
+/** A limit is exhausted: 429 with Retry-After (seconds), as for every RATE_LIMITED refusal. */
+export const rateLimited = (retryAfterSeconds: number): GraphQLError =>
+  new GraphQLError("Too many requests, retry later", {
+    extensions: {
+      code: ErrorCode.RATE_LIMITED,
+      retryAfterSeconds,
+      http: {
+        status: 429,
+        headers: new Map([["retry-after", String(retryAfterSeconds)]]),
+      },
+    },
+  });

@@ -1,6 +1,6 @@
-import { and, eq, isNull, lt, or } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lt, notExists, or } from "drizzle-orm";
 import type { Database } from "../db/client.js";
-import { apiClients, users, type Role } from "../db/schema.js";
+import { apiClients, refreshTokens, type Role, users } from "../db/schema.js";
 import { type AccessClaims, type AccessTokens, InvalidTokenError } from "./tokens.js";
 
 export const SCOPES = [
@@ -40,7 +40,16 @@ export async function resolvePrincipal(
   return claims.typ === "user" ? loadUser(claims, db) : loadClient(claims, db);
 }
 
-async function loadUser(claims: AccessClaims, db: Database): Promise<Principal> {
+async function loadUser(
+  claims: Extract<AccessClaims, { typ: "user" }>,
+  db: Database,
+): Promise<Principal> {
+  // One indexed lookup: the user as it is now, provided its session family has not been ended
+  // (logOut, refresh token reuse, password change revoke every member of the family).
+  const sessionEnded = db
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.familyId, claims.sid), isNotNull(refreshTokens.revokedAt)));
   const [user] = await db
     .select({
       id: users.id,
@@ -49,16 +58,21 @@ async function loadUser(claims: AccessClaims, db: Database): Promise<Principal> 
       validAfter: users.sessionsValidAfter,
     })
     .from(users)
-    .where(and(eq(users.id, claims.sub), eq(users.orgId, claims.org)));
-  if (!user) throw new InvalidTokenError("user no longer exists");
-  // iat has whole seconds: tokens issued in the second of a password change still pass.
+    .where(and(eq(users.id, claims.sub), eq(users.orgId, claims.org), notExists(sessionEnded)));
+  if (!user) throw new InvalidTokenError("user no longer exists or session ended");
+  // Belt and braces for sessions started while the password was being changed. iat has whole
+  // seconds: tokens issued in the second of a password change pass here (the family check above
+  // has already refused those of revoked sessions).
   if (user.validAfter && claims.iat < Math.floor(user.validAfter.getTime() / 1000)) {
     throw new InvalidTokenError("session ended by a password change");
   }
   return { kind: "user", id: user.id, orgId: user.orgId, role: user.role };
 }
 
-async function loadClient(claims: AccessClaims, db: Database): Promise<Principal> {
+async function loadClient(
+  claims: Extract<AccessClaims, { typ: "client" }>,
+  db: Database,
+): Promise<Principal> {
   const [client] = await db
     .select({
       id: apiClients.id,
@@ -80,7 +94,7 @@ async function loadClient(claims: AccessClaims, db: Database): Promise<Principal
     await touchClient(db, client.id, new Date(now));
   }
   // A client's scopes are what it holds now, narrowed to what the token was issued with.
-  const granted = claims.typ === "client" ? new Set(claims.scope.split(" ")) : new Set<string>();
+  const granted = new Set(claims.scope.split(" "));
   const scopes = new Set(client.scopes.filter((s): s is ScopeName => granted.has(s)));
   return { kind: "client", id: client.id, orgId: client.orgId, scopes };
 }

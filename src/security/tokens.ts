@@ -3,9 +3,7 @@ import jwt from "jsonwebtoken";
 import { z } from "zod";
 
 /** What a verified access token says; the principal is then loaded fresh from the database. */
-export type AccessClaims =
-  | { typ: "user"; sub: string; org: string; jti: string; iat: number }
-  | { typ: "client"; sub: string; org: string; jti: string; iat: number; scope: string };
+export type AccessClaims = z.infer<typeof claimsSchema>;
 
 export class InvalidTokenError extends Error {
   override name = "InvalidTokenError";
@@ -22,22 +20,12 @@ export interface TokenSettings {
 
 const ALGORITHM = "HS256";
 const uuid = z.uuid();
+// exp is required here because jsonwebtoken only checks it when present.
+const common = { sub: uuid, org: uuid, jti: z.string().min(1), iat: z.number(), exp: z.number() };
 const claimsSchema = z.discriminatedUnion("typ", [
-  z.object({
-    typ: z.literal("user"),
-    sub: uuid,
-    org: uuid,
-    jti: z.string().min(1),
-    iat: z.number(),
-  }),
-  z.object({
-    typ: z.literal("client"),
-    sub: uuid,
-    org: uuid,
-    jti: z.string().min(1),
-    iat: z.number(),
-    scope: z.string(),
-  }),
+  // sid: the refresh-session family, so ending the session also ends its access tokens.
+  z.object({ typ: z.literal("user"), ...common, sid: uuid }),
+  z.object({ typ: z.literal("client"), ...common, scope: z.string() }),
 ]);
 
 /** A key id that names a secret without revealing anything about it. */
@@ -57,8 +45,13 @@ export class AccessTokens {
     this.keys = new Map([settings.secret, ...settings.previousSecrets].map((s) => [keyIdOf(s), s]));
   }
 
-  signUser(userId: string, orgId: string): { token: string; expiresIn: number } {
-    return this.sign({ typ: "user", org: orgId }, userId, this.settings.accessTokenSeconds);
+  signUser(
+    userId: string,
+    orgId: string,
+    sessionId: string,
+  ): { token: string; expiresIn: number } {
+    const payload = { typ: "user", org: orgId, sid: sessionId };
+    return this.sign(payload, userId, this.settings.accessTokenSeconds);
   }
 
   signClient(apiClientId: string, orgId: string, scopes: readonly string[]) {
@@ -81,7 +74,7 @@ export class AccessTokens {
 
   /** Throws InvalidTokenError for anything but a well-formed, current, correctly signed token. */
   verify(token: string): AccessClaims {
-    const decoded = jwt.decode(token, { complete: true });
+    const decoded = decodeUnverified(token);
     const kid = decoded?.header.kid;
     const secret = kid === undefined ? undefined : this.keys.get(kid);
     if (!secret || decoded?.header.alg !== ALGORITHM) throw new InvalidTokenError("unknown key");
@@ -99,6 +92,15 @@ export class AccessTokens {
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new InvalidTokenError("unexpected claims");
     return claims.data;
+  }
+}
+
+/** The header and payload without any check; null for anything that is not a JWS at all. */
+function decodeUnverified(token: string): jwt.Jwt | null {
+  try {
+    return jwt.decode(token, { complete: true });
+  } catch {
+    return null; // a header saying typ JWT over a payload that is not JSON throws
   }
 }
 

@@ -34,6 +34,9 @@ export async function startServer(
     BCRYPT_ROUNDS: "4",
     DATABASE_URL: process.env.DATABASE_URL,
     REDIS_URL: undefined,
+    // Every test connects from 127.0.0.1: the per-address authentication limit is tested on its
+    // own servers (test/http/identity-brute-force.test.ts), not on the shared one.
+    AUTH_ATTEMPTS_PER_MINUTE: "100000",
     ...env,
   });
   const app = await buildApp(config, usingPostgres() ? {} : { pglite: await pglite() });

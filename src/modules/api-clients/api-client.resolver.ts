@@ -8,6 +8,7 @@ import { invalidCredentials, notFound } from "../../graphql/errors.js";
 import { requireRowId, toGlobalId } from "../../graphql/ids.js";
 import { parseInput } from "../../graphql/validation.js";
 import { hashOpaqueSecret, newOpaqueSecret } from "../../security/tokens.js";
+import { countAuthAttempt } from "../auth/attempts.js";
 import { ClientTokenPayload } from "../auth/auth.types.js";
 import {
   ApiClient,
@@ -92,6 +93,7 @@ export class ApiClientResolver {
     @Arg("clientSecret", () => String) clientSecret: string,
     @Ctx() ctx: Context,
   ): Promise<{ accessToken: string; expiresIn: number; scopes: string[] }> {
+    await countAuthAttempt(ctx);
     const [client] =
       clientId.length <= 100
         ? await ctx.db

@@ -12,8 +12,15 @@ import {
 import { Role } from "../shared/enums.js";
 import { emailTaken } from "../users/user.resolver.js";
 import { EmailTakenError, findUserByEmailIndex, insertUser } from "../users/users.repository.js";
+import { countAuthAttempt } from "./attempts.js";
 import { AuthPayload, SignUpInput, signUpInput } from "./auth.types.js";
-import { endAllSessions, endSession, rotateSession, startSession } from "./sessions.js";
+import {
+  endAllSessions,
+  endSession,
+  type IssuedRefreshToken,
+  rotateSession,
+  startSession,
+} from "./sessions.js";
 
 interface AuthResult {
   accessToken: string;
@@ -22,18 +29,19 @@ interface AuthResult {
   user: UserRow;
 }
 
+/** Access token for the session (a new one unless a rotation has just issued its refresh token). */
 async function issueSession(
   ctx: Context,
   user: UserRow,
-  refreshToken?: string,
+  rotated?: IssuedRefreshToken,
 ): Promise<AuthResult> {
   const { tokens, config } = ctx.services;
-  const access = tokens.signUser(user.id, user.orgId);
+  const session = rotated ?? (await startSession(ctx.db, user, config.jwt.refreshTokenSeconds));
+  const access = tokens.signUser(user.id, user.orgId, session.familyId);
   return {
     accessToken: access.token,
     expiresIn: access.expiresIn,
-    refreshToken:
-      refreshToken ?? (await startSession(ctx.db, user, config.jwt.refreshTokenSeconds)),
+    refreshToken: session.refreshToken,
     user,
   };
 }
@@ -47,6 +55,7 @@ export class AuthResolver {
     @Arg("input", () => SignUpInput) rawInput: SignUpInput,
     @Ctx() ctx: Context,
   ): Promise<AuthResult> {
+    await countAuthAttempt(ctx);
     const input = parseInput(signUpInput, rawInput, "input");
     const { cipher, blindIndex, passwords } = ctx.services;
     const passwordHash = await passwords.hash(input.password);
@@ -83,14 +92,22 @@ export class AuthResolver {
     @Arg("password", () => String) password: string,
     @Ctx() ctx: Context,
   ): Promise<AuthResult> {
-    const { blindIndex, passwords } = ctx.services;
+    await countAuthAttempt(ctx);
+    const { blindIndex, passwords, authLimits } = ctx.services;
     // Malformed input fails like a wrong password; the bcrypt work is still done.
     const plausible = emailRule.safeParse(email).success && Buffer.byteLength(password) <= 1024;
-    const user = plausible
-      ? await findUserByEmailIndex(ctx.db, blindIndex.email(email))
-      : undefined;
+    const emailIndex = plausible ? blindIndex.email(email) : undefined;
+    // Keyed by the email's blind index, known or not: unknown emails lock alike (no enumeration),
+    // and no address reaches the limiter's store in clear.
+    const attempt = emailIndex ? await authLimits.beginLogin(emailIndex) : undefined;
+    const user = emailIndex ? await findUserByEmailIndex(ctx.db, emailIndex) : undefined;
+    // A locked account costs the same bcrypt work, and fails the same way, as a wrong password.
     const ok = await passwords.verify(password.slice(0, 1024), user?.passwordHash);
-    if (!ok || !user) throw invalidCredentials();
+    if (!ok || !user || !attempt || attempt.locked) {
+      await attempt?.failed();
+      throw invalidCredentials();
+    }
+    await attempt.succeeded();
     const [signedIn] = await ctx.db
       .update(users)
       .set({ lastLoginAt: new Date() })
@@ -107,6 +124,7 @@ export class AuthResolver {
     @Arg("refreshToken", () => String) refreshToken: string,
     @Ctx() ctx: Context,
   ): Promise<AuthResult> {
+    await countAuthAttempt(ctx);
     const outcome = await rotateSession(
       ctx.db,
       refreshToken,
@@ -118,7 +136,7 @@ export class AuthResolver {
       .from(users)
       .where(and(eq(users.id, outcome.session.userId), eq(users.orgId, outcome.session.orgId)));
     if (!user) throw invalidCredentials();
-    return issueSession(ctx, user, outcome.refreshToken);
+    return issueSession(ctx, user, outcome.issued);
   }
 
   @Mutation(() => Boolean, { description: "Ends the session family of the refresh token." })

@@ -10,8 +10,14 @@ import { hashOpaqueSecret, newOpaqueSecret } from "../../security/tokens.js";
  * means it was copied, so the whole family is revoked: the thief's and the victim's tokens die.
  */
 
+/** A refresh token just issued, and the family (session) it belongs to. */
+export interface IssuedRefreshToken {
+  refreshToken: string;
+  familyId: string;
+}
+
 export type RefreshOutcome =
-  | { ok: true; session: RefreshTokenRow; refreshToken: string }
+  | { ok: true; session: RefreshTokenRow; issued: IssuedRefreshToken }
   | { ok: false; reason: "unknown" | "expired" | "revoked" | "reused" };
 
 export async function startSession(
@@ -19,7 +25,7 @@ export async function startSession(
   user: { id: string; orgId: string },
   ttlSeconds: number,
   familyId: string = uuidv7(),
-): Promise<string> {
+): Promise<IssuedRefreshToken> {
   const refreshToken = newOpaqueSecret("rt");
   await db.insert(refreshTokens).values({
     id: uuidv7(),
@@ -29,7 +35,7 @@ export async function startSession(
     tokenHash: hashOpaqueSecret(refreshToken),
     expiresAt: new Date(Date.now() + ttlSeconds * 1000),
   });
-  return refreshToken;
+  return { refreshToken, familyId };
 }
 
 export async function rotateSession(
@@ -54,13 +60,13 @@ export async function rotateSession(
       .update(refreshTokens)
       .set({ usedAt: new Date() })
       .where(eq(refreshTokens.id, current.id));
-    const refreshToken = await startSession(
+    const issued = await startSession(
       tx,
       { id: current.userId, orgId: current.orgId },
       ttlSeconds,
       current.familyId,
     );
-    return { ok: true, session: current, refreshToken };
+    return { ok: true, session: current, issued };
   });
 }
 

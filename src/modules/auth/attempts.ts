@@ -1,0 +1,16 @@
+import type { Context } from "../../graphql/context.js";
+import { rateLimited } from "../../graphql/errors.js";
+import { TooManyAttemptsError } from "../../security/auth-limits.js";
+
+/**
+ * Counts one authentication attempt (logIn, signUp, issueClientToken, refreshSession) against the
+ * caller's address, before any work is done; refused with RATE_LIMITED past the limit.
+ */
+export async function countAuthAttempt(ctx: Context): Promise<void> {
+  try {
+    await ctx.services.authLimits.countAttempt(ctx.ip);
+  } catch (error) {
+    if (error instanceof TooManyAttemptsError) throw rateLimited(error.retryAfterSeconds);
+    throw error;
+  }
+}
