@@ -1,0 +1,306 @@
+import { eq } from "drizzle-orm";
+import jwt from "jsonwebtoken";
+import { beforeAll, describe, expect, it } from "vitest";
+import { apiClients } from "../../src/db/schema.js";
+import { rowIdOf } from "../../src/graphql/ids.js";
+import { resolvePrincipal } from "../../src/security/principal.js";
+import { createTenant, logIn, PASSWORD, type Tenant } from "../support/fixtures.js";
+import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
+import { sharedTestServer, type TestServer } from "../support/server.js";
+
+let server: TestServer;
+let url: string;
+let tenant: Tenant;
+
+const REFRESH = `mutation($t: String!) {
+  refreshSession(refreshToken: $t) { accessToken refreshToken expiresIn user { id } }
+}`;
+const LOG_OUT = `mutation($t: String!) { logOut(refreshToken: $t) }`;
+const CHANGE_PASSWORD = `mutation($c: String!, $n: String!) {
+  changePassword(currentPassword: $c, newPassword: $n)
+}`;
+
+const refresh = (refreshToken: string) => gql(url, REFRESH, { t: refreshToken });
+const me = (token: string) => gql(url, `{ me { id role } }`, {}, { token });
+
+function expectInvalidToken(res: GraphQLResponse) {
+  expect(res.status).toBe(401);
+  expect(res.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
+  expect(codesOf(res)).toEqual(["UNAUTHENTICATED"]);
+}
+
+function expectInvalidCredentials(res: GraphQLResponse) {
+  expect(res.status).toBe(200);
+  expect(res.body.data).toBeNull();
+  expect(res.body.errors).toEqual([
+    expect.objectContaining({
+      message: "Invalid credentials",
+      extensions: { code: "UNAUTHENTICATED" },
+    }),
+  ]);
+}
+
+beforeAll(async () => {
+  server = await sharedTestServer();
+  url = server.url;
+  tenant = await createTenant(url, "sessions");
+});
+
+describe("refresh sessions", () => {
+  it("rotate: each refresh token works once and returns a new pair", async () => {
+    const first = await logIn(url, tenant.members.AGENT.email);
+    const rotated = dataOf(await refresh(first.refreshToken)).refreshSession;
+    expect(rotated.refreshToken).not.toBe(first.refreshToken);
+    expect(rotated.expiresIn).toBe(900);
+    expect(rotated.user.id).toBe(tenant.members.AGENT.id);
+    expect(dataOf(await me(rotated.accessToken)).me.id).toBe(tenant.members.AGENT.id);
+    // Same session: the access token names the same family.
+    expect((jwt.decode(rotated.accessToken) as { sid: string }).sid).toBe(
+      (jwt.decode(first.accessToken) as { sid: string }).sid,
+    );
+    const again = dataOf(await refresh(rotated.refreshToken)).refreshSession;
+    expect(dataOf(await me(again.accessToken)).me.id).toBe(tenant.members.AGENT.id);
+  });
+
+  it("a reused refresh token (the victim's, after a thief rotated it) ends the family for both", async () => {
+    const victim = await logIn(url, tenant.members.AGENT.email);
+    const thief = dataOf(await refresh(victim.refreshToken)).refreshSession;
+    expect(dataOf(await me(thief.accessToken)).me.id).toBe(tenant.members.AGENT.id);
+
+    expectInvalidCredentials(await refresh(victim.refreshToken)); // the victim's next refresh
+    expectInvalidCredentials(await refresh(thief.refreshToken));
+    expectInvalidToken(await me(thief.accessToken));
+    expectInvalidToken(await me(victim.accessToken));
+    // The user is not locked out: a new login is a new, working session.
+    const fresh = await logIn(url, tenant.members.AGENT.email);
+    expect(dataOf(await me(fresh.accessToken)).me.id).toBe(tenant.members.AGENT.id);
+    expect(dataOf(await refresh(fresh.refreshToken)).refreshSession.accessToken).toBeTruthy();
+  });
+
+  it("a reused refresh token (the thief's, after the victim rotated it) ends the family for both", async () => {
+    const stolen = await logIn(url, tenant.members.AGENT.email);
+    const victim = dataOf(await refresh(stolen.refreshToken)).refreshSession;
+    expectInvalidCredentials(await refresh(stolen.refreshToken)); // the thief replays
+    expectInvalidCredentials(await refresh(victim.refreshToken));
+    expectInvalidToken(await me(victim.accessToken));
+  });
+
+  it("refuses unknown refresh tokens with the same error", async () => {
+    expectInvalidCredentials(await refresh("rt_not-a-token-we-issued"));
+    expectInvalidCredentials(await refresh(""));
+  });
+
+  it("logOut ends the session's refresh and access tokens, and only that session", async () => {
+    const phone = await logIn(url, tenant.members.VIEWER.email);
+    const laptop = await logIn(url, tenant.members.VIEWER.email);
+    const out = await gql(url, LOG_OUT, { t: phone.refreshToken });
+    expect(dataOf(out).logOut).toBe(true);
+
+    expectInvalidCredentials(await refresh(phone.refreshToken));
+    expectInvalidToken(await me(phone.accessToken));
+    expect(dataOf(await me(laptop.accessToken)).me.id).toBe(tenant.members.VIEWER.id);
+    expect(dataOf(await refresh(laptop.refreshToken)).refreshSession.accessToken).toBeTruthy();
+    // Logging out twice, or with a token that never existed, says nothing either way.
+    expect(dataOf(await gql(url, LOG_OUT, { t: phone.refreshToken })).logOut).toBe(true);
+    expect(dataOf(await gql(url, LOG_OUT, { t: "rt_unknown" })).logOut).toBe(true);
+  });
+});
+
+describe("changePassword", () => {
+  it("checks the current password, then ends every session of the user", async () => {
+    const own = await createTenant(url, "password");
+    const email = own.members.AGENT.email;
+    const here = await logIn(url, email);
+    const elsewhere = await logIn(url, email);
+    const newPassword = "a brand new passphrase 42";
+
+    const wrong = await gql(
+      url,
+      CHANGE_PASSWORD,
+      { c: "not my password!", n: newPassword },
+      {
+        token: here.accessToken,
+      },
+    );
+    expect(codesOf(wrong)).toEqual(["BAD_USER_INPUT"]);
+    const short = await gql(
+      url,
+      CHANGE_PASSWORD,
+      { c: PASSWORD, n: "short" },
+      {
+        token: here.accessToken,
+      },
+    );
+    expect(codesOf(short)).toEqual(["BAD_USER_INPUT"]);
+    // Neither changed anything: the other session still works.
+    expect(dataOf(await me(elsewhere.accessToken)).me.id).toBe(own.members.AGENT.id);
+
+    const changed = await gql(
+      url,
+      CHANGE_PASSWORD,
+      { c: PASSWORD, n: newPassword },
+      {
+        token: here.accessToken,
+      },
+    );
+    expect(dataOf(changed).changePassword).toBe(true);
+
+    expectInvalidToken(await me(elsewhere.accessToken));
+    expectInvalidCredentials(await refresh(elsewhere.refreshToken));
+    expectInvalidToken(await me(here.accessToken));
+    expectInvalidCredentials(await refresh(own.members.AGENT.refreshToken));
+    expectInvalidCredentials(
+      await gql(
+        url,
+        `mutation($e: String!) { logIn(email: $e, password: "${PASSWORD}") { accessToken } }`,
+        {
+          e: email,
+        },
+      ),
+    );
+    const after = await logIn(url, email, newPassword);
+    expect(dataOf(await me(after.accessToken)).me.id).toBe(own.members.AGENT.id);
+    // Other users' sessions are untouched.
+    expect(dataOf(await me(own.members.VIEWER.token)).me.role).toBe("VIEWER");
+  });
+});
+
+describe("the principal is read from the database on every request", () => {
+  it("a role change applies to the very next request with the same token", async () => {
+    const own = await createTenant(url, "roles");
+    const token = own.members.AGENT.token;
+    expect(dataOf(await me(token)).me.role).toBe("AGENT");
+    const changed = await gql(
+      url,
+      `mutation($id: ID!) { setUserRole(id: $id, role: VIEWER) { role } }`,
+      { id: own.members.AGENT.id },
+      { token: own.members.ADMIN.token },
+    );
+    expect(dataOf(changed).setUserRole.role).toBe("VIEWER");
+    expect(dataOf(await me(token)).me.role).toBe("VIEWER");
+    expect((jwt.decode(token) as Record<string, unknown>).role).toBeUndefined(); // never trusted from the token
+  });
+});
+
+describe("partner API clients", () => {
+  const CREATE = `mutation($input: CreateApiClientInput!) {
+    createApiClient(input: $input) { clientSecret client { id clientId scopes lastUsedAt revokedAt } }
+  }`;
+  const ISSUE = `mutation($id: String!, $secret: String!) {
+    issueClientToken(clientId: $id, clientSecret: $secret) { accessToken expiresIn scopes }
+  }`;
+  const CUSTOMERS = `{ customers(first: 5) { nodes { id name } } }`;
+
+  async function createClient(scopes: string[]) {
+    const res = await gql(
+      url,
+      CREATE,
+      { input: { name: "Partner", scopes } },
+      {
+        token: tenant.members.ADMIN.token,
+      },
+    );
+    return dataOf(res).createApiClient as {
+      clientSecret: string;
+      client: { id: string; clientId: string; scopes: string[]; lastUsedAt: string | null };
+    };
+  }
+
+  const lastUsedAt = async (id: string) => {
+    const res = await gql(
+      url,
+      `{ apiClients { id lastUsedAt } }`,
+      {},
+      {
+        token: tenant.members.ADMIN.token,
+      },
+    );
+    const clients = dataOf(res).apiClients as { id: string; lastUsedAt: string | null }[];
+    return clients.find((c) => c.id === id)!.lastUsedAt;
+  };
+
+  it("exchanges id and secret for a 1-hour token carrying exactly the client's scopes", async () => {
+    const { client, clientSecret } = await createClient(["CUSTOMERS_READ", "USERS_READ"]);
+    expect(clientSecret).toMatch(/^cs_[A-Za-z0-9_-]{43}$/);
+    const issued = dataOf(
+      await gql(url, ISSUE, { id: client.clientId, secret: clientSecret }),
+    ).issueClientToken;
+    expect(issued.expiresIn).toBe(3600);
+    expect(issued.scopes.sort()).toEqual(["CUSTOMERS_READ", "USERS_READ"]);
+    const claims = jwt.decode(issued.accessToken) as Record<string, unknown>;
+    expect(claims).toMatchObject({ typ: "client", scope: "customers:read users:read" });
+    expect((claims.exp as number) - (claims.iat as number)).toBe(3600);
+
+    const read = await gql(url, CUSTOMERS, {}, { token: issued.accessToken });
+    expect(read.status).toBe(200);
+    expect(dataOf(read).customers.nodes).toEqual(expect.any(Array));
+  });
+
+  it("refuses a wrong secret or unknown client id with one message", async () => {
+    const { client, clientSecret } = await createClient(["CUSTOMERS_READ"]);
+    expectInvalidCredentials(
+      await gql(url, ISSUE, { id: client.clientId, secret: `${clientSecret}x` }),
+    );
+    expectInvalidCredentials(await gql(url, ISSUE, { id: "cli_unknown", secret: clientSecret }));
+    expectInvalidCredentials(await gql(url, ISSUE, { id: client.clientId, secret: "" }));
+  });
+
+  it("the principal holds the client's current scopes, narrowed to those in the token", async () => {
+    const { client, clientSecret } = await createClient(["CUSTOMERS_READ", "USERS_READ"]);
+    const { accessToken } = dataOf(
+      await gql(url, ISSUE, { id: client.clientId, secret: clientSecret }),
+    ).issueClientToken;
+    const { db } = server.app.services.database;
+    // An operator narrows the client's grant (and adds one the token was never issued with).
+    await db
+      .update(apiClients)
+      .set({ scopes: ["customers:read", "audit:read"] })
+      .where(eq(apiClients.id, rowIdOf(client.id, "ApiClient")!));
+    const principal = await resolvePrincipal(
+      `Bearer ${accessToken}`,
+      server.app.services.tokens,
+      db,
+    );
+    expect(principal.kind).toBe("client");
+    expect(principal.kind === "client" && [...principal.scopes]).toEqual(["customers:read"]);
+  });
+
+  it("records lastUsedAt to the minute, not on every request", async () => {
+    const { client, clientSecret } = await createClient(["CUSTOMERS_READ"]);
+    expect(client.lastUsedAt).toBeNull();
+    const { accessToken } = dataOf(
+      await gql(url, ISSUE, { id: client.clientId, secret: clientSecret }),
+    ).issueClientToken;
+    dataOf(await gql(url, CUSTOMERS, {}, { token: accessToken }));
+    const first = await lastUsedAt(client.id);
+    expect(Date.parse(first!)).toBeGreaterThan(Date.now() - 60_000);
+    dataOf(await gql(url, CUSTOMERS, {}, { token: accessToken }));
+    expect(await lastUsedAt(client.id)).toBe(first);
+  });
+
+  it("revocation applies to the very next request, and to new token requests", async () => {
+    const { client, clientSecret } = await createClient(["CUSTOMERS_READ"]);
+    const other = await createClient(["CUSTOMERS_READ"]);
+    const issue = (c: { clientId: string }, secret: string) =>
+      gql(url, ISSUE, { id: c.clientId, secret });
+    const { accessToken } = dataOf(await issue(client, clientSecret)).issueClientToken;
+    const otherToken = dataOf(await issue(other.client, other.clientSecret)).issueClientToken
+      .accessToken as string;
+    dataOf(await gql(url, CUSTOMERS, {}, { token: accessToken }));
+
+    const revoked = await gql(
+      url,
+      `mutation($id: ID!) { revokeApiClient(id: $id) { revokedAt } }`,
+      {
+        id: client.id,
+      },
+      { token: tenant.members.ADMIN.token },
+    );
+    expect(dataOf(revoked).revokeApiClient.revokedAt).toBeTruthy();
+
+    expectInvalidToken(await gql(url, CUSTOMERS, {}, { token: accessToken }));
+    expectInvalidCredentials(await issue(client, clientSecret));
+    // Only that client: another client of the organization keeps working.
+    dataOf(await gql(url, CUSTOMERS, {}, { token: otherToken }));
+  });
+});
