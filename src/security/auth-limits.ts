@@ -2,7 +2,7 @@ import { isIPv6 } from "node:net";
 import type { Redis } from "ioredis";
 import {
   type IRateLimiterOptions,
-  RateLimiterAbstract,
+  type RateLimiterAbstract,
   RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,

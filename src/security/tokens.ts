@@ -45,11 +45,7 @@ export class AccessTokens {
     this.keys = new Map([settings.secret, ...settings.previousSecrets].map((s) => [keyIdOf(s), s]));
   }
 
-  signUser(
-    userId: string,
-    orgId: string,
-    sessionId: string,
-  ): { token: string; expiresIn: number } {
+  signUser(userId: string, orgId: string, sessionId: string): { token: string; expiresIn: number } {
     const payload = { typ: "user", org: orgId, sid: sessionId };
     return this.sign(payload, userId, this.settings.accessTokenSeconds);
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createTenant, type Tenant } from "../support/fixtures.js";
 import { dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
 import { startServer, type TestServer } from "../support/server.js";
@@ -27,10 +27,16 @@ const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base
 /** A token the server's own code would sign, with some claims changed. */
 function craft(
   changes: Record<string, unknown> = {},
-  { secret = SECRET, header = {} as Record<string, unknown> } = {},
+  { secret = SECRET, header = {} } = {},
 ): string {
   const now = Math.floor(Date.now() / 1000);
-  const payload = { ...realClaims, iat: now, exp: now + 900, jti: randomUUID(), ...changes };
+  const payload: Record<string, unknown> = {
+    ...realClaims,
+    iat: now,
+    exp: now + 900,
+    jti: randomUUID(),
+    ...changes,
+  };
   for (const [key, value] of Object.entries(payload)) {
     if (value === undefined) delete payload[key];
   }
