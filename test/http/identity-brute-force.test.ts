@@ -16,7 +16,8 @@ import { sharedTestServer, startServer, type TestServer } from "../support/serve
 
 const ATTEMPTS_PER_MINUTE = 5;
 const LOCKOUT_FAILURES = 5;
-const LOCKOUT_SECONDS = 2; // long enough to observe the lock on a loaded machine, short to wait out
+const LOCKOUT_SECONDS = 60; // tests that wait for the lock to end use a server of their own
+const SHORT_LOCKOUT_SECONDS = 2; // long enough to observe the lock on a loaded machine
 const REDIS_URL = process.env.REDIS_TEST_URL ?? "redis://127.0.0.1:6379";
 
 const LOG_IN = `mutation($e: String!, $p: String!) {
@@ -54,24 +55,27 @@ describe.each([
   let server: TestServer;
   let url: string;
 
-  const logIn = (email: string, password: string, address: string) =>
-    gql(url, LOG_IN, { e: email, p: password }, from(address));
+  const logIn = (email: string, password: string, address: string, at = url) =>
+    gql(at, LOG_IN, { e: email, p: password }, from(address));
 
-  async function newAccount(): Promise<string> {
+  async function newAccount(at = url): Promise<string> {
     const email = uniqueEmail("brute");
     const input = { organizationName: "Brute", displayName: "Target", email, password: PASSWORD };
-    dataOf(await gql(url, SIGN_UP, { input }, from(newAddress())));
+    dataOf(await gql(at, SIGN_UP, { input }, from(newAddress())));
     return email;
   }
 
-  beforeAll(async () => {
-    server = await startServer({
+  const serverWith = (lockoutSeconds: number) =>
+    startServer({
       AUTH_ATTEMPTS_PER_MINUTE: String(ATTEMPTS_PER_MINUTE),
       LOGIN_LOCKOUT_FAILURES: String(LOCKOUT_FAILURES),
-      LOGIN_LOCKOUT_SECONDS: String(LOCKOUT_SECONDS),
+      LOGIN_LOCKOUT_SECONDS: String(lockoutSeconds),
       TRUST_PROXY: "true",
       ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix } : {}),
     });
+
+  beforeAll(async () => {
+    server = await serverWith(LOCKOUT_SECONDS);
     url = server.url;
   });
 
@@ -196,22 +200,23 @@ describe.each([
     });
 
     it("unlocks after the lockout window (and the right password works again)", async () => {
-      const email = await newAccount();
-      for (let i = 0; i < LOCKOUT_FAILURES; i++) {
-        expectInvalidCredentials(await logIn(email, "wrong password!", newAddress()));
+      const short = await serverWith(SHORT_LOCKOUT_SECONDS);
+      try {
+        const email = await newAccount(short.url);
+        for (let i = 0; i < LOCKOUT_FAILURES; i++) {
+          expectInvalidCredentials(await logIn(email, "wrong password!", newAddress(), short.url));
+        }
+        expectInvalidCredentials(await logIn(email, PASSWORD, newAddress(), short.url));
+        const deadline = Date.now() + (SHORT_LOCKOUT_SECONDS + 10) * 1000;
+        let res: GraphQLResponse;
+        do {
+          await sleep(100);
+          res = await logIn(email, PASSWORD, newAddress(), short.url);
+        } while (res.body.errors && Date.now() < deadline);
+        expect(dataOf(res).logIn.accessToken).toBeTruthy();
+      } finally {
+        await short.close();
       }
-      expectInvalidCredentials(await logIn(email, PASSWORD, newAddress()));
-      const deadline = Date.now() + (LOCKOUT_SECONDS + 10) * 1000;
-      let res = await logIn(email, PASSWORD, newAddress());
-      let polls = 1;
-      while (res.body.errors && Date.now() < deadline) {
-        expectInvalidCredentials(res);
-        await sleep(100);
-        res = await logIn(email, PASSWORD, newAddress());
-        polls++;
-      }
-      expect(dataOf(res).logIn.accessToken).toBeTruthy();
-      expect(polls).toBeGreaterThan(1); // it was still locked right after the failures
     });
 
     it("a successful logIn resets the count of failures", async () => {
@@ -242,6 +247,36 @@ describe.each([
       });
       expect(((await res.json()) as unknown[]).length).toBe(LOCKOUT_FAILURES);
       expectInvalidCredentials(await logIn(email, PASSWORD, newAddress()));
+    });
+
+    it("counts changePassword's check of the current password (a stolen token is no oracle)", async () => {
+      const CHANGE = `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }`;
+      const change = (token: string, current: string) =>
+        gql(
+          url,
+          CHANGE,
+          { c: current, n: "another good passphrase" },
+          { token, ...from(newAddress()) },
+        );
+      const signIn = async (email: string) =>
+        dataOf(await logIn(email, PASSWORD, newAddress())).logIn.accessToken as string;
+
+      const victim = await newAccount();
+      const stolen = await signIn(victim);
+      for (let i = 0; i < LOCKOUT_FAILURES; i++) {
+        expect(codesOf(await change(stolen, `guess number ${i}`))).toEqual(["BAD_USER_INPUT"]);
+      }
+      const right = await change(stolen, PASSWORD);
+      expect(codesOf(right)).toEqual(["BAD_USER_INPUT"]);
+      expectInvalidCredentials(await logIn(victim, PASSWORD, newAddress()));
+
+      // The owner who mistypes a few times still changes the password.
+      const owner = await newAccount();
+      const token = await signIn(owner);
+      for (let i = 0; i < LOCKOUT_FAILURES - 1; i++) {
+        expect(codesOf(await change(token, `typo number ${i}`))).toEqual(["BAD_USER_INPUT"]);
+      }
+      expect(dataOf(await change(token, PASSWORD)).changePassword).toBe(true);
     });
 
     it("locks unknown emails exactly like known ones (no enumeration through the lock)", async () => {
@@ -293,6 +328,27 @@ describe.each([
       }
     });
   }
+});
+
+describe("authentication limits while Redis is unreachable", () => {
+  it("fall back to memory: logIn keeps working and the limits still hold", async () => {
+    const server = await startServer({
+      AUTH_ATTEMPTS_PER_MINUTE: "3",
+      REDIS_URL: "redis://127.0.0.1:1", // nothing listens there
+      REDIS_KEY_PREFIX: `test:identity:down:${randomBytes(4).toString("hex")}:`,
+    });
+    try {
+      const email = uniqueEmail("redis-down");
+      const input = { organizationName: "Down", displayName: "D", email, password: PASSWORD };
+      dataOf(await gql(server.url, SIGN_UP, { input }));
+      const login = () => gql(server.url, LOG_IN, { e: email, p: PASSWORD });
+      expect(dataOf(await login()).logIn.accessToken).toBeTruthy();
+      expect(dataOf(await login()).logIn.accessToken).toBeTruthy();
+      expectRateLimited(await login());
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe("no user enumeration through logIn", () => {

@@ -156,14 +156,21 @@ export class AuthResolver {
     const principal = tenantOf(ctx);
     if (principal.kind !== "user") throw forbidden();
     const next = parseInput(passwordRule, newPassword, "newPassword");
-    const { passwords } = ctx.services;
+    // Checking the current password is an authentication attempt like logIn: otherwise a stolen
+    // access token would be an unlimited password-guessing oracle. Same counters, same lock.
+    await countAuthAttempt(ctx);
+    const { passwords, authLimits } = ctx.services;
     const [user] = await ctx.db
-      .select({ passwordHash: users.passwordHash })
+      .select({ passwordHash: users.passwordHash, emailBidx: users.emailBidx })
       .from(users)
       .where(and(eq(users.id, principal.id), eq(users.orgId, principal.orgId)));
-    if (!(await passwords.verify(currentPassword.slice(0, 1024), user?.passwordHash))) {
+    const attempt = user ? await authLimits.beginLogin(user.emailBidx) : undefined;
+    const ok = await passwords.verify(currentPassword.slice(0, 1024), user?.passwordHash);
+    if (!ok || !attempt || attempt.locked) {
+      await attempt?.failed();
       throw badUserInput("currentPassword", "currentPassword is incorrect");
     }
+    await attempt.succeeded();
     const passwordHash = await passwords.hash(next);
     await ctx.db.transaction(async (tx) => {
       await tx
