@@ -208,7 +208,7 @@ describe.each([
         }
         expectInvalidCredentials(await logIn(email, PASSWORD, newAddress(), short.url));
         const deadline = Date.now() + (SHORT_LOCKOUT_SECONDS + 10) * 1000;
-        let res: GraphQLResponse;
+        let res: Awaited<ReturnType<typeof logIn>>;
         do {
           await sleep(100);
           res = await logIn(email, PASSWORD, newAddress(), short.url);
