@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import jwt from "jsonwebtoken";
 import { beforeAll, describe, expect, it } from "vitest";
-import { apiClients } from "../../src/db/schema.js";
+import { apiClients, users } from "../../src/db/schema.js";
 import { rowIdOf } from "../../src/graphql/ids.js";
 import { resolvePrincipal } from "../../src/security/principal.js";
 import { createTenant, logIn, PASSWORD, type Tenant } from "../support/fixtures.js";
@@ -179,6 +179,18 @@ describe("the principal is read from the database on every request", () => {
     expect(dataOf(changed).setUserRole.role).toBe("VIEWER");
     expect(dataOf(await me(token)).me.role).toBe("VIEWER");
     expect((jwt.decode(token) as Record<string, unknown>).role).toBeUndefined(); // never trusted from the token
+  });
+});
+
+describe("a deleted user", () => {
+  it("is refused on the next request with the token it still holds", async () => {
+    const own = await createTenant(url, "deleted");
+    const { token, id } = own.members.VIEWER;
+    expect(dataOf(await me(token)).me.id).toBe(id);
+    // No mutation deletes users yet; an operator (or a cascade from the organization) might.
+    await server.app.services.database.db.delete(users).where(eq(users.id, rowIdOf(id, "User")!));
+    expectInvalidToken(await me(token));
+    expect(dataOf(await me(own.members.AGENT.token)).me.role).toBe("AGENT");
   });
 });
 
