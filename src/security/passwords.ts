@@ -17,10 +17,14 @@ export class PasswordHasher {
     return bcrypt.hash(password, this.rounds);
   }
 
-  /** Compares against the hash, or against a dummy hash of the same cost when there is none. */
+  /**
+   * Compares against the hash, or against a dummy hash of the same cost when there is none.
+   * A password longer than any that can be set never matches: bcrypt would compare only its
+   * first 72 bytes, so "the password plus anything" would otherwise pass.
+   */
   async verify(password: string, hash: string | undefined): Promise<boolean> {
     this.comparisons++;
     const matches = await bcrypt.compare(password, hash ?? (await this.dummyHash));
-    return matches && hash !== undefined;
+    return matches && hash !== undefined && Buffer.byteLength(password) <= PASSWORD_MAX_BYTES;
   }
 }

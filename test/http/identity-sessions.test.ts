@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { apiClients, users } from "../../src/db/schema.js";
 import { rowIdOf } from "../../src/graphql/ids.js";
 import { resolvePrincipal } from "../../src/security/principal.js";
-import { createTenant, logIn, PASSWORD, type Tenant } from "../support/fixtures.js";
+import { createTenant, logIn, PASSWORD, type Tenant, uniqueEmail } from "../support/fixtures.js";
 import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
 import { sharedTestServer, type TestServer } from "../support/server.js";
 
@@ -179,6 +179,32 @@ describe("the principal is read from the database on every request", () => {
     expect(dataOf(changed).setUserRole.role).toBe("VIEWER");
     expect(dataOf(await me(token)).me.role).toBe("VIEWER");
     expect((jwt.decode(token) as Record<string, unknown>).role).toBeUndefined(); // never trusted from the token
+  });
+});
+
+describe("passwords", () => {
+  it("a 72-byte password works exactly; with anything appended it does not (no bcrypt truncation)", async () => {
+    const email = uniqueEmail("long");
+    const longest = "é".repeat(30) + "x".repeat(12); // 72 bytes in UTF-8
+    dataOf(
+      await gql(
+        url,
+        `mutation($input: CreateUserInput!) { createUser(input: $input) { id } }`,
+        { input: { displayName: "Long", email, password: longest, role: "VIEWER" } },
+        { token: tenant.members.ADMIN.token },
+      ),
+    );
+    expect((await logIn(url, email, longest)).accessToken).toBeTruthy();
+    expectInvalidCredentials(
+      await gql(
+        url,
+        `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+        {
+          e: email,
+          p: `${longest}, and then some`,
+        },
+      ),
+    );
   });
 });
 
