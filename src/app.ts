@@ -61,7 +61,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     database,
     logger,
     cipher: new FieldCipher(config.pii.keys, config.pii.activeKeyId),
-    blindIndex: new BlindIndex(config.pii.blindIndexKey),
+    blindIndex: new BlindIndex(config.pii.blindIndexKey, config.pii.blindIndexNextKey),
     passwords: new PasswordHasher(config.bcryptRounds),
     tokens: new AccessTokens(config.jwt),
     authLimits: new AuthLimits(config.authLimits, { redis, keyPrefix: config.redisKeyPrefix }),

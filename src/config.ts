@@ -53,6 +53,10 @@ const piiKeyRing = z.string().transform((value, ctx) => {
       });
       return z.NEVER;
     }
+    if (keys.has(match[1]!)) {
+      ctx.addIssue({ code: "custom", message: `names key id ${match[1]} twice` });
+      return z.NEVER;
+    }
     keys.set(match[1]!, key);
   }
   return keys;
@@ -74,6 +78,7 @@ const envSchema = z.object({
   PII_KEYS: piiKeyRing.optional(),
   PII_ACTIVE_KEY: z.string().min(1).optional(),
   BLIND_INDEX_KEY: base64Key("BLIND_INDEX_KEY").optional(),
+  BLIND_INDEX_KEY_NEXT: base64Key("BLIND_INDEX_KEY_NEXT").optional(),
   BCRYPT_ROUNDS: int(4, 15).default(12),
   CORS_ORIGINS: list.optional(),
   INTROSPECTION: z.enum(["public", "authenticated", "off"]).optional(),
@@ -187,6 +192,13 @@ export function parseConfig(env: Env) {
     );
   }
 
+  const blindIndexKey = e.BLIND_INDEX_KEY ?? Buffer.from(generated!.blindIndexKey, "base64");
+  if (e.BLIND_INDEX_KEY_NEXT?.equals(blindIndexKey)) {
+    throw new ConfigError(
+      "Invalid configuration: BLIND_INDEX_KEY_NEXT must differ from BLIND_INDEX_KEY",
+    );
+  }
+
   const development = e.NODE_ENV === "development";
   const config = {
     nodeEnv: e.NODE_ENV,
@@ -210,7 +222,9 @@ export function parseConfig(env: Env) {
     pii: {
       keys: piiKeys,
       activeKeyId: piiActiveKey,
-      blindIndexKey: e.BLIND_INDEX_KEY ?? Buffer.from(generated!.blindIndexKey, "base64"),
+      blindIndexKey,
+      /** Set only while the blind-index key rotates (README "Personal data"). */
+      blindIndexNextKey: e.BLIND_INDEX_KEY_NEXT,
     },
     bcryptRounds: e.BCRYPT_ROUNDS,
     corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),

@@ -44,6 +44,8 @@ export const users = pgTable(
     role: roleEnum("role").notNull(),
     emailEnc: text("email_enc").notNull(),
     emailBidx: text("email_bidx").notNull(),
+    /** The blind index under the next key, filled only while that key rotates in. */
+    emailBidxNext: text("email_bidx_next"),
     phoneEnc: text("phone_enc"),
     passwordHash: text("password_hash").notNull(),
     createdAt: createdAt(),
@@ -53,6 +55,10 @@ export const users = pgTable(
   },
   (t) => [
     uniqueIndex("users_email_bidx_key").on(t.emailBidx),
+    // One account per email also while the blind-index key rotates, when a row written by an
+    // instance on the next key has only email_bidx and one written before has both columns.
+    uniqueIndex("users_email_bidx_next_key").on(sql`coalesce(${t.emailBidxNext}, ${t.emailBidx})`),
+    index("users_email_bidx_next_idx").on(t.emailBidxNext),
     index("users_org_id_id_idx").on(t.orgId, t.id),
     index("users_org_id_role_idx").on(t.orgId, t.role),
   ],
@@ -68,6 +74,7 @@ export const customers = pgTable(
     name: text("name").notNull(),
     emailEnc: text("email_enc"),
     emailBidx: text("email_bidx"),
+    emailBidxNext: text("email_bidx_next"),
     phoneEnc: text("phone_enc"),
     dateOfBirthEnc: text("date_of_birth_enc"),
     taxIdEnc: text("tax_id_enc"),
@@ -84,6 +91,7 @@ export const customers = pgTable(
   (t) => [
     index("customers_org_id_id_idx").on(t.orgId, t.id),
     index("customers_org_id_email_bidx_idx").on(t.orgId, t.emailBidx),
+    index("customers_org_id_email_bidx_next_idx").on(t.orgId, t.emailBidxNext),
   ],
 );
 

@@ -11,7 +11,7 @@ import {
 } from "../../graphql/validation.js";
 import { Role } from "../shared/enums.js";
 import { emailTaken } from "../users/user.resolver.js";
-import { EmailTakenError, findUserByEmailIndex, insertUser } from "../users/users.repository.js";
+import { EmailTakenError, findUserByEmail, insertUser } from "../users/users.repository.js";
 import { countAuthAttempt } from "./attempts.js";
 import { AuthPayload, SignUpInput, signUpInput } from "./auth.types.js";
 import {
@@ -100,7 +100,7 @@ export class AuthResolver {
     // Keyed by the email's blind index, known or not: unknown emails lock alike (no enumeration),
     // and no address reaches the limiter's store in clear.
     const attempt = emailIndex ? await authLimits.beginLogin(emailIndex) : undefined;
-    const user = emailIndex ? await findUserByEmailIndex(ctx.db, emailIndex) : undefined;
+    const user = plausible ? await findUserByEmail(ctx.db, blindIndex, email) : undefined;
     // A locked account costs the same bcrypt work, and fails the same way, as a wrong password.
     const ok = await passwords.verify(password.slice(0, 1024), user?.passwordHash);
     if (!ok || !user || !attempt || attempt.locked) {

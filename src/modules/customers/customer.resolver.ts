@@ -50,7 +50,9 @@ export class CustomerResolver {
     const page = parsePage(first, after);
     const filter = parseInput(customerFilter, rawFilter, "filter");
     const search = {
-      emailBidx: filter?.email ? ctx.services.blindIndex.email(filter.email) : undefined,
+      email: filter?.email
+        ? { value: filter.email, blindIndex: ctx.services.blindIndex }
+        : undefined,
       nameContains: filter?.nameContains ?? undefined,
     };
     const rows = await findCustomersPage(ctx.db, orgId, search, page);

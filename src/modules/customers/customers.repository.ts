@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, ilike, type SQL } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
+import { emailIndexColumns, emailIndexMatches } from "../../db/blind-index.js";
 import type { Database } from "../../db/client.js";
 import { type CustomerRow, customers } from "../../db/schema.js";
 import type { Page } from "../../graphql/pagination.js";
@@ -15,7 +16,8 @@ export const customerBinding = (rowId: string, column: CustomerPiiColumn) => ({
 });
 
 export interface CustomerSearch {
-  emailBidx?: string | undefined;
+  /** Matched by blind index, never by decrypting. */
+  email?: { value: string; blindIndex: BlindIndex } | undefined;
   nameContains?: string | undefined;
 }
 
@@ -25,7 +27,13 @@ const likeLiteral = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 function searchConditions(orgId: string, search: CustomerSearch): (SQL | undefined)[] {
   return [
     eq(customers.orgId, orgId),
-    search.emailBidx === undefined ? undefined : eq(customers.emailBidx, search.emailBidx),
+    search.email === undefined
+      ? undefined
+      : emailIndexMatches(
+          search.email.blindIndex,
+          { current: customers.emailBidx, next: customers.emailBidxNext },
+          search.email.value,
+        ),
     search.nameContains === undefined
       ? undefined
       : ilike(customers.name, `%${likeLiteral(search.nameContains)}%`),
@@ -69,7 +77,12 @@ export function encryptCustomerFields(
   if (fields.name !== undefined) out.name = fields.name;
   if (fields.email !== undefined) {
     out.emailEnc = seal(fields.email, "email");
-    out.emailBidx = fields.email === null ? null : pii.blindIndex.email(fields.email);
+    Object.assign(
+      out,
+      fields.email === null
+        ? { emailBidx: null, emailBidxNext: null }
+        : emailIndexColumns(pii.blindIndex, fields.email),
+    );
   }
   if (fields.phone !== undefined) out.phoneEnc = seal(fields.phone, "phone");
   if (fields.dateOfBirth !== undefined)

@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
+import { emailIndexColumns, emailIndexMatches } from "../../db/blind-index.js";
 import type { Database } from "../../db/client.js";
 import { type Role, type UserRow, users } from "../../db/schema.js";
 import type { Page } from "../../graphql/pagination.js";
@@ -39,21 +40,30 @@ export async function insertUser(
       displayName: input.displayName,
       role: input.role,
       emailEnc: pii.cipher.encrypt(input.email, userBinding(id, "email")),
-      emailBidx: pii.blindIndex.email(input.email),
+      ...emailIndexColumns(pii.blindIndex, input.email),
       phoneEnc: pii.cipher.encryptOptional(input.phone, userBinding(id, "phone")),
       passwordHash: input.passwordHash,
     })
-    .onConflictDoNothing({ target: users.emailBidx })
+    // Any unique violation here is the email's (the id is new): see the indexes on users.
+    .onConflictDoNothing()
     .returning();
   if (!row) throw new EmailTakenError();
   return row;
 }
 
-export async function findUserByEmailIndex(
+/** The user with this email, found by blind index (nothing is decrypted). */
+export async function findUserByEmail(
   db: Database,
-  emailBidx: string,
+  blindIndex: BlindIndex,
+  email: string,
 ): Promise<UserRow | undefined> {
-  const [row] = await db.select().from(users).where(eq(users.emailBidx, emailBidx));
+  const [row] = await db
+    .select()
+    .from(users)
+    .where(
+      emailIndexMatches(blindIndex, { current: users.emailBidx, next: users.emailBidxNext }, email),
+    )
+    .limit(1);
   return row;
 }
 
