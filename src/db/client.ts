@@ -20,6 +20,8 @@ export interface DatabaseHandle {
   driver: "postgres" | "pglite";
   /** Count of SQL statements sent since start; tests and benchmarks read differences of it. */
   stats: { statements: number };
+  /** Calls `listener` with every statement sent (and its parameters) until the returned stop. */
+  observe(listener: QueryListener): () => void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -35,9 +37,22 @@ export interface DatabaseOptions {
 const MIGRATIONS_LOCK_ID = 7_201_311;
 const migrationsFolder = projectPath("drizzle");
 
-function statementCounter(): { stats: { statements: number }; logger: DrizzleLogger } {
+export type QueryListener = (query: string, params: unknown[]) => void;
+
+function statementCounter() {
   const stats = { statements: 0 };
-  return { stats, logger: { logQuery: () => void stats.statements++ } };
+  const listeners = new Set<QueryListener>();
+  const logger: DrizzleLogger = {
+    logQuery: (query, params) => {
+      stats.statements++;
+      for (const listener of listeners) listener(query, params);
+    },
+  };
+  const observe = (listener: QueryListener) => {
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  };
+  return { stats, logger, observe };
 }
 
 /** Opens PostgreSQL when a URL is given, else the embedded PGlite under dataDir; migrates either. */
@@ -53,7 +68,7 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<Da
     onnotice: () => {},
     connection: { statement_timeout: statementTimeoutMs, application_name: "customer-records-api" },
   });
-  const { stats, logger } = statementCounter();
+  const { stats, logger, observe } = statementCounter();
   // Several instances (or test workers) may start at once: migrate on one connection under an
   // advisory lock, so exactly one of them applies each migration.
   const migrator = postgres(url, { max: 1, onnotice: () => {} });
@@ -68,6 +83,7 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<Da
     db,
     driver: "postgres",
     stats,
+    observe,
     ping: async () => void (await client`select 1`),
     close: () => client.end({ timeout: 5 }),
   };
@@ -85,13 +101,14 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
     String(options.statementTimeoutMs),
   ]);
   await migratePglite(drizzlePglite({ client }), { migrationsFolder });
-  const { stats, logger } = statementCounter();
+  const { stats, logger, observe } = statementCounter();
   const db = drizzlePglite({ client, schema, logger }) as unknown as Database;
   const pglite = client;
   return {
     db,
     driver: "pglite",
     stats,
+    observe,
     ping: async () => void (await pglite.query("select 1")),
     close: async () => {
       if (!shared) await pglite.close();

@@ -10,7 +10,7 @@ export const DEMO_PASSWORD = "demo-password-2026";
 
 const ROLES: Role[] = ["ADMIN", "AGENT", "VIEWER", "AUDITOR"];
 
-const DEMO_ORGANIZATIONS = [
+export const DEMO_ORGANIZATIONS = [
   {
     name: "Acme Insurance",
     domain: "acme.example",

@@ -1,5 +1,5 @@
 import { PGlite } from "@electric-sql/pglite";
-import { buildApp, type App } from "../../src/app.js";
+import { buildApp, type App, type AppDeps } from "../../src/app.js";
 import { parseConfig } from "../../src/config.js";
 
 /*
@@ -17,16 +17,21 @@ export interface TestServer {
 let sharedPglite: Promise<PGlite> | undefined;
 let sharedServer: Promise<TestServer> | undefined;
 
-function pglite(): Promise<PGlite> {
+/** The worker's shared in-memory PGlite (the database of every server started without DATABASE_URL). */
+export function pglite(): Promise<PGlite> {
   sharedPglite ??= PGlite.create();
   return sharedPglite;
 }
 
 export const usingPostgres = (): boolean => Boolean(process.env.DATABASE_URL);
 
-/** A new server with these environment settings on top of the test defaults. */
+/**
+ * A new server with these environment settings on top of the test defaults. `deps` may give it
+ * its own PGlite (a fresh database) or logger.
+ */
 export async function startServer(
   env: Record<string, string | undefined> = {},
+  deps: AppDeps = {},
 ): Promise<TestServer> {
   const { config } = parseConfig({
     NODE_ENV: "test",
@@ -39,7 +44,11 @@ export async function startServer(
     AUTH_ATTEMPTS_PER_MINUTE: "100000",
     ...env,
   });
-  const app = await buildApp(config, usingPostgres() ? {} : { pglite: await pglite() });
+  const usesPglite = !config.databaseUrl;
+  const app = await buildApp(config, {
+    ...(usesPglite ? { pglite: deps.pglite ?? (await pglite()) } : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
   await app.server.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.server.address();
   const port = typeof address === "object" && address ? address.port : 0;
