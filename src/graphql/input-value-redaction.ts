@@ -1,0 +1,28 @@
+/*
+ * graphql-js and the scalars echo a rejected input value in their messages ("Variable "$input"
+ * got invalid value { email: ... }", "Value is not a valid LocalDate: 1980-13-45"). An input
+ * may be personal data, and error messages reach clients and logs, so those messages are
+ * rewritten to name the variable, the path and the rule, never the value.
+ */
+
+const VARIABLE = /^Variable "(\$\w+)" got invalid value [\s\S]*?(?: at "([\w.[\]]+)")?; ([\s\S]*)$/;
+const LITERAL = /^Expected value of type "([^"]+)", found [\s\S]*?(?:; ([\s\S]*)|\.)$/;
+/** Scalar coercion messages end with ": <the value>". */
+const SCALAR_REASON = /^((?:\w+ cannot represent|Value is not a valid|Expected)[^:]*):[\s\S]*$/;
+
+const withoutValue = (reason: string) => reason.replace(SCALAR_REASON, "$1.");
+
+export function redactInputValues(message: string): string {
+  const variable = VARIABLE.exec(message);
+  if (variable) {
+    const [, name, path, reason] = variable;
+    const at = path ? ` at "${path}"` : "";
+    return `Variable "${name}" got an invalid value${at}: ${withoutValue(reason!)}`;
+  }
+  const literal = LITERAL.exec(message);
+  if (literal) {
+    const [, type, reason] = literal;
+    return `Expected a value of type "${type}"${reason ? `: ${withoutValue(reason)}` : "."}`;
+  }
+  return withoutValue(message);
+}

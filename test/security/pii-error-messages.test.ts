@@ -1,0 +1,125 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTenant, type Tenant } from "../support/fixtures.js";
+import { codesOf, gql } from "../support/graphql.js";
+import { sharedTestServer } from "../support/server.js";
+
+/*
+ * Error messages never echo an input value (it may be personal data): graphql-js and the
+ * scalars do by default ("got invalid value ...", "Value is not a valid LocalDate: ...").
+ */
+
+let url: string;
+let tenant: Tenant;
+const SECRET = "leaky.person@pii-echo.example";
+const create = `mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }`;
+
+beforeAll(async () => {
+  ({ url } = await sharedTestServer());
+  tenant = await createTenant(url, "echo");
+});
+
+const asAdmin = () => ({ token: tenant.members.ADMIN.token });
+
+async function expectNoEcho(
+  query: string,
+  variables: Record<string, unknown>,
+  expected: { code: string; message: string },
+  secret: string,
+  token?: { token: string },
+) {
+  const res = await gql(url, query, variables, token ?? asAdmin());
+  expect(codesOf(res)).toEqual([expected.code]);
+  expect(res.body.errors![0]!.message).toBe(expected.message);
+  expect(JSON.stringify(res.body)).not.toContain(secret);
+}
+
+describe("error messages never echo input values", () => {
+  it("a variable of the wrong type names the variable, the path and the rule only", async () => {
+    await expectNoEcho(
+      create,
+      { input: { name: "x", email: { nested: SECRET } } },
+      {
+        code: "BAD_USER_INPUT",
+        message:
+          'Variable "$input" got an invalid value at "input.email": String cannot represent a non string value.',
+      },
+      SECRET,
+    );
+    await expectNoEcho(
+      create,
+      { input: { name: "x", dateOfBirth: "1980-13-45" } },
+      {
+        code: "BAD_USER_INPUT",
+        message:
+          'Variable "$input" got an invalid value at "input.dateOfBirth": Value is not a valid LocalDate.',
+      },
+      "1980-13-45",
+    );
+    // a missing required field: graphql-js would print the whole input object, email included
+    await expectNoEcho(
+      create,
+      { input: { email: SECRET } },
+      {
+        code: "BAD_USER_INPUT",
+        message:
+          'Variable "$input" got an invalid value: Field "name" of required type "String!" was not provided.',
+      },
+      SECRET,
+    );
+    await expectNoEcho(
+      `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+      { e: [SECRET], p: "whatever" },
+      {
+        code: "BAD_USER_INPUT",
+        message: 'Variable "$e" got an invalid value: String cannot represent a non string value.',
+      },
+      SECRET,
+      { token: "" },
+    );
+  });
+
+  it("a literal of the wrong type in the document is refused without its value", async () => {
+    await expectNoEcho(
+      `mutation { createCustomer(input: { name: "x", dateOfBirth: "1979-02-30" }) { id } }`,
+      {},
+      { code: "GRAPHQL_VALIDATION_FAILED", message: "Value is not a valid LocalDate." },
+      "1979-02-30",
+    );
+    await expectNoEcho(
+      `{ customers(filter: { email: 4155550123 }) { totalCount } }`,
+      {},
+      {
+        code: "GRAPHQL_VALIDATION_FAILED",
+        message: "String cannot represent a non string value.",
+      },
+      "4155550123",
+    );
+  });
+
+  it("the rules of the API name the field, never the value", async () => {
+    await expectNoEcho(
+      create,
+      { input: { name: "x", email: "leaky.person at pii-echo" } },
+      { code: "BAD_USER_INPUT", message: "input.email must be a valid email address" },
+      "leaky.person",
+    );
+    await expectNoEcho(
+      create,
+      { input: { name: "x", taxId: "123 45 6789 leak" } },
+      { code: "BAD_USER_INPUT", message: "input.taxId must be 4 to 32 letters, digits or dashes" },
+      "6789 leak",
+    );
+  });
+
+  it("valid values still go through", async () => {
+    const res = await gql(
+      url,
+      `mutation($input: CustomerInput!) { createCustomer(input: $input) { email dateOfBirth } }`,
+      { input: { name: "ok", email: SECRET, dateOfBirth: "1979-02-28" } },
+      asAdmin(),
+    );
+    expect(res.body).toEqual({
+      data: { createCustomer: { email: SECRET, dateOfBirth: "1979-02-28" } },
+    });
+  });
+});
