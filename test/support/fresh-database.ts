@@ -38,6 +38,6 @@ export async function freshDatabase(): Promise<FreshDatabase> {
 
 /** Rows of a raw SQL statement on either driver (PGlite returns { rows }, postgres-js an array). */
 export async function rawRows<T = Record<string, unknown>>(db: Database, query: SQL): Promise<T[]> {
-  const result = (await db.execute(query)) as unknown;
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+  const result: unknown = await db.execute(query);
+  return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[];
 }
