@@ -86,8 +86,8 @@ export interface RotationReport {
 
 export interface RotationOptions {
   batchSize?: number;
-  /** Called after every committed batch (progress output of the command). */
-  onBatch?: (table: string, rowsChanged: number) => void;
+  /** Called (and awaited) after every committed batch: progress output of the command. */
+  onBatch?: (table: string, rowsChanged: number) => void | Promise<void>;
 }
 
 const keyIdOfColumn = (column: PgColumn) => sql`split_part(${column}, '.', 2)`;
@@ -111,7 +111,7 @@ async function walkTable(
   spec: { table: EncryptedTable; select: Record<string, PgColumn>; where: ReturnType<typeof or> },
   batchSize: number,
   apply: (row: Row) => Record<string, string | null> | undefined,
-  onBatch: (rowsChanged: number) => void,
+  onBatch: (rowsChanged: number) => void | Promise<void>,
 ): Promise<number> {
   const { table } = spec;
   let after: string | undefined;
@@ -135,7 +135,7 @@ async function walkTable(
       return { seen: rows.length, lastId: rows.at(-1)?.id, rowsChanged: n };
     });
     changed += rowsChanged;
-    if (seen > 0) onBatch(rowsChanged);
+    if (seen > 0) await onBatch(rowsChanged);
     if (seen < batchSize || lastId === undefined) return changed;
     after = lastId;
   }
