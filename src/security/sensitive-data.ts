@@ -11,6 +11,8 @@ export const PII_FIELDS: ReadonlySet<string> = new Set([
   "Customer.phone",
   "Customer.dateOfBirth",
   "Customer.taxId",
+  // Derived from the tax id, stored encrypted and readable only where email is: treated alike.
+  "Customer.taxIdLast4",
 ]);
 
 /** Argument and input-field names whose values are secrets or personal data. */
