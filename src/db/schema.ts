@@ -7,6 +7,7 @@ import {
   jsonb,
   pgEnum,
   pgTable,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -202,6 +203,17 @@ export const auditEvents = pgTable(
     index("audit_events_org_id_seq_idx").on(t.orgId, t.seq),
   ],
 );
+
+/**
+ * The head of the audit hash chain: one row (id 1), locked FOR UPDATE by every writer of
+ * audit_events, so events get consecutive seqs and each one chains to the one before it
+ * whichever instance or path (mutation transaction, query buffer) writes it.
+ */
+export const auditChainHead = pgTable("audit_chain_head", {
+  id: smallint("id").primaryKey(),
+  seq: bigint("seq", { mode: "number" }).notNull(),
+  hash: text("hash").notNull(),
+});
 
 export type OrganizationRow = typeof organizations.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
