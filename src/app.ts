@@ -17,6 +17,7 @@ import { registerGraphQLRoute } from "./http/graphql-route.js";
 import { createLogger } from "./logger.js";
 import { connectRedis } from "./redis.js";
 import { AuthLimits } from "./security/auth-limits.js";
+import { AuditLog } from "./security/audit/audit-log.js";
 import { PasswordHasher } from "./security/passwords.js";
 import { BlindIndex, FieldCipher } from "./security/pii.js";
 import { type Principal, resolvePrincipal } from "./security/principal.js";
@@ -25,6 +26,7 @@ import { AccessTokens, InvalidTokenError } from "./security/tokens.js";
 export interface App {
   server: FastifyInstance;
   services: Services;
+  audit: AuditLog;
   /** Stops accepting, finishes in-flight requests, closes the database. */
   close(): Promise<void>;
 }
@@ -68,6 +70,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     redis,
   };
   if (config.seedDemoData) await seedDemoDataIfEmpty(services);
+  const audit = new AuditLog({
+    database: database.db,
+    logger,
+    bufferSize: config.audit.bufferSize,
+    flushMs: config.audit.flushMs,
+    maxTokens: config.limits.tokens,
+  });
 
   const loggerInstance: FastifyBaseLogger = logger; // pino's Logger, seen as Fastify's base type
   const server: FastifyInstance = Fastify({
@@ -87,6 +96,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     formatError: formatError(config, logger),
     plugins: [
       fastifyApolloDrainPlugin(server),
+      audit.plugin(),
       config.isDevelopment
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageDisabled(),
@@ -96,6 +106,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   registerGraphQLRoute(server, apollo, {
     batchLimit: config.limits.batch,
+    audit,
     contextFor: (request) => {
       // The principal is resolved once per HTTP request; each operation gets its own context.
       let principal: Promise<Principal> | undefined;
@@ -118,19 +129,28 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   server.get("/healthz", () => ({ status: "ok" }));
   server.get("/readyz", async (_request, reply) => {
-    try {
-      await database.ping();
-      return { status: "ready", database: "ok" };
-    } catch {
-      return reply.code(503).send({ status: "unavailable", database: "unreachable" });
-    }
+    const databaseState = await database.ping().then(
+      () => "ok",
+      () => "unreachable",
+    );
+    const { full, failing, pending } = audit.status();
+    const auditLog = full ? "buffer full" : failing ? "retrying" : "ok";
+    const ready = databaseState === "ok" && !full;
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? "ready" : "unavailable",
+      database: databaseState,
+      audit: auditLog,
+      auditPending: pending,
+    });
   });
 
   return {
     server,
     services,
+    audit,
     close: async () => {
       await server.close(); // drains Apollo too
+      await audit.close(); // writes the buffered audit events before the database closes
       await database.close();
       await services.redis?.quit();
     },

@@ -6,6 +6,7 @@ import { createLoaders, type Loaders } from "../modules/loaders.js";
 import type { AuthLimits } from "../security/auth-limits.js";
 import type { PasswordHasher } from "../security/passwords.js";
 import type { BlindIndex, FieldCipher } from "../security/pii.js";
+import type { OperationAudit } from "../security/audit/operation-audit.js";
 import type { AuthenticatedPrincipal, Principal } from "../security/principal.js";
 import type { AccessTokens } from "../security/tokens.js";
 import { forbidden } from "./errors.js";
@@ -35,6 +36,16 @@ export interface Context {
   ip: string;
   userAgent: string | undefined;
   loaders: Loaders;
+  /** The operation's audit record (set by the GraphQL route; read by the audit plugin). */
+  audit?: OperationAudit;
+  /** The operation's cost, filled by the limits layer; the audit log records it. */
+  cost?: OperationCost;
+}
+
+/** Cost points of one operation (BEHAVIOUR.md "Cost model"); null until known. */
+export interface OperationCost {
+  requested: number | null;
+  actual: number | null;
 }
 
 export function createContext(

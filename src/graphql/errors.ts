@@ -16,6 +16,8 @@ export const ErrorCode = {
   BATCH_LIMIT_EXCEEDED: "BATCH_LIMIT_EXCEEDED",
   RATE_LIMITED: "RATE_LIMITED",
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
+  /** 503: the server cannot take operations now (e.g. its audit log cannot keep up). */
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -7,11 +7,14 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "../graphql/errors.js";
 import type { Context } from "../graphql/context.js";
+import type { AuditLog } from "../security/audit/audit-log.js";
 
 export interface GraphQLRouteOptions {
   batchLimit: number;
   /** A fresh context for one operation; called once per operation, also within a batch. */
   contextFor(request: FastifyRequest): () => Promise<Context>;
+  /** Admits operations and records one audit event for each, whatever its fate. */
+  audit: Pick<AuditLog, "admit" | "begin">;
 }
 
 function headersOf(request: FastifyRequest): HeaderMap {
@@ -31,9 +34,9 @@ function toGraphQLRequest(request: FastifyRequest, body: unknown): HTTPGraphQLRe
   };
 }
 
-function batchError(reply: FastifyReply, message: string, code: string) {
+function batchError(reply: FastifyReply, message: string, code: string, status = 400) {
   return reply
-    .code(400)
+    .code(status)
     .type("application/json; charset=utf-8")
     .send({ errors: [{ message, extensions: { code } }] });
 }
@@ -55,40 +58,57 @@ export function registerGraphQLRoute(
     throw new Error("incremental delivery is not enabled");
   };
 
+  /** Runs one operation and records its audit event if Apollo's plugin did not (e.g. a 401). */
+  const execute = async (
+    request: FastifyRequest,
+    operation: unknown,
+    context: () => Promise<Context>,
+  ) => {
+    const audit = options.audit.begin(request, operation);
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: toGraphQLRequest(request, operation),
+      context: async () => audit.attach(await context()),
+    });
+    await audit.recordHttpResponse(response);
+    return response;
+  };
+
   server.route({
     method: ["GET", "POST"],
     url: "/graphql",
     handler: async (request, reply) => {
       const context = options.contextFor(request);
-      if (!Array.isArray(request.body)) {
-        const response = await apollo.executeHTTPGraphQLRequest({
-          httpGraphQLRequest: toGraphQLRequest(request, request.body),
-          context,
-        });
-        return send(reply, response);
-      }
-      const operations = request.body as unknown[];
-      if (operations.length === 0) {
+      const operations = Array.isArray(request.body) ? (request.body as unknown[]) : undefined;
+      const refusal =
+        operations?.length === 0
+          ? {
+              message: "A batched request must contain at least one operation",
+              code: "BAD_REQUEST",
+            }
+          : operations && operations.length > options.batchLimit
+            ? {
+                message: `A batched request may contain at most ${options.batchLimit} operations`,
+                code: ErrorCode.BATCH_LIMIT_EXCEEDED,
+              }
+            : undefined;
+      if (!options.audit.admit(operations && !refusal ? operations.length : 1)) {
+        void reply.header("retry-after", "1");
         return batchError(
           reply,
-          "A batched request must contain at least one operation",
-          "BAD_REQUEST",
+          "The server cannot take operations right now",
+          ErrorCode.SERVICE_UNAVAILABLE,
+          503,
         );
       }
-      if (operations.length > options.batchLimit) {
-        return batchError(
-          reply,
-          `A batched request may contain at most ${options.batchLimit} operations`,
-          ErrorCode.BATCH_LIMIT_EXCEEDED,
-        );
+      if (refusal) {
+        await options.audit.begin(request, undefined).recordRefusal(refusal.code);
+        return batchError(reply, refusal.message, refusal.code);
+      }
+      if (!operations) {
+        return send(reply, await execute(request, request.body, context));
       }
       const responses = await Promise.all(
-        operations.map((operation) =>
-          apollo.executeHTTPGraphQLRequest({
-            httpGraphQLRequest: toGraphQLRequest(request, operation),
-            context,
-          }),
-        ),
+        operations.map((operation) => execute(request, operation, context)),
       );
       const statuses = new Set(responses.map((r) => r.status ?? 200));
       for (const [key, value] of responses[0]!.headers) void reply.header(key, value);

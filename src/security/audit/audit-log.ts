@@ -1,0 +1,138 @@
+import type { ApolloServerPlugin } from "@apollo/server";
+import type { FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import type { Database } from "../../db/client.js";
+import type { AuditEventRow } from "../../db/schema.js";
+import type { Context } from "../../graphql/context.js";
+import { AuditBuffer, type AuditBufferStatus } from "./buffer.js";
+import type { OperationRequest } from "./describe-operation.js";
+import { type AuditEventDraft, logFieldsOf } from "./event.js";
+import { OperationAudit } from "./operation-audit.js";
+
+export interface AuditLogOptions {
+  database: Database;
+  logger: Logger;
+  bufferSize: number;
+  flushMs: number;
+  /** Token limit used when the audit log parses a document Apollo did not (a 401). */
+  maxTokens: number;
+}
+
+/** The operation as sent: a POST body (or batch element), or the parameters of a GET. */
+function sentOperation(request: FastifyRequest, operation: unknown): OperationRequest {
+  if (operation !== null && typeof operation === "object" && !Array.isArray(operation)) {
+    return operation;
+  }
+  if (request.method !== "GET") return {};
+  const params = (request.query ?? {}) as Record<string, unknown>;
+  let variables: unknown = params.variables;
+  if (typeof variables === "string") {
+    try {
+      variables = JSON.parse(variables);
+    } catch {
+      variables = undefined;
+    }
+  }
+  return { query: params.query, operationName: params.operationName, variables };
+}
+
+/**
+ * The audit log: one event per GraphQL operation, chained and append-only. Query events go
+ * through a bounded write-behind buffer; mutation events commit with the mutation. A copy of
+ * every stored event (no variables, no user agent) goes to the structured log.
+ */
+export class AuditLog {
+  readonly database: Database;
+  readonly maxTokens: number;
+  private readonly buffer: AuditBuffer;
+  private readonly logger: Logger;
+
+  constructor(options: AuditLogOptions) {
+    this.database = options.database;
+    this.maxTokens = options.maxTokens;
+    this.logger = options.logger.child({ component: "audit" });
+    this.buffer = new AuditBuffer(options.database, this.logger, {
+      capacity: options.bufferSize,
+      flushMs: options.flushMs,
+      onWritten: (rows) => this.written(rows),
+    });
+  }
+
+  /**
+   * Admits `operations` operations, or refuses them all when the buffer cannot hold their
+   * events (the database has been unreachable for a while): no operation runs unaudited.
+   */
+  admit(operations: number): boolean {
+    const admitted = this.buffer.tryReserve(operations);
+    if (!admitted) {
+      this.logger.warn(this.buffer.status(), "operation refused: the audit buffer is full");
+    }
+    return admitted;
+  }
+
+  /** The audit record of one admitted operation. */
+  begin(request: FastifyRequest, operation: unknown): OperationAudit {
+    return new OperationAudit(
+      this,
+      { requestId: request.id, ip: request.ip, userAgent: request.headers["user-agent"] },
+      sentOperation(request, operation),
+    );
+  }
+
+  enqueue(draft: AuditEventDraft): void {
+    this.buffer.push(draft);
+  }
+
+  releaseSlot(): void {
+    this.buffer.release();
+  }
+
+  written(rows: AuditEventRow[]): void {
+    for (const row of rows) this.logger.info({ audit: logFieldsOf(row) }, "audit event");
+  }
+
+  mutationAuditFailed(error: unknown, draft: AuditEventDraft): void {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    this.logger.error(
+      { err: { code, message }, eventId: draft.id, requestId: draft.requestId },
+      "mutation rolled back: its audit event could not be written",
+    );
+  }
+
+  status(): AuditBufferStatus & { full: boolean } {
+    return { ...this.buffer.status(), full: this.buffer.full };
+  }
+
+  /** Writes the events buffered so far (tests and shutdown). */
+  flush(): Promise<void> {
+    return this.buffer.flush();
+  }
+
+  /** After the server stopped taking requests: writes everything still buffered. */
+  close(): Promise<void> {
+    return this.buffer.close();
+  }
+
+  /** The Apollo plugin recording each operation (per operation of a batch). */
+  plugin(): ApolloServerPlugin<Context> {
+    return {
+      requestDidStart: () =>
+        Promise.resolve({
+          executionDidStart: async (rc) => {
+            const audit = rc.contextValue.audit;
+            if (!audit) return;
+            await audit.executionStarted(rc.contextValue, rc.operation.operation);
+            return {
+              willResolveField: ({ info }) => {
+                const field = `${info.parentType.name}.${info.fieldName}`;
+                return (error, result) => audit.fieldResolved(field, error, result);
+              },
+            };
+          },
+          willSendResponse: async (rc) => {
+            await rc.contextValue.audit?.recordResponse(rc);
+          },
+        }),
+    };
+  }
+}

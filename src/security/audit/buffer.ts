@@ -1,0 +1,143 @@
+import type { Logger } from "pino";
+import type { Database } from "../../db/client.js";
+import type { AuditEventRow } from "../../db/schema.js";
+import { appendToChain } from "./chain.js";
+import type { AuditEventDraft } from "./event.js";
+
+export interface AuditBufferOptions {
+  /** Operations in flight plus events waiting to be written; above it operations are refused. */
+  capacity: number;
+  flushMs: number;
+  /** Events per INSERT (and per chain-head lock). */
+  batchSize?: number;
+  /** Called with the rows of each committed batch, in chain order. */
+  onWritten(rows: AuditEventRow[]): void;
+}
+
+export interface AuditBufferStatus {
+  /** Events waiting to be written. */
+  pending: number;
+  /** Slots held by operations in flight and waiting events. */
+  reserved: number;
+  capacity: number;
+  /** True when the last write failed (database unavailable); events are kept and retried. */
+  failing: boolean;
+}
+
+const MAX_RETRY_DELAY_MS = 5_000;
+const SHUTDOWN_FLUSH_MS = 10_000;
+
+/**
+ * The write-behind buffer of query events. Each operation reserves a slot when it is admitted
+ * and gives it back once its event is stored, so the buffer never holds more than `capacity`
+ * events: when full, new operations are refused (the server does not serve unaudited reads).
+ * Events are written in batches at least every flushMs; a failed write keeps them, in order,
+ * and retries with a capped backoff.
+ */
+export class AuditBuffer {
+  private readonly queue: AuditEventDraft[] = [];
+  private reserved = 0;
+  private flushing: Promise<void> | undefined;
+  private failures = 0;
+  private retryAt = 0;
+  private readonly timer: NodeJS.Timeout;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly db: Database,
+    private readonly logger: Logger,
+    private readonly options: AuditBufferOptions,
+  ) {
+    this.batchSize = options.batchSize ?? 500;
+    this.timer = setInterval(() => void this.flush(), options.flushMs);
+    this.timer.unref();
+  }
+
+  /** Reserves one slot per operation; false when the buffer cannot take them all. */
+  tryReserve(operations: number): boolean {
+    if (this.reserved + operations > this.options.capacity) return false;
+    this.reserved += operations;
+    return true;
+  }
+
+  /** Gives back a slot whose event was stored elsewhere (a mutation's own transaction). */
+  release(): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+  }
+
+  /** Queues the event of an operation that holds a slot. */
+  push(draft: AuditEventDraft): void {
+    this.queue.push(draft);
+    if (this.queue.length >= this.batchSize) void this.flush();
+  }
+
+  get full(): boolean {
+    return this.reserved >= this.options.capacity;
+  }
+
+  status(): AuditBufferStatus {
+    return {
+      pending: this.queue.length,
+      reserved: this.reserved,
+      capacity: this.options.capacity,
+      failing: this.failures > 0,
+    };
+  }
+
+  /** Writes what is queued now (one writer at a time); resolves when done or after a failure. */
+  flush(): Promise<void> {
+    this.flushing ??= this.writeQueued().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async writeQueued(): Promise<void> {
+    if (this.failures > 0 && Date.now() < this.retryAt) return;
+    while (this.queue.length > 0) {
+      const batch = this.queue.slice(0, this.batchSize);
+      let rows: AuditEventRow[];
+      try {
+        rows = await this.db.transaction((tx) => appendToChain(tx, batch));
+      } catch (error) {
+        this.failures += 1;
+        this.retryAt =
+          Date.now() +
+          Math.min(this.options.flushMs * 2 ** (this.failures - 1), MAX_RETRY_DELAY_MS);
+        const { code, message } = error as { code?: unknown; message?: unknown };
+        this.logger.warn(
+          { err: { code, message }, pending: this.queue.length, failures: this.failures },
+          "audit events could not be written; kept for retry",
+        );
+        return;
+      }
+      if (this.failures > 0) {
+        this.logger.info({ failures: this.failures }, "audit events written again after failures");
+      }
+      this.failures = 0;
+      this.queue.splice(0, batch.length);
+      this.reserved = Math.max(0, this.reserved - batch.length);
+      this.options.onWritten(rows);
+    }
+  }
+
+  /**
+   * Stops the timer and writes everything still queued, retrying for a while. Events that could
+   * not be stored are logged (as the SIEM copy) so they are not silently lost.
+   */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    const deadline = Date.now() + SHUTDOWN_FLUSH_MS;
+    while (this.queue.length > 0 && Date.now() < deadline) {
+      this.retryAt = 0;
+      await this.flush();
+      if (this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    for (const draft of this.queue.splice(0)) {
+      this.logger.error(
+        { audit: { ...draft, variables: undefined, userAgent: undefined } },
+        "audit event not written before shutdown",
+      );
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import { eq, inArray } from "drizzle-orm";
+import type { Database } from "../../db/client.js";
+import { auditChainHead, type AuditEventRow, auditEvents } from "../../db/schema.js";
+import { type AuditEventDraft, hashEvent } from "./event.js";
+
+const HEAD_ID = 1;
+
+/**
+ * Appends events to the hash chain. Must run inside a transaction: the chain head is locked
+ * FOR UPDATE until it commits, so every writer (each instance's buffer flusher, each mutation)
+ * appends after the previous one and the chain cannot fork. Events already stored (a retry after
+ * a commit whose acknowledgement was lost) are skipped, so a retry never writes one twice.
+ * Returns the rows written, in chain order.
+ */
+export async function appendToChain(
+  tx: Database,
+  drafts: readonly AuditEventDraft[],
+): Promise<AuditEventRow[]> {
+  if (drafts.length === 0) return [];
+  const [head] = await tx
+    .select()
+    .from(auditChainHead)
+    .where(eq(auditChainHead.id, HEAD_ID))
+    .for("update");
+  if (!head) throw new Error("audit chain head is missing (migrations not applied?)");
+  const stored = await tx
+    .select({ id: auditEvents.id })
+    .from(auditEvents)
+    .where(
+      inArray(
+        auditEvents.id,
+        drafts.map((d) => d.id),
+      ),
+    );
+  const already = new Set(stored.map((row) => row.id));
+  let { seq, hash } = head;
+  const rows: AuditEventRow[] = [];
+  for (const draft of drafts) {
+    if (already.has(draft.id)) continue;
+    seq += 1;
+    const unhashed = { ...draft, seq, prevHash: hash };
+    hash = hashEvent(unhashed);
+    rows.push({ ...unhashed, hash });
+  }
+  if (rows.length === 0) return [];
+  await tx.insert(auditEvents).values(rows);
+  await tx.update(auditChainHead).set({ seq, hash }).where(eq(auditChainHead.id, HEAD_ID));
+  return rows;
+}

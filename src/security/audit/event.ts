@@ -1,0 +1,78 @@
+import { createHash } from "node:crypto";
+import type { AuditEventRow } from "../../db/schema.js";
+
+/** An audit event before it is placed in the chain (seq and hashes are assigned on write). */
+export type AuditEventDraft = Omit<AuditEventRow, "seq" | "prevHash" | "hash">;
+
+/** The hash the first event chains to. */
+export const GENESIS_HASH = "0".repeat(64);
+
+/** JSON with object keys sorted at every depth: one encoding per value, whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, inner]) => inner !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, inner]) => `${JSON.stringify(key)}:${canonicalJson(inner)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * SHA-256 over the canonical encoding of every column but the hash itself (prevHash included),
+ * so changing any stored value, or the event's place in the chain, changes the hash.
+ */
+export function hashEvent(event: Omit<AuditEventRow, "hash">): string {
+  const fields: Record<keyof Omit<AuditEventRow, "hash">, unknown> = {
+    id: event.id,
+    seq: event.seq,
+    orgId: event.orgId,
+    at: event.at,
+    actorType: event.actorType,
+    actorId: event.actorId,
+    ip: event.ip,
+    userAgent: event.userAgent,
+    operationType: event.operationType,
+    operationName: event.operationName,
+    documentHash: event.documentHash,
+    variables: event.variables,
+    outcome: event.outcome,
+    errorCodes: event.errorCodes,
+    sensitiveFields: event.sensitiveFields,
+    deniedFields: event.deniedFields,
+    requestedCost: event.requestedCost,
+    actualCost: event.actualCost,
+    requestId: event.requestId,
+    durationMs: event.durationMs,
+    prevHash: event.prevHash,
+  };
+  return createHash("sha256").update(canonicalJson(fields)).digest("hex");
+}
+
+/** The copy of an event for the structured log (SIEM): no variables, no user agent. */
+export function logFieldsOf(event: AuditEventRow) {
+  return {
+    id: event.id,
+    seq: event.seq,
+    hash: event.hash,
+    at: event.at.toISOString(),
+    requestId: event.requestId,
+    orgId: event.orgId,
+    actorType: event.actorType,
+    actorId: event.actorId,
+    ip: event.ip,
+    operationType: event.operationType,
+    operationName: event.operationName,
+    documentHash: event.documentHash,
+    outcome: event.outcome,
+    errorCodes: event.errorCodes,
+    sensitiveFields: event.sensitiveFields,
+    deniedFields: event.deniedFields,
+    requestedCost: event.requestedCost,
+    actualCost: event.actualCost,
+    durationMs: event.durationMs,
+  };
+}
