@@ -1,4 +1,4 @@
-import { and, count, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from "type-graphql";
 import { type AuditEventRow, auditEvents } from "../../db/schema.js";
 import { type Context, tenantOf } from "../../graphql/context.js";
@@ -42,8 +42,20 @@ export class AuditEventResolver {
     const rows = await ctx.db
       .select()
       .from(auditEvents)
-      .where(and(...conditions, page.afterId ? lt(auditEvents.id, page.afterId) : undefined))
-      .orderBy(desc(auditEvents.id))
+      .where(
+        and(
+          ...conditions,
+          // Chain order (seq), not id order: ids are taken when an operation starts, seqs when
+          // its event is written. The cursor is an event id; the page continues below its seq.
+          page.afterId
+            ? lt(
+                auditEvents.seq,
+                sql`(select ${auditEvents.seq} from ${auditEvents} where ${auditEvents.id} = ${page.afterId})`,
+              )
+            : undefined,
+        ),
+      )
+      .orderBy(desc(auditEvents.seq))
       .limit(page.limit + 1);
     return toConnection(rows, page, async () => {
       const [row] = await ctx.db
