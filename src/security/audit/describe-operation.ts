@@ -49,10 +49,14 @@ function storableJson(value: unknown): unknown {
   return value;
 }
 
-/** The argument or input-object field a variable is passed to, from its ancestors in the AST. */
-function usageName(ancestors: readonly (ASTNode | readonly ASTNode[])[]): string | undefined {
-  for (let i = ancestors.length - 1; i >= 0; i--) {
-    const node = ancestors[i]!;
+/** The argument or input-object field a variable is passed to: its nearest such enclosing node. */
+function usageName(
+  parent: ASTNode | readonly ASTNode[] | undefined,
+  ancestors: readonly (ASTNode | readonly ASTNode[])[],
+): string | undefined {
+  const enclosing = parent === undefined ? ancestors : [...ancestors, parent];
+  for (let i = enclosing.length - 1; i >= 0; i--) {
+    const node = enclosing[i]!;
     if ("kind" in node && (node.kind === Kind.ARGUMENT || node.kind === Kind.OBJECT_FIELD)) {
       return node.name.value;
     }
@@ -69,8 +73,8 @@ function variableUses(document: DocumentNode, operation: OperationDefinitionNode
   ];
   for (const definition of definitions) {
     visit(definition, {
-      Variable(node, _key, _parent, _path, ancestors) {
-        const name = usageName(ancestors);
+      Variable(node, _key, parent, _path, ancestors) {
+        const name = usageName(parent, ancestors);
         if (name === undefined) return; // the variable's own definition
         const previous = sensitive.get(node.name.value) ?? false;
         sensitive.set(node.name.value, previous || SENSITIVE_NAMES.has(name));

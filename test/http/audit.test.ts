@@ -1,0 +1,611 @@
+import { createHash, randomBytes } from "node:crypto";
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { auditEvents, type AuditEventRow } from "../../src/db/schema.js";
+import { rowIdOf } from "../../src/graphql/ids.js";
+import { createLogger } from "../../src/logger.js";
+import { verifyChain } from "../../src/security/audit/verify.js";
+import { createCustomer, createTenant, PASSWORD, type Tenant } from "../support/fixtures.js";
+import { dataOf, gql } from "../support/graphql.js";
+import { startServer, type TestServer, usingPostgres } from "../support/server.js";
+
+/*
+ * One audit event per operation, whatever its fate, with no secret or personal data in the
+ * rows or in the server's log. Each test tags its requests with a unique User-Agent and reads
+ * the events back by it.
+ */
+
+const logLines: string[] = [];
+const logSink = { write: (line: string) => void logLines.push(line) };
+
+let server: TestServer;
+let url: string;
+let tenant: Tenant;
+/** Every secret and personal value sent or received by this file's tests. */
+const secrets = new Set<string>([PASSWORD]);
+
+const CUSTOMER_PII = {
+  email: `pii.${randomBytes(4).toString("hex")}@customer.example`,
+  phone: "+14155550199",
+  dateOfBirth: "1971-02-03",
+  taxId: "987-65-4321",
+};
+
+const tag = () => `audit-test/${randomBytes(6).toString("hex")}`;
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+async function post(body: unknown, options: { token?: string; ua: string }) {
+  const response = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "user-agent": options.ua,
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+async function eventsOf(ua: string, target = server): Promise<AuditEventRow[]> {
+  await target.app.audit.flush();
+  return target.app.services.database.db
+    .select()
+    .from(auditEvents)
+    .where(eq(auditEvents.userAgent, ua))
+    .orderBy(auditEvents.seq);
+}
+
+async function onlyEventOf(ua: string): Promise<AuditEventRow> {
+  const events = await eventsOf(ua);
+  expect(events).toHaveLength(1);
+  return events[0]!;
+}
+
+/*
+ * A test-only trigger that refuses audit rows (as a full disk or a bug would) for the
+ * User-Agents listed in audit_test_refusals; spare_errors lets a failure event through.
+ */
+async function installRefusalTrigger() {
+  const db = server.app.services.database.db;
+  await db.execute(sql`create table if not exists audit_test_refusals (
+    user_agent text primary key, spare_errors boolean not null)`);
+  await db.execute(sql`create or replace function audit_test_refuse() returns trigger
+    language plpgsql as $$ begin
+      if exists (select 1 from audit_test_refusals r where r.user_agent = new.user_agent
+                 and (not r.spare_errors or new.outcome <> 'ERROR')) then
+        raise exception 'audit insert refused by test';
+      end if;
+      return new;
+    end $$`);
+  await db.execute(sql`drop trigger if exists audit_test_refuse on audit_events`);
+  await db.execute(sql`create trigger audit_test_refuse before insert on audit_events
+    for each row execute function audit_test_refuse()`);
+}
+
+async function removeRefusalTrigger() {
+  const db = server.app.services.database.db;
+  await db.execute(sql`drop trigger if exists audit_test_refuse on audit_events`);
+  await db.execute(sql`drop function if exists audit_test_refuse()`);
+  await db.execute(sql`drop table if exists audit_test_refusals`);
+}
+
+/** Makes inserting audit rows with this User-Agent fail until the returned function is called. */
+async function failAuditInserts(ua: string, options: { spareErrors?: boolean } = {}) {
+  const db = server.app.services.database.db;
+  await db.execute(
+    sql`insert into audit_test_refusals values (${ua}, ${options.spareErrors ?? false})`,
+  );
+  return async () => {
+    await db.execute(sql`delete from audit_test_refusals where user_agent = ${ua}`);
+  };
+}
+
+beforeAll(async () => {
+  server = await startServer({ AUDIT_FLUSH_MS: "50" }, { logger: createLogger("info", logSink) });
+  url = server.url;
+  tenant = await createTenant(url, "audit");
+  for (const member of Object.values(tenant.members)) {
+    secrets.add(member.email).add(member.token).add(member.refreshToken);
+  }
+  for (const value of Object.values(CUSTOMER_PII)) secrets.add(value);
+  await installRefusalTrigger();
+});
+
+afterAll(async () => {
+  await removeRefusalTrigger();
+  await server.close();
+});
+
+describe("one audit event per operation", () => {
+  it("a query: actor, origin, operation, document hash, personal data read, outcome", async () => {
+    const ua = tag();
+    await createCustomer(url, tenant.members.ADMIN.token, CUSTOMER_PII);
+    const query = `query ReadCustomers { me { id email } customers(first: 5) { nodes { id name email phone taxId } } }`;
+    const res = await post({ query }, { token: tenant.members.ADMIN.token, ua });
+    expect(res.status).toBe(200);
+    expect(res.body.errors).toBeUndefined();
+
+    const event = await onlyEventOf(ua);
+    expect(event).toMatchObject({
+      orgId: rowIdOf(tenant.orgId, "Organization"),
+      actorType: "USER",
+      actorId: rowIdOf(tenant.members.ADMIN.id, "User"),
+      ip: "127.0.0.1",
+      userAgent: ua,
+      operationType: "query",
+      operationName: "ReadCustomers",
+      documentHash: sha256(query),
+      outcome: "SUCCESS",
+      errorCodes: [],
+      deniedFields: [],
+      sensitiveFields: ["Customer.email", "Customer.phone", "Customer.taxId", "User.email"],
+    });
+    expect(event.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(event.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("records as sensitive only the personal-data fields that resolved, and the denied ones", async () => {
+    // Meaningful with or without field rules: whatever the server denies (FORBIDDEN at a path)
+    // must be in deniedFields, and only what it served in sensitiveFields.
+    const ua = tag();
+    const res = await post(
+      { query: `{ customers(first: 5) { nodes { id email phone } } }` },
+      { token: tenant.members.VIEWER.token, ua },
+    );
+    const denied = new Set<string>(
+      (res.body.errors ?? [])
+        .filter((e: any) => e.extensions.code === "FORBIDDEN")
+        .map((e: any) => `Customer.${e.path.at(-1)}`),
+    );
+    const served = ["Customer.email", "Customer.phone"].filter((f) => !denied.has(f));
+    const event = await onlyEventOf(ua);
+    expect(event.deniedFields).toEqual([...denied].sort());
+    expect(event.sensitiveFields).toEqual(served);
+    expect(event.outcome).toBe(denied.size > 0 ? "DENIED" : "SUCCESS");
+  });
+
+  it("a denied field: anonymous callers reach no tenant data", async () => {
+    const ua = tag();
+    const res = await post({ query: `query Peek { customers { nodes { id } } }` }, { ua });
+    expect(res.body.errors[0].extensions.code).toBe("FORBIDDEN");
+    const event = await onlyEventOf(ua);
+    expect(event).toMatchObject({
+      actorType: "ANONYMOUS",
+      actorId: null,
+      orgId: null,
+      operationName: "Peek",
+      outcome: "DENIED",
+      errorCodes: ["FORBIDDEN"],
+      deniedFields: ["Query.customers"],
+      sensitiveFields: [],
+    });
+  });
+
+  it("a mutation: its event is committed with it, variables redacted by where they flow", async () => {
+    const ua = tag();
+    const name = `Audited ${randomBytes(3).toString("hex")}`;
+    const res = await post(
+      {
+        query: `mutation AddCustomer($details: CustomerInput!) {
+          createCustomer(input: $details) { id name }
+        }`,
+        variables: { details: { name, ...CUSTOMER_PII } },
+      },
+      { token: tenant.members.AGENT.token, ua },
+    );
+    expect(res.body.errors).toBeUndefined();
+    // No flush: a mutation's event is written in the mutation's own transaction.
+    const [event] = await server.app.services.database.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.userAgent, ua));
+    expect(event).toMatchObject({
+      actorId: rowIdOf(tenant.members.AGENT.id, "User"),
+      operationType: "mutation",
+      operationName: "AddCustomer",
+      outcome: "SUCCESS",
+      variables: {
+        details: {
+          name,
+          email: "[redacted]",
+          phone: "[redacted]",
+          dateOfBirth: "[redacted]",
+          taxId: "[redacted]",
+        },
+      },
+    });
+    expect(await eventsOf(ua)).toHaveLength(1);
+  });
+
+  it("judges a variable by the argument it flows into, not by the name the client gave it", async () => {
+    const ua = tag();
+    const res = await post(
+      {
+        query: `mutation SignIn($harmless: String!, $login: String!) {
+          logIn(email: $login, password: $harmless) { accessToken }
+        }`,
+        variables: { harmless: PASSWORD, login: tenant.members.VIEWER.email, unused: "x" },
+      },
+      { ua },
+    );
+    expect(res.body.data.logIn.accessToken).toBeTruthy();
+    secrets.add(res.body.data.logIn.accessToken);
+    const event = await onlyEventOf(ua);
+    expect(event.variables).toEqual({
+      harmless: "[redacted]",
+      login: "[redacted]",
+      unused: "[redacted]",
+    });
+    const named = tag();
+    await post(
+      {
+        query: `query Named($password: String, $q: String) {
+          customers(filter: { nameContains: $password, email: $q }) { totalCount }
+        }`,
+        variables: { password: "plain name", q: CUSTOMER_PII.email },
+      },
+      { token: tenant.members.ADMIN.token, ua: named },
+    );
+    expect((await onlyEventOf(named)).variables).toEqual({
+      password: "plain name",
+      q: "[redacted]",
+    });
+  });
+
+  it("a failed logIn is DENIED, and its password never stored", async () => {
+    const ua = tag();
+    const wrong = `wrong-${randomBytes(8).toString("hex")}`;
+    secrets.add(wrong);
+    const res = await post(
+      {
+        query: `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+        variables: { e: tenant.members.AUDITOR.email, p: wrong },
+      },
+      { ua },
+    );
+    expect(res.body.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    expect(await onlyEventOf(ua)).toMatchObject({
+      outcome: "DENIED",
+      errorCodes: ["UNAUTHENTICATED"],
+      deniedFields: [],
+    });
+  });
+
+  it("each operation of a batch has its own event under the one request id", async () => {
+    const ua = tag();
+    const res = await post(
+      [
+        { query: `query One { me { id } }` },
+        {
+          query: `mutation Two($id: ID!) { deleteCustomer(id: $id) }`,
+          variables: { id: "nope" },
+        },
+        { query: `query Three { me {` },
+      ],
+      { token: tenant.members.ADMIN.token, ua },
+    );
+    expect(res.body).toHaveLength(3);
+    const events = await eventsOf(ua);
+    expect(events).toHaveLength(3);
+    const byName = new Map(events.map((e) => [e.operationName, e]));
+    expect(byName.get("One")).toMatchObject({ operationType: "query", outcome: "SUCCESS" });
+    expect(byName.get("Two")).toMatchObject({
+      operationType: "mutation",
+      outcome: "ERROR",
+      errorCodes: ["NOT_FOUND"],
+    });
+    expect(byName.get(null as unknown as string)).toMatchObject({
+      outcome: "REJECTED",
+      errorCodes: ["GRAPHQL_PARSE_FAILED"],
+      documentHash: sha256(`query Three { me {`),
+    });
+    expect(new Set(events.map((e) => e.requestId)).size).toBe(1);
+  });
+
+  it("parse and validation errors are REJECTED", async () => {
+    const parse = tag();
+    expect((await post({ query: "{ me {" }, { ua: parse })).status).toBe(400);
+    expect(await onlyEventOf(parse)).toMatchObject({
+      operationType: null,
+      outcome: "REJECTED",
+      errorCodes: ["GRAPHQL_PARSE_FAILED"],
+    });
+    const invalid = tag();
+    const res = await post(
+      { query: "query Bad($p: String) { nope(password: $p) }", variables: { p: PASSWORD } },
+      { token: tenant.members.ADMIN.token, ua: invalid },
+    );
+    expect(res.status).toBe(400);
+    expect(await onlyEventOf(invalid)).toMatchObject({
+      actorType: "USER",
+      operationType: "query",
+      operationName: "Bad",
+      outcome: "REJECTED",
+      errorCodes: ["GRAPHQL_VALIDATION_FAILED"],
+      variables: { p: "[redacted]" },
+    });
+  });
+
+  it("a bad token is refused with 401 and audited exactly once per operation", async () => {
+    const ua = tag();
+    const one = await post(
+      {
+        query: `mutation Sneaky($secret: String!) { changePassword(currentPassword: $secret, newPassword: $secret) }`,
+        variables: { secret: PASSWORD },
+      },
+      { token: "not.a.token", ua },
+    );
+    expect(one.status).toBe(401);
+    expect(await onlyEventOf(ua)).toMatchObject({
+      actorType: "ANONYMOUS",
+      actorId: null,
+      operationType: "mutation",
+      operationName: "Sneaky",
+      outcome: "REJECTED",
+      errorCodes: ["UNAUTHENTICATED"],
+      variables: { secret: "[redacted]" },
+    });
+    const batch = tag();
+    const res = await post([{ query: "{ me { id } }" }, { query: "{ __typename }" }], {
+      token: "not.a.token",
+      ua: batch,
+    });
+    expect(res.status).toBe(401);
+    expect((await eventsOf(batch)).map((e) => e.outcome)).toEqual(["REJECTED", "REJECTED"]);
+  });
+
+  it("a batch over the limit is one REJECTED event", async () => {
+    const ua = tag();
+    const batch = Array.from({ length: 11 }, () => ({ query: "{ __typename }" }));
+    expect((await post(batch, { ua })).status).toBe(400);
+    expect(await onlyEventOf(ua)).toMatchObject({
+      outcome: "REJECTED",
+      errorCodes: ["BATCH_LIMIT_EXCEEDED"],
+      operationType: null,
+    });
+  });
+});
+
+describe("mutations are never unaudited", () => {
+  it("a mutation whose audit insert fails is rolled back and answered with an error", async () => {
+    const ua = tag();
+    const restore = await failAuditInserts(ua, { spareErrors: true });
+    const name = `Never ${randomBytes(4).toString("hex")}`;
+    try {
+      const res = await post(
+        {
+          query: `mutation Doomed($input: CustomerInput!) { createCustomer(input: $input) { id } }`,
+          variables: { input: { name } },
+        },
+        { token: tenant.members.ADMIN.token, ua },
+      );
+      expect(res.status).toBe(500);
+      expect(res.body.data).toBeNull();
+      expect(res.body.errors.map((e: any) => e.extensions.code)).toEqual(["INTERNAL_SERVER_ERROR"]);
+    } finally {
+      await restore();
+    }
+    const search = await gql(
+      url,
+      `query($f: CustomerFilter) { customers(filter: $f) { totalCount } }`,
+      { f: { nameContains: name } },
+      { token: tenant.members.ADMIN.token },
+    );
+    expect(dataOf(search).customers.totalCount).toBe(0);
+    // The attempt itself is recorded once, as a failure.
+    expect(await onlyEventOf(ua)).toMatchObject({
+      operationName: "Doomed",
+      outcome: "ERROR",
+      errorCodes: ["INTERNAL_SERVER_ERROR"],
+    });
+  });
+
+  it("a mutation's reads see its own writes (loaders use its transaction)", async () => {
+    const ua = tag();
+    const res = await post(
+      {
+        query: `mutation { createCustomer(input: { name: "With creator" }) { id createdBy { id } } }`,
+      },
+      { token: tenant.members.ADMIN.token, ua },
+    );
+    expect(res.body.data.createCustomer.createdBy.id).toBe(tenant.members.ADMIN.id);
+    expect((await onlyEventOf(ua)).outcome).toBe("SUCCESS");
+  });
+});
+
+describe("query events are buffered and lose nothing", () => {
+  it("keeps events while the database refuses them and writes them once it accepts again", async () => {
+    const ua = tag();
+    const restore = await failAuditInserts(ua);
+    let restored = false;
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          post({ query: "{ me { id } }" }, { token: tenant.members.VIEWER.token, ua }),
+        ),
+      );
+      expect(results.every((r) => r.status === 200)).toBe(true);
+      await server.app.audit.flush();
+      expect(server.app.audit.status()).toMatchObject({ pending: 8, failing: true });
+      const ready = await fetch(`${url}/readyz`);
+      expect(await ready.json()).toMatchObject({ audit: "retrying", auditPending: 8 });
+      await restore();
+      restored = true;
+    } finally {
+      if (!restored) await restore();
+    }
+    await expect.poll(async () => (await eventsOf(ua)).length, { timeout: 15_000 }).toBe(8);
+  });
+
+  it("refuses new operations with 503 when the buffer is full, and /readyz says why", async () => {
+    const small = await startServer({ AUDIT_BUFFER_SIZE: "10", AUDIT_FLUSH_MS: "50" });
+    const ua = tag();
+    const restore = await failAuditInserts(ua);
+    const send = () =>
+      fetch(`${small.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "user-agent": ua },
+        body: JSON.stringify({ query: "{ __typename }" }),
+      });
+    try {
+      for (let i = 0; i < 10; i++) expect((await send()).status).toBe(200);
+      const refused = await send();
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(((await refused.json()) as any).errors[0].extensions.code).toBe("SERVICE_UNAVAILABLE");
+      const ready = await fetch(`${small.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: "unavailable", audit: "buffer full" });
+    } finally {
+      await restore();
+    }
+    await expect.poll(async () => (await eventsOf(ua, small)).length, { timeout: 15_000 }).toBe(10);
+    expect((await fetch(`${small.url}/readyz`)).status).toBe(200);
+    expect((await send()).status).toBe(200);
+    await small.close();
+  });
+
+  it("shutdown writes the buffered events", async () => {
+    const lazy = await startServer({ AUDIT_FLUSH_MS: "600000" });
+    const ua = tag();
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        fetch(`${lazy.url}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "user-agent": ua },
+          body: JSON.stringify({ query: "{ __typename }" }),
+        }),
+      ),
+    );
+    expect(lazy.app.audit.status().pending).toBe(5);
+    await lazy.close();
+    const rows = await server.app.services.database.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.userAgent, ua));
+    expect(rows).toHaveLength(5);
+  });
+
+  it.skipIf(!usingPostgres())(
+    "loses no event when the database connections are killed during a query burst",
+    async () => {
+      const app = `audit-kill-${randomBytes(4).toString("hex")}`;
+      const base = new URL(process.env.DATABASE_URL!);
+      base.searchParams.set("application_name", app);
+      const victim = await startServer({ DATABASE_URL: base.toString(), AUDIT_FLUSH_MS: "20" });
+      const ua = tag();
+      const kill = () =>
+        server.app.services.database.db.execute(
+          sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`,
+        );
+      let sent = 0;
+      let killed = 0;
+      for (let wave = 0; wave < 5; wave++) {
+        const burst = Array.from({ length: 20 }, () =>
+          fetch(`${victim.url}/graphql`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "user-agent": ua,
+              authorization: `Bearer ${tenant.members.VIEWER.token}`,
+            },
+            body: JSON.stringify({ query: "{ me { id } organization { name } }" }),
+          }).then((r) => r.status),
+        );
+        sent += burst.length;
+        const [statuses, result] = await Promise.all([Promise.all(burst), kill()]);
+        killed += (result as unknown as unknown[]).length;
+        expect(statuses.every((s) => s === 200 || s === 500)).toBe(true);
+      }
+      expect(killed).toBeGreaterThan(0);
+      await expect
+        .poll(async () => (await eventsOf(ua, victim)).length, { timeout: 20_000 })
+        .toBe(sent);
+      await victim.close();
+      expect(await verifyChain(server.app.services.database.db)).toMatchObject({ intact: true });
+    },
+  );
+});
+
+describe("reading the audit log", () => {
+  it("lists the organization's events newest first, filtered and paged", async () => {
+    const ua = tag();
+    for (const name of ["PageA", "PageB", "PageC"]) {
+      await post(
+        { query: `query ${name} { me { id } }` },
+        { token: tenant.members.AGENT.token, ua },
+      );
+    }
+    await server.app.audit.flush();
+    const read = (after: string | null) =>
+      gql(
+        url,
+        `query($after: String, $actor: ID) {
+          auditEvents(first: 2, after: $after, filter: { actorId: $actor, outcome: SUCCESS }) {
+            nodes { operationName actorType actorId outcome sensitiveFields requestId }
+            pageInfo { hasNextPage endCursor }
+          }
+        }`,
+        { after, actor: tenant.members.AGENT.id },
+        { token: tenant.members.AUDITOR.token },
+      );
+    const first = dataOf(await read(null)).auditEvents;
+    expect(first.nodes.map((n: any) => n.operationName)).toEqual(["PageC", "PageB"]);
+    expect(first.nodes[0]).toMatchObject({ actorType: "USER", actorId: tenant.members.AGENT.id });
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const second = dataOf(await read(first.pageInfo.endCursor)).auditEvents;
+    expect(second.nodes[0].operationName).toBe("PageA");
+    const byName = await gql(
+      url,
+      `{ auditEvents(filter: { operationName: "PageB" }) { totalCount } }`,
+      {},
+      { token: tenant.members.ADMIN.token },
+    );
+    expect(dataOf(byName).auditEvents.totalCount).toBe(1);
+  });
+
+  it("refuses UPDATE, DELETE and TRUNCATE on the table", async () => {
+    const db = server.app.services.database.db;
+    for (const statement of [
+      sql`update audit_events set outcome = 'SUCCESS'`,
+      sql`delete from audit_events`,
+      sql`truncate audit_events`,
+      sql`delete from audit_chain_head`,
+      sql`update audit_chain_head set seq = 0, hash = ''`,
+    ]) {
+      await expect(db.execute(statement)).rejects.toThrow();
+    }
+    expect(await verifyChain(db)).toMatchObject({ intact: true });
+  });
+});
+
+describe("no secret or personal data in audit rows or logs", () => {
+  it("the whole audit table and this server's log hold none of the fixture secrets", async () => {
+    // A client secret too: created, used, and looked for.
+    const created = await gql(
+      url,
+      `mutation { createApiClient(input: { name: "partner", scopes: [CUSTOMERS_READ] }) {
+        client { clientId } clientSecret } }`,
+      {},
+      { token: tenant.members.ADMIN.token },
+    );
+    const { client, clientSecret } = dataOf(created).createApiClient;
+    secrets.add(clientSecret);
+    const issued = await gql(
+      url,
+      `mutation($id: String!, $s: String!) { issueClientToken(clientId: $id, clientSecret: $s) { accessToken } }`,
+      { id: client.clientId, s: clientSecret },
+    );
+    secrets.add(dataOf(issued).issueClientToken.accessToken);
+
+    await server.app.audit.flush();
+    const rows = JSON.stringify(await server.app.services.database.db.select().from(auditEvents));
+    const logs = logLines.join("");
+    expect(logs).toContain('"msg":"audit event"');
+    for (const secret of secrets) {
+      expect(rows.includes(secret), `audit rows contain ${secret.slice(0, 6)}…`).toBe(false);
+      expect(logs.includes(secret), `logs contain ${secret.slice(0, 6)}…`).toBe(false);
+    }
+  });
+});
