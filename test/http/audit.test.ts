@@ -487,18 +487,27 @@ describe("query events are buffered and lose nothing", () => {
     expect(rows).toHaveLength(5);
   });
 
+  // PostgreSQL only: PGlite is an in-process database with no connection to kill (the outage
+  // test above covers a refusing database on both). Backends are killed while the burst runs
+  // and again while its events wait in the buffer; they are flushed by explicit calls.
+  // Not while an audit transaction is open: postgres-js 3.4.9 then crashes the process
+  // (porsager/postgres#1154, #1208), see the report of issue 7.
   it.skipIf(!usingPostgres())(
     "loses no event when the database connections are killed during a query burst",
     async () => {
       const app = `audit-kill-${randomBytes(4).toString("hex")}`;
       const base = new URL(process.env.DATABASE_URL!);
       base.searchParams.set("application_name", app);
-      const victim = await startServer({ DATABASE_URL: base.toString(), AUDIT_FLUSH_MS: "20" });
+      const victim = await startServer({ DATABASE_URL: base.toString(), AUDIT_FLUSH_MS: "600000" });
+      const { members } = await createTenant(victim.url, "victim");
+      await victim.app.audit.flush();
       const ua = tag();
-      const kill = () =>
-        server.app.services.database.db.execute(
+      const kill = async () => {
+        const rows = await server.app.services.database.db.execute(
           sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`,
         );
+        return (rows as unknown as unknown[]).length;
+      };
       let sent = 0;
       let killed = 0;
       for (let wave = 0; wave < 5; wave++) {
@@ -508,23 +517,26 @@ describe("query events are buffered and lose nothing", () => {
             headers: {
               "content-type": "application/json",
               "user-agent": ua,
-              authorization: `Bearer ${tenant.members.VIEWER.token}`,
+              authorization: `Bearer ${members.VIEWER.token}`,
             },
             body: JSON.stringify({ query: "{ me { id } organization { name } }" }),
           }).then((r) => r.status),
         );
         sent += burst.length;
-        const [statuses, result] = await Promise.all([Promise.all(burst), kill()]);
-        killed += (result as unknown as unknown[]).length;
-        expect(statuses.every((s) => s === 200 || s === 500)).toBe(true);
+        const [statuses, count] = await Promise.all([Promise.all(burst), kill()]);
+        killed += count;
+        expect(statuses.filter((s) => s !== 200 && s !== 500)).toEqual([]);
       }
+      killed += await kill();
       expect(killed).toBeGreaterThan(0);
+      expect(victim.app.audit.status().pending).toBe(sent);
       await expect
-        .poll(async () => (await eventsOf(ua, victim)).length, { timeout: 20_000 })
+        .poll(async () => (await eventsOf(ua, victim)).length, { timeout: 30_000, interval: 500 })
         .toBe(sent);
       await victim.close();
       expect(await verifyChain(server.app.services.database.db)).toMatchObject({ intact: true });
     },
+    60_000,
   );
 });
 

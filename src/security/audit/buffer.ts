@@ -25,7 +25,20 @@ export interface AuditBufferStatus {
 }
 
 const MAX_RETRY_DELAY_MS = 5_000;
+/**
+ * A write taking longer is given up and retried (a connection lost mid-write can leave the
+ * driver's promise pending forever). If it commits after all, the retry skips its events.
+ */
+const WRITE_TIMEOUT_MS = 15_000;
 const SHUTDOWN_FLUSH_MS = 10_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`audit write timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The write-behind buffer of query events. Each operation reserves a slot when it is admitted
@@ -98,7 +111,10 @@ export class AuditBuffer {
       const batch = this.queue.slice(0, this.batchSize);
       let rows: AuditEventRow[];
       try {
-        rows = await this.db.transaction((tx) => appendToChain(tx, batch));
+        rows = await withTimeout(
+          this.db.transaction((tx) => appendToChain(tx, batch)),
+          WRITE_TIMEOUT_MS,
+        );
       } catch (error) {
         this.failures += 1;
         this.retryAt =
