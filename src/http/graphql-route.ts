@@ -7,14 +7,27 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "../graphql/errors.js";
 import type { Context } from "../graphql/context.js";
-import type { AuditLog } from "../security/audit/audit-log.js";
+
+/** The audit record of one operation (src/security/audit). */
+export interface OperationRecord {
+  attach(context: Context): Context;
+  /** Records the operation from its HTTP response unless the plugin already did. */
+  recordHttpResponse(response: HTTPGraphQLResponse): Promise<void>;
+  recordRefusal(code: string): Promise<void>;
+}
+
+export interface OperationAuditor {
+  /** False when the operations cannot be audited now: they are refused with 503. */
+  admit(operations: number): boolean;
+  begin(request: FastifyRequest, operation: unknown): OperationRecord;
+}
 
 export interface GraphQLRouteOptions {
   batchLimit: number;
   /** A fresh context for one operation; called once per operation, also within a batch. */
   contextFor(request: FastifyRequest): () => Promise<Context>;
   /** Admits operations and records one audit event for each, whatever its fate. */
-  audit: Pick<AuditLog, "admit" | "begin">;
+  audit: OperationAuditor;
 }
 
 function headersOf(request: FastifyRequest): HeaderMap {

@@ -1,0 +1,154 @@
+import "reflect-metadata";
+import { ApolloServer } from "@apollo/server";
+import { PGlite } from "@electric-sql/pglite";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import autocannon from "autocannon";
+import Fastify from "fastify";
+import { buildApp } from "../src/app.js";
+import { parseConfig } from "../src/config.js";
+import { type Context, createContext, type Services } from "../src/graphql/context.js";
+import { invalidToken } from "../src/graphql/errors.js";
+import { formatError } from "../src/graphql/format-error.js";
+import { buildApiSchema } from "../src/graphql/schema.js";
+import { type OperationRecord, registerGraphQLRoute } from "../src/http/graphql-route.js";
+import { resolvePrincipal } from "../src/security/principal.js";
+import { InvalidTokenError } from "../src/security/tokens.js";
+import { createCustomer, createTenant } from "../test/support/fixtures.js";
+
+/*
+ * npm run bench:audit — the throughput cost of the audit log on a read-heavy workload.
+ * Two servers in one process on one database: the real one (buildApp, audited) and the same
+ * wiring with the audit plugin and recorder left out (built only here). Rounds alternate
+ * between them so machine noise hits both alike; compare the ratio, not the absolute numbers.
+ * DATABASE_URL selects PostgreSQL, else an in-memory PGlite. BENCH_SECONDS, BENCH_ROUNDS and
+ * BENCH_CONNECTIONS tune it.
+ */
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+
+const QUERY = `query Customers { customers(first: 20) {
+  nodes { id name email phone createdAt createdBy { displayName } } } }`;
+
+/** The same server without auditing: what buildApp wires, minus the audit plugin and route hooks. */
+async function startUnaudited(
+  services: Services,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = Fastify({ logger: false });
+  const apollo = new ApolloServer<Context>({
+    schema: await buildApiSchema(),
+    allowBatchedHttpRequests: false,
+    formatError: formatError(services.config, services.logger),
+    plugins: [ApolloServerPluginLandingPageDisabled()],
+  });
+  await apollo.start();
+  const unaudited: OperationRecord = {
+    attach: (context) => context,
+    recordHttpResponse: () => Promise.resolve(),
+    recordRefusal: () => Promise.resolve(),
+  };
+  registerGraphQLRoute(server, apollo, {
+    batchLimit: services.config.limits.batch,
+    audit: { admit: () => true, begin: () => unaudited },
+    contextFor: (request) => async () => {
+      try {
+        const principal = await resolvePrincipal(
+          request.headers.authorization,
+          services.tokens,
+          services.database.db,
+        );
+        return createContext(services, {
+          principal,
+          requestId: request.id,
+          ip: request.ip,
+          userAgent: request.headers["user-agent"],
+        });
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw invalidToken();
+        throw error;
+      }
+    },
+  });
+  await server.listen({ port: 0, host: "127.0.0.1" });
+  const address = server.server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      await server.close();
+      await apollo.stop();
+    },
+  };
+}
+
+async function load(url: string, token: string) {
+  const result = await autocannon({
+    url: `${url}/graphql`,
+    method: "POST",
+    connections,
+    duration: seconds,
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${token}`,
+      "user-agent": "bench-audit-cost",
+    },
+    body: JSON.stringify({ query: QUERY }),
+  });
+  if (result.non2xx > 0 || result.errors > 0) {
+    throw new Error(`bench requests failed: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  }
+  return { rps: result.requests.average, p99: result.latency.p99 };
+}
+
+const { config } = parseConfig({
+  NODE_ENV: "test",
+  LOG_LEVEL: "silent",
+  BCRYPT_ROUNDS: "4",
+  DATABASE_URL: process.env.DATABASE_URL,
+});
+const audited = await buildApp(
+  config,
+  config.databaseUrl ? {} : { pglite: await PGlite.create() }, // in memory
+);
+await audited.server.listen({ port: 0, host: "127.0.0.1" });
+const address = audited.server.server.address();
+const auditedUrl = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+const unaudited = await startUnaudited(audited.services);
+
+const tenant = await createTenant(auditedUrl, "bench");
+const token = tenant.members.ADMIN.token;
+for (let i = 0; i < 20; i++) await createCustomer(auditedUrl, token);
+
+await load(auditedUrl, token); // warm-up (JIT, connections, caches)
+await load(unaudited.url, token);
+
+const results: { off: number[]; on: number[]; offP99: number[]; onP99: number[] } = {
+  off: [],
+  on: [],
+  offP99: [],
+  onP99: [],
+};
+for (let round = 1; round <= rounds; round++) {
+  const off = await load(unaudited.url, token);
+  const on = await load(auditedUrl, token);
+  results.off.push(off.rps);
+  results.on.push(on.rps);
+  results.offP99.push(off.p99);
+  results.onP99.push(on.p99);
+  console.log(
+    `round ${round}: audit off ${off.rps.toFixed(0)} req/s (p99 ${off.p99} ms), audit on ${on.rps.toFixed(0)} req/s (p99 ${on.p99} ms)`,
+  );
+}
+await audited.audit.flush();
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const off = mean(results.off);
+const on = mean(results.on);
+console.log(
+  `\n${audited.services.database.driver}, ${connections} connections, ${rounds} x ${seconds}s each:` +
+    `\n  audit off: ${off.toFixed(0)} req/s, p99 ${mean(results.offP99).toFixed(0)} ms` +
+    `\n  audit on:  ${on.toFixed(0)} req/s, p99 ${mean(results.onP99).toFixed(0)} ms` +
+    `\n  throughput with auditing: ${((on / off) * 100).toFixed(1)}% of without (cost ${(((off - on) / off) * 100).toFixed(1)}%)`,
+);
+await unaudited.close();
+await audited.close();
