@@ -295,7 +295,7 @@ describe("one audit event per operation", () => {
       outcome: "ERROR",
       errorCodes: ["NOT_FOUND"],
     });
-    expect(byName.get(null as unknown as string)).toMatchObject({
+    expect(byName.get(null)).toMatchObject({
       outcome: "REJECTED",
       errorCodes: ["GRAPHQL_PARSE_FAILED"],
       documentHash: sha256(`query Three { me {`),
@@ -506,7 +506,7 @@ describe("query events are buffered and lose nothing", () => {
         const rows = await server.app.services.database.db.execute(
           sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`,
         );
-        return (rows as unknown as unknown[]).length;
+        return (rows as unknown[]).length;
       };
       let sent = 0;
       let killed = 0;
