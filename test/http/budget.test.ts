@@ -161,10 +161,10 @@ describe("budgets shared by instances through Redis", () => {
     const members = await tenantMembers("redis");
     const token = members.AGENT.token;
 
-    dataOf(await gql(a!.url, costing(10), {}, { token }));
-    dataOf(await gql(b!.url, costing(10), {}, { token }));
-    expectRateLimited(await gql(a!.url, costing(10), {}, { token }));
-    expectRateLimited(await gql(b!.url, costing(10), {}, { token }));
+    dataOf(await gql(a.url, costing(10), {}, { token }));
+    dataOf(await gql(b.url, costing(10), {}, { token }));
+    expectRateLimited(await gql(a.url, costing(10), {}, { token }));
+    expectRateLimited(await gql(b.url, costing(10), {}, { token }));
   });
 
   it("(control) instances without Redis each keep their own budget", async () => {
@@ -172,7 +172,7 @@ describe("budgets shared by instances through Redis", () => {
     const members = await tenantMembers("memory");
     const token = members.AGENT.token;
 
-    for (const instance of [a!, b!, a!, b!]) {
+    for (const instance of [a, b, a, b]) {
       dataOf(await gql(instance.url, costing(10), {}, { token }));
     }
   });
