@@ -167,6 +167,17 @@ describe("budgets shared by instances through Redis", () => {
     expectRateLimited(await gql(b.url, costing(10), {}, { token }));
   });
 
+  it("keeps serving, on this instance's memory, while Redis is unreachable", async () => {
+    const { url } = await server({ ...budget, REDIS_URL: "redis://127.0.0.1:1" });
+    const members = await tenantMembers("no-redis");
+    const token = members.AGENT.token;
+    const first = await gql(url, costing(10), {}, { token });
+    expect(dataOf(first)).toBeTruthy();
+    expect(costOf(first).throttleStatus.currentlyAvailable).toBeLessThanOrEqual(15);
+    dataOf(await gql(url, costing(10), {}, { token }));
+    expectRateLimited(await gql(url, costing(10), {}, { token }));
+  });
+
   it("(control) instances without Redis each keep their own budget", async () => {
     const [a, b] = await Promise.all([server(budget), server(budget)]);
     const members = await tenantMembers("memory");

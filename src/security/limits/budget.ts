@@ -106,9 +106,10 @@ type LeakyBucketCommand = (
 export class RedisBuckets implements BucketStore {
   private readonly command: LeakyBucketCommand;
   private readonly fallback = new MemoryBuckets();
+  private degraded = false;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly logger: Logger,
   ) {
     redis.defineCommand("costBudgetLeakyBucket", { numberOfKeys: 1, lua: LEAKY_BUCKET_LUA });
@@ -117,6 +118,10 @@ export class RedisBuckets implements BucketStore {
   }
 
   async apply(key: string, points: number, policy: BucketPolicy, mode: BucketMode) {
+    // Known to be down: do not make every request wait for a connection attempt.
+    if (this.redis.status === "reconnecting" || this.redis.status === "end") {
+      return this.degrade(key, points, policy, mode);
+    }
     try {
       const [allowed, level] = await this.command(
         key,
@@ -125,16 +130,35 @@ export class RedisBuckets implements BucketStore {
         points,
         mode,
       );
+      if (this.degraded) {
+        this.degraded = false;
+        this.logger.info("cost budget: redis is back, budgets are shared again");
+      }
       return stateOf(Number(level), allowed === 1, points, policy);
     } catch (error) {
-      // Availability over strictness: a Redis outage limits per instance rather than failing
-      // every request. The static limits (cost, depth, …) still apply.
-      this.logger.warn(
-        { err: { message: (error as Error).message } },
-        "cost budget: redis unavailable, using this instance's memory",
-      );
-      return this.fallback.apply(key, points, policy, mode);
+      return this.degrade(key, points, policy, mode, error);
     }
+  }
+
+  /**
+   * Availability over strictness: a Redis outage limits per instance rather than failing every
+   * request. The static limits (cost, depth, …) still apply.
+   */
+  private degrade(
+    key: string,
+    points: number,
+    policy: BucketPolicy,
+    mode: BucketMode,
+    error?: unknown,
+  ) {
+    if (!this.degraded) {
+      this.degraded = true;
+      this.logger.warn(
+        { err: error instanceof Error ? { message: error.message } : undefined },
+        "cost budget: redis unavailable, budgets are per instance until it is back",
+      );
+    }
+    return this.fallback.apply(key, points, policy, mode);
   }
 }
 
