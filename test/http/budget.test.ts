@@ -147,6 +147,8 @@ describe("cost budgets", () => {
     const codes = results.map((r) => r.errors?.[0]?.extensions?.code ?? "OK");
     expect(codes.filter((c) => c === "OK")).toHaveLength(2);
     expect(codes.filter((c) => c === "RATE_LIMITED")).toHaveLength(1);
+    expect(res.status).toBe(200); // partly served
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
   });
 });
 
