@@ -55,8 +55,8 @@ const listQuery = parse("{ rows { a b c d e f g h i owner { name } } }");
 const plain = buildSchema(sdl);
 const metered = instrumentSchema(buildSchema(sdl));
 
-const runPlain = () =>
-  execute({
+const runPlain = async () =>
+  await execute({
     schema: plain,
     document: listQuery,
     rootValue: { rows: () => rows },
