@@ -100,7 +100,6 @@ const envSchema = z.object({
   BUDGET_RESTORE_PER_SECOND: int(1).default(100),
   ANONYMOUS_BUDGET_POINTS: int(1).default(200),
   ANONYMOUS_BUDGET_RESTORE_PER_SECOND: int(1).default(10),
-  BUDGET_KEY_PREFIX: z.string().min(1).max(100).default("cost-budget:"),
   // Authentication brute-force limits.
   AUTH_ATTEMPTS_PER_MINUTE: int(1).default(20),
   LOGIN_LOCKOUT_FAILURES: int(1).default(5),
@@ -250,8 +249,6 @@ export function parseConfig(env: Env) {
         points: e.ANONYMOUS_BUDGET_POINTS,
         restorePerSecond: e.ANONYMOUS_BUDGET_RESTORE_PER_SECOND,
       },
-      /** Prefix of the budget keys in Redis (one per deployment; tests isolate themselves with it). */
-      keyPrefix: e.BUDGET_KEY_PREFIX,
     },
     authLimits: {
       attemptsPerMinutePerIp: e.AUTH_ATTEMPTS_PER_MINUTE,

@@ -158,7 +158,7 @@ describe("budgets shared by instances through Redis", () => {
 
   it("cannot be doubled by spreading requests over two instances", async () => {
     const prefix = `test-budget:${randomBytes(6).toString("hex")}:`;
-    const env = { ...budget, REDIS_URL: redisUrl, BUDGET_KEY_PREFIX: prefix };
+    const env = { ...budget, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix };
     const [a, b] = await Promise.all([server(env), server(env)]);
     const members = await tenantMembers("redis");
     const token = members.AGENT.token;

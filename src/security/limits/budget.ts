@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../../config.js";
+import { clientAddressKey } from "../auth-limits.js";
 import type { Principal } from "../principal.js";
 
 /*
@@ -165,20 +166,23 @@ export class RedisBuckets implements BucketStore {
 /** The budgets of all callers: who pays, how much they may hold, and where the buckets live. */
 export class CostBudgets {
   private readonly store: BucketStore;
+  private readonly keyPrefix: string;
 
+  /** keyPrefix: REDIS_KEY_PREFIX, shared with the other Redis users of the server. */
   constructor(
     private readonly config: Config["budgets"],
-    redis: Redis | undefined,
-    logger: Logger,
+    store: { redis: Redis | undefined; keyPrefix: string; logger: Logger },
   ) {
-    this.store = redis ? new RedisBuckets(redis, logger) : new MemoryBuckets();
+    this.store = store.redis ? new RedisBuckets(store.redis, store.logger) : new MemoryBuckets();
+    this.keyPrefix = `${store.keyPrefix}cost-budget:`;
   }
 
   /** The bucket that pays for an operation: the user, the API client, or the anonymous IP. */
   accountOf(principal: Principal, ip: string): { key: string; policy: BucketPolicy } {
-    const prefix = this.config.keyPrefix;
+    const prefix = this.keyPrefix;
     if (principal.kind === "anonymous") {
-      return { key: `${prefix}ip:${ip}`, policy: this.config.anonymous };
+      // One bucket per address, or per IPv6 /64, as for authentication attempts.
+      return { key: `${prefix}ip:${clientAddressKey(ip)}`, policy: this.config.anonymous };
     }
     return { key: `${prefix}${principal.kind}:${principal.id}`, policy: this.config.principal };
   }

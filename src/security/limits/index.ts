@@ -13,7 +13,11 @@ export { suggestionsAllowed } from "./plugin.js";
  * schema instrumentation that measures actual cost and enforces the deadline.
  */
 export function abuseLimits(config: Config, services: Pick<Services, "redis" | "logger">) {
-  const budgets = new CostBudgets(config.budgets, services.redis, services.logger);
+  const budgets = new CostBudgets(config.budgets, {
+    redis: services.redis,
+    keyPrefix: config.redisKeyPrefix,
+    logger: services.logger,
+  });
   return {
     parseOptions: limitParseOptions(config.limits),
     validationRules: limitValidationRules(config.limits),
