@@ -20,6 +20,7 @@ import { AuthLimits } from "./security/auth-limits.js";
 import { AuditLog } from "./security/audit/audit-log.js";
 import { PasswordHasher } from "./security/passwords.js";
 import { BlindIndex, FieldCipher } from "./security/pii.js";
+import { abuseLimits } from "./security/limits/index.js";
 import { type Principal, resolvePrincipal } from "./security/principal.js";
 import { AccessTokens, InvalidTokenError } from "./security/tokens.js";
 
@@ -87,8 +88,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     requestIdHeader: false,
   });
 
+  const limits = abuseLimits(config, services);
   const apollo = new ApolloServer<Context>({
-    schema: await buildApiSchema(),
+    schema: limits.instrument(await buildApiSchema()),
+    parseOptions: limits.parseOptions,
+    validationRules: limits.validationRules,
     introspection: config.introspection !== "off",
     allowBatchedHttpRequests: false, // batches are split by the route, one context each
     status400ForVariableCoercionErrors: false,
@@ -100,6 +104,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       config.isDevelopment
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageDisabled(),
+      limits.plugin,
     ],
   });
   await apollo.start();

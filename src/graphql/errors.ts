@@ -15,6 +15,8 @@ export const ErrorCode = {
   DIRECTIVE_LIMIT_EXCEEDED: "DIRECTIVE_LIMIT_EXCEEDED",
   BATCH_LIMIT_EXCEEDED: "BATCH_LIMIT_EXCEEDED",
   RATE_LIMITED: "RATE_LIMITED",
+  /** Execution passed EXECUTION_TIMEOUT_MS; fields not yet resolved are left out. */
+  EXECUTION_TIMEOUT: "EXECUTION_TIMEOUT",
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
   /** 503: the server cannot take operations now (e.g. its audit log cannot keep up). */
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",

@@ -125,6 +125,12 @@ export function registerGraphQLRoute(
       );
       const statuses = new Set(responses.map((r) => r.status ?? 200));
       for (const [key, value] of responses[0]!.headers) void reply.header(key, value);
+      // An operation refused for its budget tells the client when to retry, whatever its place.
+      const retryAfter = Math.max(
+        0,
+        ...responses.map((r) => Number(r.headers.get("retry-after") ?? 0)),
+      );
+      if (retryAfter > 0) void reply.header("retry-after", String(retryAfter));
       void reply.code(statuses.has(401) ? 401 : statuses.size === 1 ? [...statuses][0]! : 200);
       const bodies = responses.map((r) => (r.body.kind === "complete" ? r.body.string : "null"));
       return `[${bodies.join(",")}]`;

@@ -37,6 +37,12 @@ export async function startServer(
     NODE_ENV: "test",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     BCRYPT_ROUNDS: "4",
+    // Every test calls from 127.0.0.1 and creates organizations quickly: the cost budgets are
+    // exercised by test/http/budget*.test.ts with settings of their own, not drained by fixtures.
+    BUDGET_POINTS: "1000000",
+    BUDGET_RESTORE_PER_SECOND: "1000000",
+    ANONYMOUS_BUDGET_POINTS: "1000000",
+    ANONYMOUS_BUDGET_RESTORE_PER_SECOND: "1000000",
     DATABASE_URL: process.env.DATABASE_URL,
     REDIS_URL: undefined,
     // Every test connects from 127.0.0.1: the per-address authentication limit is tested on its

@@ -1,0 +1,124 @@
+import {
+  defaultFieldResolver,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+  isObjectType,
+} from "graphql";
+import { executionTimeout } from "./errors.js";
+import { type FieldCostKind, fieldCostKind, MUTATION_COST, OBJECT_COST } from "./cost-model.js";
+
+/*
+ * The actual cost and the execution deadline of one operation.
+ *
+ * graphql-js 16 cannot cancel an execution, so the deadline works at field boundaries: once it
+ * has passed, no further resolver starts (each throws EXECUTION_TIMEOUT at once), and every
+ * resolver still awaiting I/O is raced against the deadline, so the response is sent when the
+ * deadline passes instead of when the slowest promise settles. Work already handed to the
+ * database runs on until its statement_timeout; nothing new is started.
+ */
+export class OperationMeter {
+  /** The cost of what really resolved, from the same model as the requested cost. */
+  actualCost = 0;
+  private readonly deadline: number;
+  private readonly expired: Promise<never>;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(readonly timeoutMs: number) {
+    this.deadline = Date.now() + timeoutMs;
+    let reject: (error: unknown) => void = () => {};
+    this.expired = new Promise<never>((_resolve, rejectExpired) => (reject = rejectExpired));
+    this.expired.catch(() => {}); // settled through the races; never an unhandled rejection
+    this.timer = setTimeout(() => reject(executionTimeout(timeoutMs)), timeoutMs);
+    this.timer.unref();
+  }
+
+  get timedOut(): boolean {
+    return Date.now() >= this.deadline;
+  }
+
+  race<T>(promise: PromiseLike<T>): Promise<T> {
+    return Promise.race([promise, this.expired]);
+  }
+
+  countElements(value: unknown): void {
+    if (Array.isArray(value)) this.actualCost += value.length * OBJECT_COST;
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+const meters = new WeakMap<object, OperationMeter>();
+
+/** Starts metering the operation that runs with this context (one context per operation). */
+export function startMeter(context: object, timeoutMs: number): OperationMeter {
+  const meter = new OperationMeter(timeoutMs);
+  meters.set(context, meter);
+  return meter;
+}
+
+export const meterOf = (context: object): OperationMeter | undefined => meters.get(context);
+
+/** What one call of a field's resolver costs; lists add one per element they return. */
+const CALL_COST: Record<FieldCostKind, number> = {
+  free: 0,
+  introspection: 0,
+  edges: 0,
+  nodes: 0,
+  object: OBJECT_COST,
+  connection: OBJECT_COST,
+  list: OBJECT_COST,
+  mutation: MUTATION_COST,
+};
+
+const isPromiseLike = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as PromiseLike<unknown> | null)?.then === "function";
+
+type Resolver = GraphQLFieldResolver<unknown, object>;
+
+function metered(resolve: Resolver, kind: FieldCostKind): Resolver {
+  const callCost = CALL_COST[kind];
+  const perElement = kind === "nodes" || kind === "list";
+  return (source, args, context, info) => {
+    const meter = meters.get(context);
+    if (!meter) return resolve(source, args, context, info);
+    if (meter.timedOut) throw executionTimeout(meter.timeoutMs);
+    meter.actualCost += callCost;
+    const result = resolve(source, args, context, info);
+    if (!isPromiseLike(result)) {
+      if (perElement) meter.countElements(result);
+      return result;
+    }
+    const counted = perElement
+      ? result.then((value) => {
+          meter.countElements(value);
+          return value;
+        })
+      : result;
+    return meter.race(counted);
+  };
+}
+
+const instrumented = new WeakSet<GraphQLSchema>();
+
+/**
+ * Wraps the resolvers that cost something or do work (composite fields and fields with their own
+ * resolver) so each operation's meter sees them. Plain scalar properties stay unwrapped: they
+ * cost 0 and cannot be slow. Changes the schema in place and returns it.
+ */
+export function instrumentSchema(schema: GraphQLSchema): GraphQLSchema {
+  if (instrumented.has(schema)) return schema;
+  instrumented.add(schema);
+  const mutationType = schema.getMutationType();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith("__")) continue;
+    for (const field of Object.values(type.getFields())) {
+      const kind = fieldCostKind(type, field, type === mutationType);
+      if (kind === "introspection") continue;
+      if (CALL_COST[kind] === 0 && kind !== "nodes" && !field.resolve) continue;
+      field.resolve = metered((field.resolve ?? defaultFieldResolver) as Resolver, kind);
+    }
+  }
+  return schema;
+}

@@ -1,0 +1,97 @@
+import { sql } from "drizzle-orm";
+import postgres from "postgres";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCustomer, createTenant, type Tenant } from "../support/fixtures.js";
+import { codesOf, dataOf, gql } from "../support/graphql.js";
+import {
+  sharedTestServer,
+  startServer,
+  type TestServer,
+  usingPostgres,
+} from "../support/server.js";
+
+/*
+ * Time limits. A statement that cannot finish is made real by another session holding a lock on
+ * the customers table (lock contention is the everyday cause of a slow query); that needs a
+ * second connection, so those tests run on PostgreSQL (CI), not on the single-session PGlite.
+ * The deadline mechanism itself is covered on every driver in test/security.
+ */
+
+let tenant: Tenant;
+const servers: TestServer[] = [];
+
+beforeAll(async () => {
+  const { url } = await sharedTestServer();
+  tenant = await createTenant(url, "timeouts");
+  await createCustomer(url, tenant.members.AGENT.token);
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function server(env: Record<string, string>): Promise<TestServer> {
+  const { config } = (await sharedTestServer()).app.services;
+  const started = await startServer({ JWT_SECRET: config.jwt.secret, ...env });
+  servers.push(started);
+  return started;
+}
+
+/** Runs `during` while another session holds an exclusive lock on the customers table. */
+async function whileCustomersLocked(during: () => Promise<void>): Promise<void> {
+  const blocker = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+  try {
+    await blocker.begin(async (tx) => {
+      await tx`lock table customers in access exclusive mode`;
+      await during();
+    });
+  } finally {
+    await blocker.end({ timeout: 5 });
+  }
+}
+
+const listCustomers = "{ customers { nodes { id name } } }";
+
+describe("statement timeout", () => {
+  it("is set on the server's database connections", async () => {
+    const { app } = await sharedTestServer();
+    const result = await app.services.database.db.execute(sql`show statement_timeout`);
+    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
+      statement_timeout: string;
+    }[];
+    expect(rows[0]?.statement_timeout).toBe("5s");
+  });
+
+  it.runIf(usingPostgres())("cancels a statement that waits too long", async () => {
+    const { url } = await server({ STATEMENT_TIMEOUT_MS: "300" });
+    const token = tenant.members.AGENT.token;
+    await whileCustomersLocked(async () => {
+      // The response arrives while the lock is still held: PostgreSQL cancelled the statement.
+      const res = await gql(url, listCustomers, {}, { token });
+      expect(res.body.data).toEqual({ customers: null });
+      expect(codesOf(res)).toEqual(["INTERNAL_SERVER_ERROR"]);
+      expect(res.body.errors![0]!.message).toBe("Internal server error");
+    });
+    expect(dataOf(await gql(url, listCustomers, {}, { token }))).toHaveProperty("customers.nodes");
+  });
+});
+
+describe("execution timeout", () => {
+  it.runIf(usingPostgres())("answers at the deadline with EXECUTION_TIMEOUT", async () => {
+    const { url } = await server({ EXECUTION_TIMEOUT_MS: "300" });
+    const token = tenant.members.AGENT.token;
+    await whileCustomersLocked(async () => {
+      const res = await gql(url, `{ me { role } ${listCustomers.slice(1)}`, {}, { token });
+      expect(res.status).toBe(200);
+      expect(res.body.data).toEqual({ me: { role: "AGENT" }, customers: null });
+      expect(res.body.errors).toEqual([
+        {
+          message: "Execution exceeded the time limit of 300 ms and was stopped",
+          path: ["customers"],
+          locations: expect.any(Array),
+          extensions: { code: "EXECUTION_TIMEOUT" },
+        },
+      ]);
+    });
+    expect(dataOf(await gql(url, listCustomers, {}, { token }))).toHaveProperty("customers.nodes");
+  });
+});
