@@ -143,6 +143,13 @@ describe("one audit event per operation", () => {
     });
     expect(event.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(event.durationMs).toBeGreaterThanOrEqual(0);
+    // the cost the limits layer reported to the client is the cost recorded
+    const cost = (res.body.extensions as { cost: Record<string, number> }).cost;
+    expect(event).toMatchObject({
+      requestedCost: cost.requestedQueryCost,
+      actualCost: cost.actualQueryCost,
+    });
+    expect(event.requestedCost).toBeGreaterThan(event.actualCost!);
   });
 
   it("records as sensitive only the personal-data fields that resolved, and the denied ones", async () => {

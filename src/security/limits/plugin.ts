@@ -149,6 +149,7 @@ export function limitsPlugin(config: Config, budgets: CostBudgets): ApolloServer
           );
         }
         requested = requestedCost(schema, single, request.request.variables);
+        contextValue.cost = { requested, actual: null }; // read by the audit log
         const maximum = Math.min(limits.cost, account.policy.points);
         if (requested > maximum) {
           state = await budgets.apply(account, 0, "take");
@@ -173,6 +174,7 @@ export function limitsPlugin(config: Config, budgets: CostBudgets): ApolloServer
           return Promise.resolve({
             executionDidEnd: () => {
               meter?.stop();
+              if (contextValue.cost) contextValue.cost.actual = meter?.actualCost ?? null;
               return Promise.resolve();
             },
           });
