@@ -13,7 +13,16 @@ import { type Context, createContext, type Services } from "./graphql/context.js
 import { invalidToken } from "./graphql/errors.js";
 import { formatError } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
+import { registerCors } from "./http/cors.js";
+import { registerErrorResponses } from "./http/error-responses.js";
 import { registerGraphQLRoute } from "./http/graphql-route.js";
+import { introspectionPolicyPlugin } from "./http/introspection.js";
+import { metricsPlugin, registerMetricsRoute, ServerMetrics } from "./http/metrics.js";
+import { registerOperationsRoutes } from "./http/operations-routes.js";
+import { parseOriginPatterns } from "./http/origins.js";
+import { Readiness } from "./http/readiness.js";
+import { registerRequestIdHeader } from "./http/request-scope.js";
+import { registerSecurityHeaders } from "./http/security-headers.js";
 import { createLogger } from "./logger.js";
 import { connectRedis } from "./redis.js";
 import { AuthLimits } from "./security/auth-limits.js";
@@ -25,6 +34,9 @@ import { AccessTokens, InvalidTokenError } from "./security/tokens.js";
 export interface App {
   server: FastifyInstance;
   services: Services;
+  /** GET /readyz: every layer adds its named checks here (`readiness.add("audit", check)`). */
+  readiness: Readiness;
+  metrics: ServerMetrics;
   /** Stops accepting, finishes in-flight requests, closes the database. */
   close(): Promise<void>;
 }
@@ -77,10 +89,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     genReqId: () => randomUUID(),
     requestIdHeader: false,
   });
+  server.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
+  const readiness = new Readiness(server.log);
+  const metrics = new ServerMetrics();
+  registerRequestIdHeader(server);
+  await registerSecurityHeaders(server, {
+    hsts: config.isProduction,
+    sandbox: config.isDevelopment,
+  });
+  await registerCors(server, parseOriginPatterns(config.corsOrigins));
+  registerErrorResponses(server, {
+    bodyLimit: config.limits.bodyBytes,
+    onRejected: (code) => metrics.reject(code),
+  });
 
   const apollo = new ApolloServer<Context>({
     schema: await buildApiSchema(),
-    introspection: config.introspection !== "off",
+    introspection: true, // the policy (public, authenticated, off) is introspectionPolicyPlugin's
+    logger,
     allowBatchedHttpRequests: false, // batches are split by the route, one context each
     status400ForVariableCoercionErrors: false,
     includeStacktraceInErrorResponses: config.isDevelopment,
@@ -90,6 +116,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       config.isDevelopment
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageDisabled(),
+      introspectionPolicyPlugin(config.introspection),
+      metricsPlugin(metrics), // last: it reads what the other plugins put on the response
     ],
   });
   await apollo.start();
@@ -116,20 +144,27 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     },
   });
 
-  server.get("/healthz", () => ({ status: "ok" }));
-  server.get("/readyz", async (_request, reply) => {
-    try {
-      await database.ping();
-      return { status: "ready", database: "ok" };
-    } catch {
-      return reply.code(503).send({ status: "unavailable", database: "unreachable" });
-    }
+  readiness.add("database", async () => {
+    await database.ping();
+    return undefined;
+  });
+  const redis = services.redis;
+  if (redis) {
+    readiness.add("redis", async () => ((await redis.ping()) === "PONG" ? undefined : "no answer"));
+  }
+  registerOperationsRoutes(server, readiness);
+  registerMetricsRoute(server, metrics, {
+    token: config.metricsToken,
+    production: config.isProduction,
   });
 
   return {
     server,
     services,
+    readiness,
+    metrics,
     close: async () => {
+      readiness.markClosing();
       await server.close(); // drains Apollo too
       await database.close();
       await services.redis?.quit();

@@ -16,6 +16,8 @@ export const ErrorCode = {
   BATCH_LIMIT_EXCEEDED: "BATCH_LIMIT_EXCEEDED",
   RATE_LIMITED: "RATE_LIMITED",
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
+  /** HTTP-level refusals before GraphQL runs (bad JSON, media type, size, method, CSRF); Apollo's code. */
+  BAD_REQUEST: "BAD_REQUEST",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
