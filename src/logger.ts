@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import { serializeRequest } from "./http/log-serializers.js";
 
 /**
  * Structured JSON logs. Credentials and personal data must never reach them: known secret
@@ -7,6 +8,7 @@ import pino, { type Logger } from "pino";
 export function createLogger(level: string): Logger {
   return pino({
     level,
+    serializers: { req: serializeRequest }, // wins over Fastify's default, which logs the URL
     redact: {
       paths: [
         "req.headers.authorization",
