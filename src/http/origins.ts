@@ -26,6 +26,9 @@ export function parseOriginPattern(entry: string): OriginPattern | string {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return `"${entry}" must be an http or https origin`;
   }
+  if (url.hostname.includes("*")) {
+    return `"${entry}": only the port may be a wildcard (scheme://host:*)`;
+  }
   // An origin has no path, query, fragment or credentials, and the entry must be its canonical form.
   if (url.origin !== candidate || (anyPort && url.port !== "")) {
     return `"${entry}" is not an origin (scheme://host[:port] or scheme://host:*, no path or trailing slash)`;

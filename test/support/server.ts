@@ -1,5 +1,6 @@
 import { PGlite } from "@electric-sql/pglite";
-import { buildApp, type App } from "../../src/app.js";
+import { randomBytes } from "node:crypto";
+import { buildApp, type App, type AppDeps } from "../../src/app.js";
 import { parseConfig } from "../../src/config.js";
 
 /*
@@ -27,6 +28,7 @@ export const usingPostgres = (): boolean => Boolean(process.env.DATABASE_URL);
 /** A new server with these environment settings on top of the test defaults. */
 export async function startServer(
   env: Record<string, string | undefined> = {},
+  deps: Pick<AppDeps, "logger"> = {},
 ): Promise<TestServer> {
   const { config } = parseConfig({
     NODE_ENV: "test",
@@ -39,7 +41,10 @@ export async function startServer(
     AUTH_ATTEMPTS_PER_MINUTE: "100000",
     ...env,
   });
-  const app = await buildApp(config, usingPostgres() ? {} : { pglite: await pglite() });
+  const app = await buildApp(config, {
+    ...deps,
+    ...(usingPostgres() ? {} : { pglite: await pglite() }),
+  });
   await app.server.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.server.address();
   const port = typeof address === "object" && address ? address.port : 0;
@@ -50,4 +55,18 @@ export async function startServer(
 export function sharedTestServer(): Promise<TestServer> {
   sharedServer ??= startServer();
   return sharedServer;
+}
+
+/** The settings production insists on: real secrets (fresh ones here) and bcrypt cost >= 10. */
+export function productionEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const key = () => randomBytes(32).toString("base64");
+  return {
+    NODE_ENV: "production",
+    JWT_SECRET: randomBytes(48).toString("base64url"),
+    PII_KEYS: `k1:${key()}`,
+    PII_ACTIVE_KEY: "k1",
+    BLIND_INDEX_KEY: key(),
+    BCRYPT_ROUNDS: "10",
+    ...extra,
+  };
 }
