@@ -274,7 +274,10 @@ describe("errors outside GraphQL", () => {
       [await post(prod.url, ""), 400],
       [await post(prod.url, '{"__proto__": {"admin": true}, "query": "{ me { id } }"}'), 400],
       [await post(prod.url, typename, { "content-type": "application/xml" }), 415],
-      [await post(prod.url, JSON.stringify({ query: `{ __typename } #${"x".repeat(100_001)}` })), 413],
+      [
+        await post(prod.url, JSON.stringify({ query: `{ __typename } #${"x".repeat(100_001)}` })),
+        413,
+      ],
     ];
     for (const [res, status] of cases) {
       expect(res.status).toBe(status);
