@@ -14,6 +14,7 @@ import { invalidToken } from "./graphql/errors.js";
 import { formatError } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
 import { registerCors } from "./http/cors.js";
+import { registerConnectionDraining } from "./http/draining.js";
 import { registerErrorResponses } from "./http/error-responses.js";
 import { registerGraphQLRoute } from "./http/graphql-route.js";
 import { introspectionPolicyPlugin } from "./http/introspection.js";
@@ -93,6 +94,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const readiness = new Readiness(server.log);
   const metrics = new ServerMetrics();
   registerRequestIdHeader(server);
+  const connections = registerConnectionDraining(server);
   await registerSecurityHeaders(server, {
     hsts: config.isProduction,
     sandbox: config.isDevelopment,
@@ -165,6 +167,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     metrics,
     close: async () => {
       readiness.markClosing();
+      connections.drain();
       await server.close(); // drains Apollo too
       await database.close();
       await services.redis?.quit();
