@@ -52,16 +52,20 @@ const introspectionDisabled = () =>
 export function introspectionPolicyPlugin(
   policy: IntrospectionPolicy,
 ): ApolloServerPlugin<Context> {
+  const check = (document: DocumentNode, context: Context): void => {
+    if (!readsSchema(document)) return;
+    if (policy === "off") throw introspectionDisabled();
+    if (context.principal.kind === "anonymous") throw authenticationRequired();
+  };
   return {
-    async requestDidStart() {
-      if (policy === "public") return {};
-      return {
-        async didResolveOperation({ document, contextValue }) {
-          if (!readsSchema(document)) return;
-          if (policy === "off") throw introspectionDisabled();
-          if (contextValue.principal.kind === "anonymous") throw authenticationRequired();
-        },
-      };
-    },
+    requestDidStart: () =>
+      Promise.resolve(
+        policy === "public"
+          ? {}
+          : {
+              didResolveOperation: ({ document, contextValue }) =>
+                Promise.resolve().then(() => check(document, contextValue)),
+            },
+      ),
   };
 }

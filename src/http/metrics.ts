@@ -119,21 +119,18 @@ export function metricsPlugin(metrics: ServerMetrics): ApolloServerPlugin<Contex
     }
   };
   return {
-    async requestDidStart() {
+    requestDidStart: () => {
       const startedAt = process.hrtime.bigint();
-      return {
-        async willSendResponse(ctx) {
-          record(ctx, startedAt);
-        },
-      };
+      return Promise.resolve({
+        willSendResponse: (ctx) => Promise.resolve(record(ctx, startedAt)),
+      });
     },
     // Refusals before an operation exists: a bad token, a CSRF-suspect or malformed request.
-    async contextCreationDidFail({ error }) {
-      metrics.reject((error as { extensions?: { code?: unknown } }).extensions?.code);
-    },
-    async invalidRequestWasReceived() {
-      metrics.reject(ErrorCode.BAD_REQUEST);
-    },
+    contextCreationDidFail: ({ error }) =>
+      Promise.resolve(
+        metrics.reject((error as { extensions?: { code?: unknown } }).extensions?.code),
+      ),
+    invalidRequestWasReceived: () => Promise.resolve(metrics.reject(ErrorCode.BAD_REQUEST)),
   };
 }
 

@@ -114,7 +114,7 @@ async function runSpa(origin: string): Promise<string> {
       email: tenant.members.AGENT.email,
       password: "correct horse battery staple",
     });
-    await page.goto(`${origin}/?${query}`);
+    await page.goto(`${origin}/?${query.toString()}`);
     const result = page.locator("#result");
     await expect.poll(() => result.textContent(), { timeout: 20_000 }).not.toBe("running");
     return (await result.textContent()) ?? "";

@@ -56,6 +56,9 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
     body,
   });
 
+/** A response body as the test reads it (any: the assertions check its shape). */
+const json = (res: Response): Promise<any> => res.json();
+
 const typename = JSON.stringify({ query: "{ __typename }" });
 
 describe("security headers", () => {
@@ -206,17 +209,17 @@ describe("CSRF prevention and methods", () => {
     const query = encodeURIComponent("{ __typename }");
     const simpleGet = await fetch(`${prod.url}/graphql?query=${query}`);
     expect(simpleGet.status).toBe(400);
-    expect((await simpleGet.json()).errors[0].extensions.code).toBe("BAD_REQUEST");
+    expect((await json(simpleGet)).errors[0].extensions.code).toBe("BAD_REQUEST");
     for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]) {
       const res = await post(prod.url, typename, { "content-type": type });
       expect(res.status, type).toBe(415);
-      expect((await res.json()).errors[0].extensions.code).toBe("BAD_REQUEST");
+      expect((await json(res)).errors[0].extensions.code).toBe("BAD_REQUEST");
     }
     const preflighted = await fetch(`${prod.url}/graphql?query=${query}`, {
       headers: { "apollo-require-preflight": "true" },
     });
     expect(preflighted.status).toBe(200);
-    expect(await preflighted.json()).toEqual({ data: { __typename: "Query" } });
+    expect(await json(preflighted)).toEqual({ data: { __typename: "Query" } });
     expect((await post(prod.url, typename)).status).toBe(200);
   });
 
@@ -227,7 +230,7 @@ describe("CSRF prevention and methods", () => {
     });
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toBe("POST");
-    const body = await res.json();
+    const body = await json(res);
     expect(body.data).toBeUndefined();
     expect(body.errors[0].extensions.code).toBe("BAD_REQUEST");
   });
@@ -260,7 +263,7 @@ describe("GraphQL over HTTP media types", () => {
     expect(strict.status).toBe(400);
     const legacy = await post(prod.url, body, { authorization: `Bearer ${prodToken}` });
     expect(legacy.status).toBe(200);
-    for (const res of [await strict.json(), await legacy.json()]) {
+    for (const res of [await json(strict), await json(legacy)]) {
       expect(res.data).toBeUndefined();
       expect(res.errors[0].extensions.code).toBe("BAD_USER_INPUT");
     }
@@ -299,7 +302,7 @@ describe("errors outside GraphQL", () => {
   it("answer an unknown route with a 404 JSON error", async () => {
     const res = await fetch(`${prod.url}/admin/../../etc/passwd?x=1`);
     expect(res.status).toBe(404);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.errors[0].extensions.code).toBe("NOT_FOUND");
     expect(body.errors[0].message).toBe("Not found");
   });
@@ -309,7 +312,7 @@ describe("errors outside GraphQL", () => {
       authorization: `Bearer ${prodToken}`,
     });
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.errors[0].extensions).toMatchObject({
       code: "GRAPHQL_VALIDATION_FAILED",
       requestId: res.headers.get("x-request-id"),
@@ -328,15 +331,15 @@ describe("introspection policy", () => {
       const res = await post(prod.url, body);
       expect(res.status).toBe(401);
       expect(res.headers.get("www-authenticate")).toBe('Bearer realm="graphql"');
-      const json = await res.json();
-      expect(json.data).toBeUndefined();
-      expect(json.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+      const refused = await json(res);
+      expect(refused.data).toBeUndefined();
+      expect(refused.errors[0].extensions.code).toBe("UNAUTHENTICATED");
     }
     const allowed = await post(prod.url, schemaQuery, { authorization: `Bearer ${prodToken}` });
     expect(allowed.status).toBe(200);
-    expect(await allowed.json()).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
+    expect(await json(allowed)).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
     // __typename is not introspection: clients' caches need it.
-    expect(await (await post(prod.url, typename)).json()).toEqual({
+    expect(await json(await post(prod.url, typename))).toEqual({
       data: { __typename: "Query" },
     });
   });
@@ -344,7 +347,7 @@ describe("introspection policy", () => {
   it("development: public", async () => {
     const res = await post(dev.url, schemaQuery);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
+    expect(await json(res)).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
   });
 
   it("off: nobody reads the schema, not even with a token", async () => {
@@ -353,7 +356,7 @@ describe("introspection policy", () => {
       const token = await signUp(off.url);
       const res = await post(off.url, schemaQuery, { authorization: `Bearer ${token}` });
       expect(res.status).toBe(400);
-      expect((await res.json()).errors[0].extensions.code).toBe("GRAPHQL_VALIDATION_FAILED");
+      expect((await json(res)).errors[0].extensions.code).toBe("GRAPHQL_VALIDATION_FAILED");
       expect((await post(off.url, typename)).status).toBe(200);
     } finally {
       await off.close();
@@ -362,10 +365,10 @@ describe("introspection policy", () => {
 
   it("field suggestions only where the schema is public", async () => {
     const typo = JSON.stringify({ query: "{ organizaton { id } }" });
-    const devError = (await (await post(dev.url, typo)).json()).errors[0].message;
+    const devError = (await json(await post(dev.url, typo))).errors[0].message;
     expect(devError).toContain('Did you mean "organization"?');
     const prodRes = await post(prod.url, typo, { authorization: `Bearer ${prodToken}` });
-    const prodError = (await prodRes.json()).errors[0].message;
+    const prodError = (await json(prodRes)).errors[0].message;
     expect(prodError).toBe('Cannot query field "organizaton" on type "Query".');
   });
 });

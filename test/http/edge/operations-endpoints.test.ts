@@ -90,7 +90,7 @@ describe("health and readiness", () => {
       });
       const res = await fetch(`${down.url}/readyz`);
       expect(res.status).toBe(503);
-      const body = await res.json();
+      const body: any = await res.json();
       expect(body.checks.database).toBe("ok");
       expect(body.checks.redis).not.toBe("ok");
     } finally {
@@ -162,7 +162,7 @@ describe("metrics", () => {
     try {
       const anonymous = await fetch(`${guarded.url}/metrics`);
       expect(anonymous.status).toBe(401);
-      expect((await anonymous.json()).errors[0].extensions.code).toBe("UNAUTHENTICATED");
+      expect(((await anonymous.json()) as any).errors[0].extensions.code).toBe("UNAUTHENTICATED");
       const wrong = await fetch(`${guarded.url}/metrics`, {
         headers: { authorization: `Bearer ${METRICS_TOKEN}x` },
       });

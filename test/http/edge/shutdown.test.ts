@@ -49,9 +49,9 @@ describe("graceful shutdown", () => {
     child = proc;
     const lines: Record<string, any>[] = [];
     const stderr: string[] = [];
-    proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
+    proc.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
     const waiters: { test: (l: Record<string, any>) => boolean; resolve: () => void }[] = [];
-    proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       for (const text of chunk.split("\n").filter(Boolean)) {
         let line: Record<string, any>;
         try {
@@ -91,7 +91,7 @@ describe("graceful shutdown", () => {
 
     const res = await inFlight;
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body.errors).toBeUndefined();
     expect(body.data.signUp.accessToken).toEqual(expect.any(String));
     const code = await exited;
