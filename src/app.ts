@@ -150,7 +150,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     await database.ping();
     return undefined;
   });
-  const redis = services.redis;
   if (redis) {
     readiness.add("redis", async () => ((await redis.ping()) === "PONG" ? undefined : "no answer"));
   }
