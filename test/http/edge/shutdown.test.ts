@@ -69,7 +69,12 @@ describe("graceful shutdown", () => {
         : new Promise<void>((resolve) => waiters.push({ test, resolve }));
     const exited = new Promise<number | null>((resolve) => proc.on("exit", resolve));
 
-    await logged((l) => typeof l.msg === "string" && l.msg.startsWith("GraphQL API at"));
+    const started = logged((l) => typeof l.msg === "string" && l.msg.startsWith("GraphQL API at"));
+    const early = exited.then((code) => {
+      throw new Error(`the server exited (${code}) before listening: ${stderr.join("")}`);
+    });
+    await Promise.race([started, early]);
+    early.catch(() => undefined); // it exits later, by design
 
     const inFlight = fetch(`http://127.0.0.1:${port}/graphql`, {
       method: "POST",
