@@ -293,7 +293,7 @@ describe.each([
         }
         return bodies;
       };
-      expect(await responses(unknown)).toEqual(await responses(known));
+      expect(sameAnswer(await responses(unknown))).toEqual(sameAnswer(await responses(known)));
     });
   });
 
