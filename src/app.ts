@@ -13,7 +13,17 @@ import { type Context, createContext, type Services } from "./graphql/context.js
 import { invalidToken } from "./graphql/errors.js";
 import { formatError } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
+import { registerCors } from "./http/cors.js";
+import { registerConnectionDraining } from "./http/draining.js";
+import { registerErrorResponses } from "./http/error-responses.js";
 import { registerGraphQLRoute } from "./http/graphql-route.js";
+import { introspectionPolicyPlugin } from "./http/introspection.js";
+import { metricsPlugin, registerMetricsRoute, ServerMetrics } from "./http/metrics.js";
+import { registerOperationsRoutes } from "./http/operations-routes.js";
+import { parseOriginPatterns } from "./http/origins.js";
+import { Readiness } from "./http/readiness.js";
+import { registerRequestIdHeader } from "./http/request-scope.js";
+import { registerSecurityHeaders } from "./http/security-headers.js";
 import { createLogger } from "./logger.js";
 import { connectRedis } from "./redis.js";
 import { AuthLimits } from "./security/auth-limits.js";
@@ -28,6 +38,9 @@ export interface App {
   server: FastifyInstance;
   services: Services;
   audit: AuditLog;
+  /** GET /readyz: every layer adds its named checks here (`readiness.add("audit", check)`). */
+  readiness: Readiness;
+  metrics: ServerMetrics;
   /** Stops accepting, finishes in-flight requests, closes the database. */
   close(): Promise<void>;
 }
@@ -87,13 +100,28 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     genReqId: () => randomUUID(),
     requestIdHeader: false,
   });
+  server.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
+  const readiness = new Readiness(server.log);
+  const metrics = new ServerMetrics();
+  registerRequestIdHeader(server);
+  const connections = registerConnectionDraining(server);
+  await registerSecurityHeaders(server, {
+    hsts: config.isProduction,
+    sandbox: config.isDevelopment,
+  });
+  await registerCors(server, parseOriginPatterns(config.corsOrigins));
+  registerErrorResponses(server, {
+    bodyLimit: config.limits.bodyBytes,
+    onRejected: (code) => metrics.reject(code),
+  });
 
   const limits = abuseLimits(config, services);
   const apollo = new ApolloServer<Context>({
     schema: limits.instrument(await buildApiSchema()),
     parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,
-    introspection: config.introspection !== "off",
+    introspection: true, // the policy (public, authenticated, off) is introspectionPolicyPlugin's
+    logger,
     allowBatchedHttpRequests: false, // batches are split by the route, one context each
     status400ForVariableCoercionErrors: false,
     includeStacktraceInErrorResponses: config.isDevelopment,
@@ -105,6 +133,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageDisabled(),
       limits.plugin,
+      introspectionPolicyPlugin(config.introspection),
+      metricsPlugin(metrics), // last: it reads what the other plugins put on the response
     ],
   });
   await apollo.start();
@@ -132,28 +162,29 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     },
   });
 
-  server.get("/healthz", () => ({ status: "ok" }));
-  server.get("/readyz", async (_request, reply) => {
-    const databaseState = await database.ping().then(
-      () => "ok",
-      () => "unreachable",
-    );
-    const { full, failing, pending } = audit.status();
-    const auditLog = full ? "buffer full" : failing ? "retrying" : "ok";
-    const ready = databaseState === "ok" && !full;
-    return reply.code(ready ? 200 : 503).send({
-      status: ready ? "ready" : "unavailable",
-      database: databaseState,
-      audit: auditLog,
-      auditPending: pending,
-    });
+  readiness.add("database", async () => {
+    await database.ping();
+    return undefined;
+  });
+  if (redis) {
+    readiness.add("redis", async () => ((await redis.ping()) === "PONG" ? undefined : "no answer"));
+  }
+  readiness.add("audit", () => (audit.status().full ? "buffer full" : undefined));
+  registerOperationsRoutes(server, readiness);
+  registerMetricsRoute(server, metrics, {
+    token: config.metricsToken,
+    production: config.isProduction,
   });
 
   return {
     server,
     services,
     audit,
+    readiness,
+    metrics,
     close: async () => {
+      readiness.markClosing();
+      connections.drain();
       await server.close(); // drains Apollo too
       await audit.close(); // writes the buffered audit events before the database closes
       await database.close();

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { parseOriginPattern } from "./http/origins.js";
 
 /** Every setting of the server, parsed and validated once at start (see README "Configuration"). */
 export type Config = ReturnType<typeof parseConfig>["config"];
@@ -39,6 +40,11 @@ const strongSecret = z.string().superRefine((s, ctx) => {
   } else if (new Set(s).size < 8) {
     ctx.addIssue({ code: "custom", message: "is too weak (too few distinct characters)" });
   }
+});
+
+const corsOrigin = z.string().superRefine((entry, ctx) => {
+  const pattern = parseOriginPattern(entry);
+  if (typeof pattern === "string") ctx.addIssue({ code: "custom", message: pattern });
 });
 
 const piiKeyRing = z.string().transform((value, ctx) => {
@@ -80,9 +86,10 @@ const envSchema = z.object({
   BLIND_INDEX_KEY: base64Key("BLIND_INDEX_KEY").optional(),
   BLIND_INDEX_KEY_NEXT: base64Key("BLIND_INDEX_KEY_NEXT").optional(),
   BCRYPT_ROUNDS: int(4, 15).default(12),
-  CORS_ORIGINS: list.optional(),
+  CORS_ORIGINS: list.pipe(z.array(corsOrigin)).optional(),
   INTROSPECTION: z.enum(["public", "authenticated", "off"]).optional(),
   TRUST_PROXY: z.string().optional(),
+  METRICS_TOKEN: strongSecret.optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SEED_DEMO_DATA: bool.optional(),
   // Abuse limits (per operation).
@@ -230,6 +237,8 @@ export function parseConfig(env: Env) {
     corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),
     introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
     trustProxy: e.TRUST_PROXY,
+    /** Bearer token for GET /metrics; without it /metrics is open outside production, absent in it. */
+    metricsToken: e.METRICS_TOKEN,
     logLevel: e.LOG_LEVEL,
     seedDemoData: e.SEED_DEMO_DATA ?? development,
     limits: {

@@ -1,35 +1,15 @@
-import pino, { type DestinationStream, type Logger } from "pino";
-
-interface LoggedRequest {
-  method: string;
-  url: string;
-  host?: string;
-  ip?: string;
-  socket?: { remotePort?: number };
-}
-
-/**
- * The request line as logged: the path without its query string, which on a GraphQL GET holds
- * the query and its variables (personal data, e.g. a filter by email).
- */
-const requestSerializer = (req: LoggedRequest) => ({
-  method: req.method,
-  url: req.url.split("?")[0],
-  host: req.host,
-  remoteAddress: req.ip,
-  remotePort: req.socket?.remotePort,
-});
+import pino, { type Logger } from "pino";
+import { serializeRequest } from "./http/log-serializers.js";
 
 /**
  * Structured JSON logs. Credentials and personal data must never reach them: known secret
- * headers and variables are redacted here, query strings are not logged, and code logs ids
- * and codes, never values.
+ * headers and variables are redacted here, and code logs ids and codes, never values.
  */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,
-      serializers: { req: requestSerializer },
+      serializers: { req: serializeRequest }, // wins over Fastify's default, which logs the URL
       redact: {
         paths: [
           "req.headers.authorization",

@@ -3,6 +3,8 @@ import { buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 
+const SHUTDOWN_DEADLINE_MS = 25_000;
+
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -29,6 +31,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down: finishing in-flight requests");
+    // Past the deadline (orchestrators kill at 30 s), exit rather than hang on a stuck request.
+    setTimeout(() => {
+      logger.error("shutdown did not finish in time");
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

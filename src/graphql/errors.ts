@@ -20,6 +20,8 @@ export const ErrorCode = {
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
   /** 503: the server cannot take operations now (e.g. its audit log cannot keep up). */
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  /** HTTP-level refusals before GraphQL runs (bad JSON, media type, size, method, CSRF); Apollo's code. */
+  BAD_REQUEST: "BAD_REQUEST",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

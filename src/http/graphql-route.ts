@@ -7,6 +7,8 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "../graphql/errors.js";
 import type { Context } from "../graphql/context.js";
+import { sendError } from "./error-responses.js";
+import { runInRequestScope } from "./request-scope.js";
 
 /** The audit record of one operation (src/security/audit). */
 export interface OperationRecord {
@@ -48,10 +50,24 @@ function toGraphQLRequest(request: FastifyRequest, body: unknown): HTTPGraphQLRe
 }
 
 function batchError(reply: FastifyReply, message: string, code: string, status = 400) {
-  return reply
-    .code(status)
-    .type("application/json; charset=utf-8")
-    .send({ errors: [{ message, extensions: { code } }] });
+  return sendError(reply, status, message, code);
+}
+
+const GRAPHQL_RESPONSE_JSON = "application/graphql-response+json";
+
+/**
+ * GraphQL over HTTP: with application/graphql-response+json a response without `data` (the
+ * request failed before execution, e.g. variables that do not coerce) must not be a 2xx, while
+ * application/json keeps 200 for it (BEHAVIOUR: BAD_USER_INPUT is 200). Only error bodies are
+ * parsed to check.
+ */
+function statusFor(response: HTTPGraphQLResponse, body: string): number {
+  const status = response.status ?? 200;
+  if (status >= 300 || !response.headers.get("content-type")?.startsWith(GRAPHQL_RESPONSE_JSON)) {
+    return status;
+  }
+  if (!body.startsWith('{"errors":')) return status;
+  return (JSON.parse(body) as { data?: unknown }).data === undefined ? 400 : status;
 }
 
 /**
@@ -65,10 +81,10 @@ export function registerGraphQLRoute(
   options: GraphQLRouteOptions,
 ): void {
   const send = (reply: FastifyReply, response: HTTPGraphQLResponse) => {
+    if (response.body.kind !== "complete") throw new Error("incremental delivery is not enabled");
     for (const [key, value] of response.headers) void reply.header(key, value);
-    void reply.code(response.status ?? 200);
-    if (response.body.kind === "complete") return response.body.string;
-    throw new Error("incremental delivery is not enabled");
+    void reply.code(statusFor(response, response.body.string));
+    return response.body.string;
   };
 
   /** Runs one operation and records its audit event if Apollo's plugin did not (e.g. a 401). */
@@ -89,51 +105,65 @@ export function registerGraphQLRoute(
   server.route({
     method: ["GET", "POST"],
     url: "/graphql",
-    handler: async (request, reply) => {
-      const context = options.contextFor(request);
-      const operations = Array.isArray(request.body) ? (request.body as unknown[]) : undefined;
-      const refusal =
-        operations?.length === 0
-          ? {
-              message: "A batched request must contain at least one operation",
-              code: "BAD_REQUEST",
-            }
-          : operations && operations.length > options.batchLimit
-            ? {
-                message: `A batched request may contain at most ${options.batchLimit} operations`,
-                code: ErrorCode.BATCH_LIMIT_EXCEEDED,
-              }
-            : undefined;
-      if (!options.audit.admit(operations && !refusal ? operations.length : 1)) {
-        void reply.header("retry-after", "1");
-        return batchError(
-          reply,
-          "The server cannot take operations right now",
-          ErrorCode.SERVICE_UNAVAILABLE,
-          503,
-        );
-      }
-      if (refusal) {
-        await options.audit.begin(request, undefined).recordRefusal(refusal.code);
-        return batchError(reply, refusal.message, refusal.code);
-      }
-      if (!operations) {
-        return send(reply, await execute(request, request.body, context));
-      }
-      const responses = await Promise.all(
-        operations.map((operation) => execute(request, operation, context)),
-      );
-      const statuses = new Set(responses.map((r) => r.status ?? 200));
-      for (const [key, value] of responses[0]!.headers) void reply.header(key, value);
-      // An operation refused for its budget tells the client when to retry, whatever its place.
-      const retryAfter = Math.max(
-        0,
-        ...responses.map((r) => Number(r.headers.get("retry-after") ?? 0)),
-      );
-      if (retryAfter > 0) void reply.header("retry-after", String(retryAfter));
-      void reply.code(statuses.has(401) ? 401 : statuses.size === 1 ? [...statuses][0]! : 200);
-      const bodies = responses.map((r) => (r.body.kind === "complete" ? r.body.string : "null"));
-      return `[${bodies.join(",")}]`;
-    },
+    handler: (request, reply) => runInRequestScope(request.id, () => handle(request, reply)),
   });
+
+  // Other methods on the endpoint are a known resource with the wrong method, not a 404.
+  server.route({
+    method: ["PUT", "PATCH", "DELETE"],
+    url: "/graphql",
+    handler: (_request, reply) =>
+      sendError(reply, 405, "Use GET (queries) or POST", ErrorCode.BAD_REQUEST, {
+        allow: "GET, POST",
+      }),
+  });
+
+  async function handle(request: FastifyRequest, reply: FastifyReply) {
+    // Responses carry tenant and personal data: no shared or browser cache may keep them.
+    void reply.header("cache-control", "no-store");
+    const context = options.contextFor(request);
+    const operations = Array.isArray(request.body) ? (request.body as unknown[]) : undefined;
+    const refusal =
+      operations?.length === 0
+        ? {
+            message: "A batched request must contain at least one operation",
+            code: ErrorCode.BAD_REQUEST,
+          }
+        : operations && operations.length > options.batchLimit
+          ? {
+              message: `A batched request may contain at most ${options.batchLimit} operations`,
+              code: ErrorCode.BATCH_LIMIT_EXCEEDED,
+            }
+          : undefined;
+    if (!options.audit.admit(operations && !refusal ? operations.length : 1)) {
+      void reply.header("retry-after", "1");
+      return batchError(
+        reply,
+        "The server cannot take operations right now",
+        ErrorCode.SERVICE_UNAVAILABLE,
+        503,
+      );
+    }
+    if (refusal) {
+      await options.audit.begin(request, undefined).recordRefusal(refusal.code);
+      return batchError(reply, refusal.message, refusal.code);
+    }
+    if (!operations) {
+      return send(reply, await execute(request, request.body, context));
+    }
+    const responses = await Promise.all(
+      operations.map((operation) => execute(request, operation, context)),
+    );
+    const statuses = new Set(responses.map((r) => r.status ?? 200));
+    for (const [key, value] of responses[0]!.headers) void reply.header(key, value);
+    // An operation refused for its budget tells the client when to retry, whatever its place.
+    const retryAfter = Math.max(
+      0,
+      ...responses.map((r) => Number(r.headers.get("retry-after") ?? 0)),
+    );
+    if (retryAfter > 0) void reply.header("retry-after", String(retryAfter));
+    void reply.code(statuses.has(401) ? 401 : statuses.size === 1 ? [...statuses][0]! : 200);
+    const bodies = responses.map((r) => (r.body.kind === "complete" ? r.body.string : "null"));
+    return `[${bodies.join(",")}]`;
+  }
 }

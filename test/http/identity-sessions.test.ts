@@ -35,7 +35,7 @@ function expectInvalidCredentials(res: GraphQLResponse) {
   expect(res.body.errors).toEqual([
     expect.objectContaining({
       message: "Invalid credentials",
-      extensions: { code: "UNAUTHENTICATED" },
+      extensions: { code: "UNAUTHENTICATED", requestId: expect.any(String) },
     }),
   ]);
 }

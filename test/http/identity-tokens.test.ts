@@ -56,7 +56,7 @@ function expectRefused(res: GraphQLResponse) {
   expect(res.body.errors).toEqual([
     expect.objectContaining({
       message: "Invalid or expired token",
-      extensions: { code: "UNAUTHENTICATED" },
+      extensions: { code: "UNAUTHENTICATED", requestId: expect.any(String) },
     }),
   ]);
 }

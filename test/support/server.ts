@@ -1,4 +1,5 @@
 import { PGlite } from "@electric-sql/pglite";
+import { randomBytes } from "node:crypto";
 import { buildApp, type App, type AppDeps } from "../../src/app.js";
 import { parseConfig } from "../../src/config.js";
 
@@ -65,4 +66,18 @@ export async function startServer(
 export function sharedTestServer(): Promise<TestServer> {
   sharedServer ??= startServer();
   return sharedServer;
+}
+
+/** The settings production insists on: real secrets (fresh ones here) and bcrypt cost >= 10. */
+export function productionEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const key = () => randomBytes(32).toString("base64");
+  return {
+    NODE_ENV: "production",
+    JWT_SECRET: randomBytes(48).toString("base64url"),
+    PII_KEYS: `k1:${key()}`,
+    PII_ACTIVE_KEY: "k1",
+    BLIND_INDEX_KEY: key(),
+    BCRYPT_ROUNDS: "10",
+    ...extra,
+  };
 }

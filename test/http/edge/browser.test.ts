@@ -1,0 +1,141 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCustomer, createTenant, type Tenant } from "../../support/fixtures.js";
+import { startServer, type TestServer } from "../../support/server.js";
+
+/*
+ * A real browser (Debian's Chromium, headless) running a small SPA: CORS is enforced by the
+ * browser, so only a real one shows that an allowed origin can use the API and another cannot.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** The SPA: logs in, keeps the token in memory, lists customers; reports in #result. */
+const SPA = `<!doctype html>
+<html><head><meta charset="utf-8"><title>SPA</title></head>
+<body><pre id="result">running</pre>
+<script>
+  const api = new URL(location.href).searchParams.get("api");
+  const params = new URL(location.href).searchParams;
+  async function graphql(query, variables, token) {
+    const res = await fetch(api, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(token ? { authorization: "Bearer " + token } : {}),
+      },
+      body: JSON.stringify({ query, variables }),
+    });
+    return res.json();
+  }
+  (async () => {
+    const login = await graphql(
+      "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }",
+      { e: params.get("email"), p: params.get("password") },
+    );
+    const token = login.data.logIn.accessToken; // in memory only, never localStorage
+    const list = await graphql("{ customers(first: 10) { nodes { name } } }", {}, token);
+    document.getElementById("result").textContent =
+      "customers: " + list.data.customers.nodes.map((c) => c.name).sort().join(", ");
+  })().catch((error) => {
+    document.getElementById("result").textContent = "blocked: " + error.message;
+  });
+</script></body></html>`;
+
+function staticSite(): Promise<{ server: Server; origin: string }> {
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end(SPA);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({ server, origin: `http://127.0.0.1:${port}` });
+    });
+  });
+}
+
+let api: TestServer;
+let allowed: { server: Server; origin: string };
+let other: { server: Server; origin: string };
+let browser: BrowserContext;
+let profile: string;
+let tenant: Tenant;
+
+/** Requests the API answered, by method (from its own metrics). */
+async function answered(method: string): Promise<number> {
+  const { values } = await api.app.metrics.httpResponses.get();
+  return values.filter((v) => v.labels.method === method).reduce((n, v) => n + v.value, 0);
+}
+
+beforeAll(async () => {
+  allowed = await staticSite();
+  other = await staticSite();
+  api = await startServer({ CORS_ORIGINS: allowed.origin });
+  tenant = await createTenant(api.url, "browser");
+  for (const name of ["Ada Lovelace", "Grace Hopper"]) {
+    await createCustomer(api.url, tenant.members.ADMIN.token, { name });
+  }
+  profile = mkdtempSync(join(tmpdir(), "edge-chromium-"));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  allowed?.server.close();
+  other?.server.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+async function runSpa(origin: string): Promise<string> {
+  const page = await browser.newPage();
+  try {
+    const query = new URLSearchParams({
+      api: `${api.url}/graphql`,
+      email: tenant.members.AGENT.email,
+      password: "correct horse battery staple",
+    });
+    await page.goto(`${origin}/?${query.toString()}`);
+    const result = page.locator("#result");
+    await expect.poll(() => result.textContent(), { timeout: 20_000 }).not.toBe("running");
+    return (await result.textContent()) ?? "";
+  } finally {
+    await page.close();
+  }
+}
+
+describe("an SPA in a real browser", () => {
+  it("logs in and lists customers from an allowed origin", async () => {
+    const [options, posts] = [await answered("OPTIONS"), await answered("POST")];
+    expect(await runSpa(allowed.origin)).toBe("customers: Ada Lovelace, Grace Hopper");
+    // The browser preflighted the JSON POSTs (once: the preflight is cached) and then sent both.
+    expect(await answered("OPTIONS")).toBe(options + 1);
+    expect(await answered("POST")).toBe(posts + 2);
+  });
+
+  it("is blocked by the browser from any other origin: the login is never even sent", async () => {
+    const [options, posts] = [await answered("OPTIONS"), await answered("POST")];
+    expect(await runSpa(other.origin)).toBe("blocked: Failed to fetch");
+    expect(await answered("OPTIONS")).toBe(options + 1);
+    expect(await answered("POST")).toBe(posts);
+  });
+});

@@ -1,0 +1,374 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../../src/config.js";
+import { PASSWORD, uniqueEmail } from "../../support/fixtures.js";
+import { dataOf, gql } from "../../support/graphql.js";
+import { productionEnv, startServer, type TestServer } from "../../support/server.js";
+
+/*
+ * The HTTP edge in both configurations a deployment meets: development (Sandbox, public
+ * introspection, localhost CORS) and production (HSTS, authenticated introspection, explicit CORS).
+ */
+
+const APP_ORIGIN = "https://app.example.com";
+let dev: TestServer;
+let prod: TestServer;
+let prodToken: string;
+
+async function signUp(url: string): Promise<string> {
+  const res = await gql(
+    url,
+    `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
+    {
+      input: {
+        organizationName: "Edge Co",
+        displayName: "Admin",
+        email: uniqueEmail("edge"),
+        password: PASSWORD,
+      },
+    },
+  );
+  return (dataOf(res).signUp as { accessToken: string }).accessToken;
+}
+
+beforeAll(async () => {
+  dev = await startServer({
+    NODE_ENV: "development",
+    DATA_DIR: mkdtempSync(join(tmpdir(), "edge-dev-")),
+    SEED_DEMO_DATA: "false",
+    BCRYPT_ROUNDS: "4",
+  });
+  prod = await startServer(productionEnv({ CORS_ORIGINS: APP_ORIGIN }));
+  prodToken = await signUp(prod.url);
+});
+
+afterAll(async () => {
+  await dev?.close();
+  await prod?.close();
+});
+
+const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
+
+/** A response body as the test reads it (any: the assertions check its shape). */
+const json = (res: Response): Promise<any> => res.json();
+
+const typename = JSON.stringify({ query: "{ __typename }" });
+
+describe("security headers", () => {
+  const expectApiHeaders = (res: Response) => {
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(res.headers.get("content-security-policy")).toMatch(/^default-src 'none';/);
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(res.headers.get("x-powered-by")).toBeNull();
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  };
+
+  it("are on every response, errors and unknown routes included, in both configurations", async () => {
+    for (const { url } of [dev, prod]) {
+      const responses = [
+        await post(url, typename),
+        await post(url, "{not json"),
+        await fetch(`${url}/nope`),
+        await fetch(`${url}/healthz`),
+      ];
+      expect(responses.map((r) => r.status)).toEqual([200, 400, 404, 200]);
+      responses.forEach(expectApiHeaders);
+    }
+  });
+
+  it("include HSTS in production only", async () => {
+    expect((await post(prod.url, typename)).headers.get("strict-transport-security")).toBe(
+      "max-age=31536000; includeSubDomains",
+    );
+    expect((await post(dev.url, typename)).headers.get("strict-transport-security")).toBeNull();
+  });
+
+  it("keep GraphQL responses out of every cache", async () => {
+    expect((await post(prod.url, typename)).headers.get("cache-control")).toBe("no-store");
+  });
+});
+
+describe("Apollo Sandbox", () => {
+  it("is served in development with a CSP allowing exactly the page's nonce and Sandbox's origins", async () => {
+    const res = await fetch(`${dev.url}/graphql`, { headers: { accept: "text/html" } });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    const nonce = /<script nonce="([0-9a-f]{64})"/.exec(html)?.[1];
+    expect(nonce).toBeDefined();
+    const csp = res.headers.get("content-security-policy")!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain(
+      `script-src 'nonce-${nonce}' https://embeddable-sandbox.cdn.apollographql.com;`,
+    );
+    expect(csp).toContain("frame-src https://sandbox.embed.apollographql.com;");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).not.toContain("unsafe-inline");
+    // Every external script the page loads is allowed by the header, and nothing else.
+    const scripts = [...html.matchAll(/<script[^>]* src="(https:\/\/[^/"]+)/g)].map((m) => m[1]);
+    expect(scripts).toEqual(["https://embeddable-sandbox.cdn.apollographql.com"]);
+    // A fresh nonce per page.
+    const again = await fetch(`${dev.url}/graphql`, { headers: { accept: "text/html" } });
+    expect(again.headers.get("content-security-policy")).not.toContain(nonce);
+  });
+
+  it("does not exist in production: a browser GET gets a JSON error, not a page", async () => {
+    const res = await fetch(`${prod.url}/graphql`, { headers: { accept: "text/html" } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    expect(res.headers.get("content-security-policy")).toMatch(/^default-src 'none';/);
+  });
+});
+
+describe("CORS", () => {
+  const preflight = (url: string, origin: string) =>
+    fetch(`${url}/graphql`, {
+      method: "OPTIONS",
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+      },
+    });
+
+  it("answers a preflight from an allowed origin with what an SPA needs, cached, without credentials", async () => {
+    for (const [url, origin] of [
+      [prod.url, APP_ORIGIN],
+      [dev.url, "http://localhost:5173"],
+    ] as const) {
+      const res = await preflight(url, origin);
+      expect(res.status).toBe(204);
+      expect(res.headers.get("access-control-allow-origin")).toBe(origin);
+      expect(res.headers.get("access-control-allow-methods")).toBe("GET, POST, OPTIONS");
+      expect(res.headers.get("access-control-allow-headers")).toBe(
+        "authorization, content-type, apollo-require-preflight, x-apollo-operation-name",
+      );
+      expect(res.headers.get("access-control-max-age")).toBe("600");
+      expect(res.headers.get("access-control-allow-credentials")).toBeNull();
+      expect(res.headers.get("vary")).toContain("Origin");
+    }
+    const actual = await post(prod.url, typename, { origin: APP_ORIGIN });
+    expect(actual.headers.get("access-control-allow-origin")).toBe(APP_ORIGIN);
+    expect(actual.headers.get("access-control-expose-headers")).toContain("retry-after");
+  });
+
+  it("gives any other origin no CORS headers at all, lookalikes included", async () => {
+    const refused: [TestServer, string][] = [
+      [prod, "https://evil.example"],
+      [prod, `${APP_ORIGIN}.evil.example`],
+      [prod, "http://app.example.com"], // scheme differs
+      [prod, "https://app.example.com:8443"], // port differs
+      [prod, "http://localhost:5173"], // the development default is not a production default
+      [prod, "null"],
+      [dev, "http://localhost.evil.example:5173"],
+      [dev, "https://localhost:5173"],
+      [dev, "http://127.0.0.1:5173"],
+    ];
+    for (const [server, origin] of refused) {
+      for (const res of [
+        await preflight(server.url, origin),
+        await post(server.url, typename, { origin }),
+      ]) {
+        expect(res.headers.get("access-control-allow-origin"), origin).toBeNull();
+        expect(res.headers.get("access-control-allow-methods"), origin).toBeNull();
+        expect(res.headers.get("vary")).toContain("Origin");
+      }
+    }
+  });
+
+  it("accepts only origins in CORS_ORIGINS, refusing anything that is not one at start", () => {
+    const origins = (value: string) => parseConfig({ NODE_ENV: "test", CORS_ORIGINS: value });
+    expect(origins("https://a.example, http://localhost:*").config.corsOrigins).toEqual([
+      "https://a.example",
+      "http://localhost:*",
+    ]);
+    for (const bad of [
+      "*",
+      "https://a.example/",
+      "https://a.example/path",
+      "https://*.example.com",
+      "ftp://a.example",
+      "https://user@a.example",
+      "https://a.example:*:*",
+    ]) {
+      expect(() => origins(bad), bad).toThrow(/CORS_ORIGINS/);
+    }
+  });
+});
+
+describe("CSRF prevention and methods", () => {
+  it("refuses what a browser can send cross-site without a preflight, and runs the same query otherwise", async () => {
+    const query = encodeURIComponent("{ __typename }");
+    const simpleGet = await fetch(`${prod.url}/graphql?query=${query}`);
+    expect(simpleGet.status).toBe(400);
+    expect((await json(simpleGet)).errors[0].extensions.code).toBe("BAD_REQUEST");
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]) {
+      const res = await post(prod.url, typename, { "content-type": type });
+      expect(res.status, type).toBe(415);
+      expect((await json(res)).errors[0].extensions.code).toBe("BAD_REQUEST");
+    }
+    const preflighted = await fetch(`${prod.url}/graphql?query=${query}`, {
+      headers: { "apollo-require-preflight": "true" },
+    });
+    expect(preflighted.status).toBe(200);
+    expect(await json(preflighted)).toEqual({ data: { __typename: "Query" } });
+    expect((await post(prod.url, typename)).status).toBe(200);
+  });
+
+  it("runs queries only over GET: a mutation is 405 with Allow: POST and is not executed", async () => {
+    const mutation = `mutation { signUp(input: { organizationName: "Get Co", displayName: "G", email: "${uniqueEmail("get")}", password: "${PASSWORD}" }) { accessToken } }`;
+    const res = await fetch(`${prod.url}/graphql?query=${encodeURIComponent(mutation)}`, {
+      headers: { "apollo-require-preflight": "true" },
+    });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST");
+    const body = await json(res);
+    expect(body.data).toBeUndefined();
+    expect(body.errors[0].extensions.code).toBe("BAD_REQUEST");
+  });
+
+  it("answers other methods on /graphql with 405", async () => {
+    const res = await fetch(`${prod.url}/graphql`, { method: "PUT" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET, POST");
+  });
+});
+
+describe("GraphQL over HTTP media types", () => {
+  const accept = "application/graphql-response+json";
+
+  it("answers application/graphql-response+json when asked, application/json otherwise", async () => {
+    const res = await post(prod.url, typename, { accept });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe(`${accept}; charset=utf-8`);
+    expect((await post(prod.url, typename)).headers.get("content-type")).toBe(
+      "application/json; charset=utf-8",
+    );
+  });
+
+  it("uses 4xx for a response without data under graphql-response+json, 200 under JSON", async () => {
+    const body = JSON.stringify({
+      query: "query($first: Int) { customers(first: $first) { totalCount } }",
+      variables: { first: "ten" },
+    });
+    const strict = await post(prod.url, body, { accept, authorization: `Bearer ${prodToken}` });
+    expect(strict.status).toBe(400);
+    const legacy = await post(prod.url, body, { authorization: `Bearer ${prodToken}` });
+    expect(legacy.status).toBe(200);
+    for (const res of [await json(strict), await json(legacy)]) {
+      expect(res.data).toBeUndefined();
+      expect(res.errors[0].extensions.code).toBe("BAD_USER_INPUT");
+    }
+  });
+});
+
+describe("errors outside GraphQL", () => {
+  it("answer malformed JSON (400), a wrong media type (415) and a large body (413) as GraphQL errors", async () => {
+    const cases: [Response, number][] = [
+      [await post(prod.url, '{"query": "{ __typename }"'), 400],
+      [await post(prod.url, ""), 400],
+      [await post(prod.url, '{"__proto__": {"admin": true}, "query": "{ me { id } }"}'), 400],
+      [await post(prod.url, typename, { "content-type": "application/xml" }), 415],
+      [
+        await post(prod.url, JSON.stringify({ query: `{ __typename } #${"x".repeat(100_001)}` })),
+        413,
+      ],
+    ];
+    for (const [res, status] of cases) {
+      expect(res.status).toBe(status);
+      expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      const text = await res.text();
+      expect(text).not.toMatch(/at .*\.(js|ts):\d+|FST_|node_modules|SyntaxError/);
+      const body = JSON.parse(text);
+      expect(body).toEqual({
+        errors: [
+          {
+            message: expect.any(String),
+            extensions: { code: "BAD_REQUEST", requestId: res.headers.get("x-request-id") },
+          },
+        ],
+      });
+    }
+  });
+
+  it("answer an unknown route with a 404 JSON error", async () => {
+    const res = await fetch(`${prod.url}/admin/../../etc/passwd?x=1`);
+    expect(res.status).toBe(404);
+    const body = await json(res);
+    expect(body.errors[0].extensions.code).toBe("NOT_FOUND");
+    expect(body.errors[0].message).toBe("Not found");
+  });
+
+  it("carry the request id on every GraphQL error, matching the X-Request-Id header", async () => {
+    const res = await post(prod.url, JSON.stringify({ query: "{ customers { nope } }" }), {
+      authorization: `Bearer ${prodToken}`,
+    });
+    expect(res.status).toBe(400);
+    const body = await json(res);
+    expect(body.errors[0].extensions).toMatchObject({
+      code: "GRAPHQL_VALIDATION_FAILED",
+      requestId: res.headers.get("x-request-id"),
+    });
+  });
+});
+
+describe("introspection policy", () => {
+  const schemaQuery = JSON.stringify({ query: "{ __schema { queryType { name } } }" });
+  const hiddenInFragment = JSON.stringify({
+    query: `query { ...F } fragment F on Query { __type(name: "Customer") { fields { name } } }`,
+  });
+
+  it("production: anonymous callers are refused with 401 UNAUTHENTICATED, token holders introspect", async () => {
+    for (const body of [schemaQuery, hiddenInFragment]) {
+      const res = await post(prod.url, body);
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="graphql"');
+      const refused = await json(res);
+      expect(refused.data).toBeUndefined();
+      expect(refused.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    }
+    const allowed = await post(prod.url, schemaQuery, { authorization: `Bearer ${prodToken}` });
+    expect(allowed.status).toBe(200);
+    expect(await json(allowed)).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
+    // __typename is not introspection: clients' caches need it.
+    expect(await json(await post(prod.url, typename))).toEqual({
+      data: { __typename: "Query" },
+    });
+  });
+
+  it("development: public", async () => {
+    const res = await post(dev.url, schemaQuery);
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });
+  });
+
+  it("off: nobody reads the schema, not even with a token", async () => {
+    const off = await startServer({ INTROSPECTION: "off" });
+    try {
+      const token = await signUp(off.url);
+      const res = await post(off.url, schemaQuery, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(400);
+      expect((await json(res)).errors[0].extensions.code).toBe("GRAPHQL_VALIDATION_FAILED");
+      expect((await post(off.url, typename)).status).toBe(200);
+    } finally {
+      await off.close();
+    }
+  });
+
+  it("field suggestions only where the schema is public", async () => {
+    const typo = JSON.stringify({ query: "{ organizaton { id } }" });
+    const devError = (await json(await post(dev.url, typo))).errors[0].message;
+    expect(devError).toContain('Did you mean "organization"?');
+    const prodRes = await post(prod.url, typo, { authorization: `Bearer ${prodToken}` });
+    const prodError = (await json(prodRes)).errors[0].message;
+    expect(prodError).toBe('Cannot query field "organizaton" on type "Query".');
+  });
+});

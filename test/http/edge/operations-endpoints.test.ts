@@ -1,0 +1,255 @@
+import { Writable } from "node:stream";
+import { GraphQLError } from "graphql";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../../src/config.js";
+import { formatError } from "../../../src/graphql/format-error.js";
+import { createLogger } from "../../../src/logger.js";
+import { createTenant, type Tenant } from "../../support/fixtures.js";
+import { gql } from "../../support/graphql.js";
+import { productionEnv, startServer, type TestServer } from "../../support/server.js";
+
+/** A logger that keeps its JSON lines, to check what operators (and only they) would see. */
+function capturingLogger() {
+  const lines: Record<string, any>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
+        lines.push(JSON.parse(line) as Record<string, any>);
+      }
+      done();
+    },
+  });
+  return { logger: createLogger("info", stream), lines };
+}
+
+const METRICS_TOKEN = "metrics-token-0123456789-abcdefghijklmnop";
+let server: TestServer;
+let tenant: Tenant;
+let logs: Record<string, any>[];
+
+beforeAll(async () => {
+  const capture = capturingLogger();
+  logs = capture.lines;
+  server = await startServer({ LOG_LEVEL: "info" }, { logger: capture.logger });
+  tenant = await createTenant(server.url, "ops-endpoints");
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+async function metricsText(url: string, token?: string): Promise<string> {
+  const res = await fetch(`${url}/metrics`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+  return res.text();
+}
+
+const sample = (text: string, name: string, labels: string): number => {
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+};
+
+describe("health and readiness", () => {
+  it("/healthz says alive; /readyz checks the database", async () => {
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: "ok" });
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready", checks: { database: "ok" } });
+  });
+
+  it("/readyz is 503 with each failing check's reason, and other layers can add checks", async () => {
+    const other = await startServer();
+    try {
+      let full = false;
+      other.app.readiness.add("audit", () => (full ? "audit buffer full" : undefined));
+      expect((await fetch(`${other.url}/readyz`)).status).toBe(200);
+      full = true;
+      const res = await fetch(`${other.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({
+        status: "unavailable",
+        checks: { database: "ok", audit: "audit buffer full" },
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("/readyz checks Redis when it is configured", async () => {
+    const up = await startServer({
+      REDIS_URL: process.env.REDIS_TEST_URL ?? "redis://127.0.0.1:6379",
+    });
+    const down = await startServer({ REDIS_URL: "redis://127.0.0.1:1" });
+    try {
+      expect(await (await fetch(`${up.url}/readyz`)).json()).toEqual({
+        status: "ready",
+        checks: { database: "ok", redis: "ok" },
+      });
+      const res = await fetch(`${down.url}/readyz`);
+      expect(res.status).toBe(503);
+      const body: any = await res.json();
+      expect(body.checks.database).toBe("ok");
+      expect(body.checks.redis).not.toBe("ok");
+    } finally {
+      await up.close();
+      await down.close();
+    }
+  });
+});
+
+describe("metrics", () => {
+  it("count operations by name, type and outcome, with durations, rejections and denials", async () => {
+    const viewer = tenant.members.VIEWER.token;
+    await gql(server.url, "query EdgeMetricsOrg { organization { name } }", {}, { token: viewer });
+    // Anonymous: the tenant-scoped field is refused with FORBIDDEN.
+    await gql(server.url, "query EdgeMetricsDenied { org: organization { name } }");
+    await gql(server.url, "query EdgeMetricsInvalid { nope }", {}, { token: viewer });
+    await gql(server.url, "{ me { id } }", {}, { token: "not.a.token" });
+    const text = await metricsText(server.url);
+    expect(
+      sample(
+        text,
+        "graphql_operations_total",
+        'operation_name="EdgeMetricsOrg",operation_type="query",outcome="success"',
+      ),
+    ).toBe(1);
+    expect(
+      sample(
+        text,
+        "graphql_operation_duration_seconds_count",
+        'operation_name="EdgeMetricsOrg",operation_type="query"',
+      ),
+    ).toBe(1);
+    expect(
+      sample(text, "graphql_authorization_denials_total", 'type="Query",field="organization"'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, "graphql_rejections_total", 'code="GRAPHQL_VALIDATION_FAILED"'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, "graphql_rejections_total", 'code="UNAUTHENTICATED"'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(text).toContain("# TYPE graphql_operation_cost histogram");
+    expect(text).toContain("process_cpu_seconds_total");
+  });
+
+  it("cap distinct operation names, so callers cannot grow the series without bound", async () => {
+    const other = await startServer();
+    try {
+      const names = Array.from({ length: 210 }, (_, i) => `query Flood${i} { __typename }`);
+      for (const query of names) await gql(other.url, query);
+      const text = await metricsText(other.url);
+      const series = text.split("\n").filter((l) => l.startsWith("graphql_operations_total{"));
+      expect(series.length).toBeLessThanOrEqual(201);
+      expect(
+        sample(
+          text,
+          "graphql_operations_total",
+          'operation_name="other",operation_type="query",outcome="success"',
+        ),
+      ).toBe(10);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("production: /metrics needs METRICS_TOKEN, and does not exist without one", async () => {
+    const guarded = await startServer(productionEnv({ METRICS_TOKEN }));
+    const closed = await startServer(productionEnv());
+    try {
+      const anonymous = await fetch(`${guarded.url}/metrics`);
+      expect(anonymous.status).toBe(401);
+      expect(((await anonymous.json()) as any).errors[0].extensions.code).toBe("UNAUTHENTICATED");
+      const wrong = await fetch(`${guarded.url}/metrics`, {
+        headers: { authorization: `Bearer ${METRICS_TOKEN}x` },
+      });
+      expect(wrong.status).toBe(401);
+      expect(await metricsText(guarded.url, METRICS_TOKEN)).toContain("http_responses_total");
+      expect((await fetch(`${closed.url}/metrics`)).status).toBe(404);
+    } finally {
+      await guarded.close();
+      await closed.close();
+    }
+  });
+});
+
+describe("logs and client addresses", () => {
+  const completedLine = (requestId: string) =>
+    logs.find((l) => l.reqId === requestId && l.msg === "incoming request");
+
+  it("log each request with its id, path and client address, never the query string or headers", async () => {
+    const secret = "very.private@person.example";
+    const query = encodeURIComponent("query($e: String!) { __type(name: $e) { name } }");
+    const variables = encodeURIComponent(JSON.stringify({ e: secret }));
+    const res = await fetch(`${server.url}/graphql?query=${query}&variables=${variables}`, {
+      headers: {
+        "apollo-require-preflight": "1",
+        authorization: `Bearer ${tenant.members.VIEWER.token}`,
+      },
+    });
+    expect(res.status).toBe(200);
+    const line = completedLine(res.headers.get("x-request-id")!);
+    expect(line?.req).toEqual({ method: "GET", path: "/graphql", remoteAddress: "127.0.0.1" });
+    const all = JSON.stringify(logs);
+    expect(all).not.toContain(secret);
+    expect(all).not.toContain(tenant.members.VIEWER.token);
+  });
+
+  it("ignore X-Forwarded-For by default, and honour it from a trusted proxy", async () => {
+    const forwarded = { "x-forwarded-for": "203.0.113.7" };
+    const direct = await fetch(`${server.url}/healthz`, { headers: forwarded });
+    expect(completedLine(direct.headers.get("x-request-id")!)?.req.remoteAddress).toBe("127.0.0.1");
+
+    const capture = capturingLogger();
+    const behindProxy = await startServer(
+      { LOG_LEVEL: "info", TRUST_PROXY: "127.0.0.1" },
+      { logger: capture.logger },
+    );
+    try {
+      const res = await fetch(`${behindProxy.url}/healthz`, { headers: forwarded });
+      const id = res.headers.get("x-request-id");
+      const line = capture.lines.find((l) => l.reqId === id && l.msg === "incoming request");
+      expect(line?.req.remoteAddress).toBe("203.0.113.7");
+    } finally {
+      await behindProxy.close();
+    }
+  });
+});
+
+describe("masking unexpected errors", () => {
+  const unexpected = () => {
+    const cause = new Error('relation "customers" does not exist at /srv/app/db.ts:42');
+    return new GraphQLError(cause.message, { originalError: cause, path: ["customers"] });
+  };
+
+  it("production: a generic message and code for the client, the detail in the server log", () => {
+    const { config } = parseConfig(productionEnv());
+    const capture = capturingLogger();
+    const formatted = formatError(config, capture.logger)(
+      {
+        message: unexpected().message,
+        path: ["customers"],
+        extensions: { code: "INTERNAL_SERVER_ERROR", stacktrace: ["at x"] },
+      },
+      unexpected(),
+    );
+    expect(formatted).toEqual({
+      message: "Internal server error",
+      path: ["customers"],
+      extensions: { code: "INTERNAL_SERVER_ERROR", requestId: undefined },
+    });
+    expect(JSON.stringify(capture.lines)).toContain('relation \\"customers\\" does not exist');
+  });
+
+  it("development: the detail stays visible to the developer", () => {
+    const { config } = parseConfig({ NODE_ENV: "development", DATA_DIR: "/tmp/edge-dev-secrets" });
+    const formatted = formatError(config, capturingLogger().logger)(
+      { message: unexpected().message, extensions: { code: "INTERNAL_SERVER_ERROR" } },
+      unexpected(),
+    );
+    expect(formatted.message).toContain("does not exist");
+  });
+});
