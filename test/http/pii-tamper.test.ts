@@ -63,7 +63,10 @@ function expectFailedField(res: Awaited<ReturnType<typeof read>>, field: string)
     message: "Internal server error",
     path: ["customer", field],
   });
-  expect(res.body.errors![0]!.extensions).toEqual({ code: "INTERNAL_SERVER_ERROR" });
+  expect(res.body.errors![0]!.extensions).toEqual({
+    code: "INTERNAL_SERVER_ERROR",
+    requestId: expect.any(String),
+  });
   expect(res.body.data!.customer[field]).toBeNull();
 }
 

@@ -57,21 +57,24 @@ describe("health and readiness", () => {
     expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: "ok" });
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready", checks: { database: "ok" } });
+    expect(await ready.json()).toEqual({
+      status: "ready",
+      checks: { database: "ok", audit: "ok" },
+    });
   });
 
   it("/readyz is 503 with each failing check's reason, and other layers can add checks", async () => {
     const other = await startServer();
     try {
       let full = false;
-      other.app.readiness.add("audit", () => (full ? "audit buffer full" : undefined));
+      other.app.readiness.add("search-index", () => (full ? "catching up" : undefined));
       expect((await fetch(`${other.url}/readyz`)).status).toBe(200);
       full = true;
       const res = await fetch(`${other.url}/readyz`);
       expect(res.status).toBe(503);
       expect(await res.json()).toEqual({
         status: "unavailable",
-        checks: { database: "ok", audit: "audit buffer full" },
+        checks: { database: "ok", audit: "ok", "search-index": "catching up" },
       });
     } finally {
       await other.close();
@@ -86,7 +89,7 @@ describe("health and readiness", () => {
     try {
       expect(await (await fetch(`${up.url}/readyz`)).json()).toEqual({
         status: "ready",
-        checks: { database: "ok", redis: "ok" },
+        checks: { database: "ok", audit: "ok", redis: "ok" },
       });
       const res = await fetch(`${down.url}/readyz`);
       expect(res.status).toBe(503);
