@@ -147,9 +147,13 @@ function withSyncAllow(field: CompiledField, viaShield: IMiddlewareFunction): Fi
 /**
  * Applies the policy to the schema with graphql-shield: deny by default, one FORBIDDEN error
  * at the path of each denied field. Middleware wraps only fields that need a decision, plus
- * any field the table forgot (shield's fallback denies it).
+ * any field the table forgot (shield's fallback denies it). `syncAllow: false` (plain shield on
+ * every decided field) exists for the overhead benchmark's comparison only.
  */
-export function applyAuthorization(schema: GraphQLSchema): GraphQLSchema {
+export function applyAuthorization(
+  schema: GraphQLSchema,
+  options: { syncAllow: boolean } = { syncAllow: true },
+): GraphQLSchema {
   const compiled = compilePolicy();
   const generated = shield(ruleTreeOf(compiled), shieldOptions).generate(schema) as Record<
     string,
@@ -165,7 +169,7 @@ export function applyAuthorization(schema: GraphQLSchema): GraphQLSchema {
       const policy = POLICY[type.name]?.[fieldName];
       if (policy?.kind === "public" || policy?.kind === "structural") continue; // plain allow
       const field = compiled.get(type.name)?.get(fieldName);
-      fields[fieldName] = field ? withSyncAllow(field, viaShield) : viaShield;
+      fields[fieldName] = field && options.syncAllow ? withSyncAllow(field, viaShield) : viaShield;
     }
     if (Object.keys(fields).length > 0) middleware[type.name] = fields;
   }

@@ -1,0 +1,146 @@
+/*
+ * What authorization costs on the heaviest common read: customers(first: 100) with every scalar
+ * field, as an ADMIN (every field allowed, so every rule runs and the full payload is served).
+ * Three servers built in this process from the same code and database, measured side by side:
+ *   baseline   the TypeGraphQL schema without graphql-shield (exists only here)
+ *   shielded   the served schema: shield with synchronous allowed decisions
+ *   plain      shield's own middleware on every decided field (for comparison)
+ * Run: npm run bench:authz  (DATABASE_URL=… to use PostgreSQL; in-memory PGlite otherwise)
+ */
+import "reflect-metadata";
+import { PGlite } from "@electric-sql/pglite";
+import autocannon from "autocannon";
+import { buildApp, type App } from "../src/app.js";
+import { parseConfig } from "../src/config.js";
+import { describeAccess } from "../src/security/authz/document.js";
+import { applyAuthorization } from "../src/security/authz/shield.js";
+import { buildApiSchema, buildResolverSchema } from "../src/graphql/schema.js";
+
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const QUERY = `{ customers(first: 100) { nodes {
+  id name createdAt updatedAt email phone dateOfBirth taxId taxIdLast4 } } }`;
+
+const { config } = parseConfig({
+  NODE_ENV: "test",
+  LOG_LEVEL: "silent",
+  BCRYPT_ROUNDS: "4",
+  DATABASE_URL: process.env.DATABASE_URL,
+  REDIS_URL: undefined,
+});
+const pglite = config.databaseUrl ? undefined : await PGlite.create();
+const deps = pglite ? { pglite } : {};
+
+async function serve(app: App): Promise<{ app: App; url: string }> {
+  await app.server.listen({ port: 0, host: "127.0.0.1" });
+  const address = app.server.server.address();
+  return {
+    app,
+    url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
+  };
+}
+
+async function post(url: string, query: string, variables = {}, token?: string) {
+  const response = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as { data?: Record<string, any>; errors?: unknown[] };
+}
+
+const plainShield = await buildResolverSchema();
+describeAccess(plainShield);
+const servers = {
+  baseline: await serve(await buildApp(config, { ...deps, schema: await buildResolverSchema() })),
+  shielded: await serve(await buildApp(config, { ...deps, schema: await buildApiSchema() })),
+  plain: await serve(
+    await buildApp(config, {
+      ...deps,
+      schema: applyAuthorization(plainShield, { syncAllow: false }),
+    }),
+  ),
+};
+
+// One organization with 100 customers, every field filled.
+const signUp = await post(
+  servers.shielded.url,
+  `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
+  {
+    input: {
+      organizationName: "Bench Org",
+      displayName: "Bench Admin",
+      email: `bench.${Date.now()}@test.example`,
+      password: "correct horse battery staple",
+    },
+  },
+);
+const token = signUp.data!.signUp.accessToken as string;
+for (let i = 0; i < 100; i++) {
+  const created = await post(
+    servers.shielded.url,
+    `mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }`,
+    {
+      input: {
+        name: `Customer ${i}`,
+        email: `customer${i}@test.example`,
+        phone: "+14155550123",
+        dateOfBirth: "1980-01-31",
+        taxId: "123-45-6789",
+      },
+    },
+    token,
+  );
+  if (created.errors) throw new Error(JSON.stringify(created.errors));
+}
+
+// All three must serve the same 100 complete rows before their speed means anything.
+const reference = JSON.stringify(await post(servers.baseline.url, QUERY, {}, token));
+for (const [name, { url }] of Object.entries(servers)) {
+  const body = await post(url, QUERY, {}, token);
+  if (body.errors || body.data?.customers.nodes.length !== 100) {
+    throw new Error(`${name} did not serve 100 customers: ${JSON.stringify(body.errors)}`);
+  }
+  if (JSON.stringify(body) !== reference) throw new Error(`${name} served different data`);
+}
+
+async function measure(url: string, duration = DURATION_S): Promise<number> {
+  const result = await autocannon({
+    url: `${url}/graphql`,
+    method: "POST",
+    connections: CONNECTIONS,
+    duration,
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: QUERY }),
+  });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: failed requests`);
+  return result.requests.average;
+}
+
+const names = Object.keys(servers) as (keyof typeof servers)[];
+for (const name of names) await measure(servers[name].url, 2); // warm-up: JIT, pools, caches
+const totals: Record<keyof typeof servers, number[]> = { baseline: [], shielded: [], plain: [] };
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const name of names) {
+    const rps = await measure(servers[name].url);
+    totals[name].push(rps);
+    console.log(`round ${round}  ${name.padEnd(8)} ${rps.toFixed(1)} req/s`);
+  }
+}
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const baseline = mean(totals.baseline);
+console.log(
+  `\ncustomers(first: 100), 9 scalar fields, ${CONNECTIONS} connections, ${DURATION_S}s × ${ROUNDS} rounds`,
+);
+for (const name of Object.keys(totals) as (keyof typeof totals)[]) {
+  const rps = mean(totals[name]);
+  console.log(
+    `${name.padEnd(8)} ${rps.toFixed(1)} req/s  ${(rps / baseline).toFixed(2)}× baseline`,
+  );
+}
+for (const { app } of Object.values(servers)) await app.close();
+await pglite?.close();
