@@ -125,7 +125,7 @@ const shieldOptions = {
     // Rules never throw (guarded() turns a failure into a logged denial), so an error here is
     // the resolver's own (NOT_FOUND, BAD_USER_INPUT, …): pass it on with its code unchanged;
     // formatError hides anything unexpected.
-    if (error !== null && error !== undefined) throw error;
+    if (error instanceof Error) throw error;
     return forbidden();
   },
 };
@@ -138,7 +138,7 @@ const shieldOptions = {
 function withSyncAllow(field: CompiledField, viaShield: IMiddlewareFunction): FieldMiddleware {
   const shielded = typeof viaShield === "function" ? viaShield : viaShield.resolve!;
   return (resolve, parent, args, ctx: Context, info) =>
-    field.decide(parent, args, ctx)
+    field.decide(parent, args as Record<string, unknown>, ctx)
       ? // graphql-middleware passes on whatever a middleware returns; its type says Promise only.
         (resolve(parent, args, ctx, info) as Promise<unknown>)
       : shielded(resolve, parent, args, ctx, info);
