@@ -14,6 +14,7 @@ import {
   allows,
   ANONYMOUS_CALLER,
   callersOf,
+  SETUP_TIMEOUT_MS,
   API_CLIENT_FIELDS,
   AUDIT_FIELDS,
   type Caller,
@@ -143,7 +144,7 @@ beforeAll(async () => {
   await ensureAuditEvent(url, admin, tenant);
   callers = await callersOf(url, tenant);
   anonymous = ANONYMOUS_CALLER;
-});
+}, SETUP_TIMEOUT_MS);
 
 // ----------------------------------------------------------------------------------------------
 

@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { allows, ANONYMOUS_CALLER, type Caller, callersOf } from "../support/access-matrix.js";
+import {
+  allows,
+  ANONYMOUS_CALLER,
+  type Caller,
+  callersOf,
+  SETUP_TIMEOUT_MS,
+} from "../support/access-matrix.js";
 import { createApiClient } from "../support/api-clients.js";
 import {
   createCustomer,
@@ -28,7 +34,7 @@ beforeAll(async () => {
   tenant = await createTenant(url, "mutations");
   admin = tenant.members.ADMIN.token;
   callers = [...(await callersOf(url, tenant)), ANONYMOUS_CALLER];
-});
+}, SETUP_TIMEOUT_MS);
 
 const asAdmin = (query: string, variables: Record<string, unknown> = {}) =>
   gql(url, query, variables, { token: admin }).then(dataOf);

@@ -1,5 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { allows, ANONYMOUS_CALLER, type Caller, callersOf } from "../support/access-matrix.js";
+import {
+  allows,
+  ANONYMOUS_CALLER,
+  type Caller,
+  callersOf,
+  SETUP_TIMEOUT_MS,
+} from "../support/access-matrix.js";
 import { createApiClient, type PartnerClient } from "../support/api-clients.js";
 import { ensureAuditEvent } from "../support/audit-events.js";
 import {
@@ -75,7 +81,7 @@ beforeAll(async () => {
     "users:read",
     "audit:read",
   ]);
-});
+}, SETUP_TIMEOUT_MS);
 
 describe("node(id) applies the rules of the typed field for that object", () => {
   const entryOf = {
@@ -87,38 +93,42 @@ describe("node(id) applies the rules of the typed field for that object", () => 
     ApiClient: "Query.apiClients",
   } as const;
 
-  it("serves each type only to the principals its typed field serves", async () => {
-    const callers: Caller[] = [...(await callersOf(url, acme)), ANONYMOUS_CALLER];
-    const ids: Record<keyof typeof entryOf, string> = {
-      Organization: acme.orgId,
-      User: acme.members.ADMIN.id,
-      Customer: customerId,
-      Note: noteId,
-      AuditEvent: auditEventId,
-      ApiClient: partner.id,
-    };
-    await Promise.all(
-      callers.flatMap((caller) =>
-        Object.entries(entryOf).map(async ([type, entry]) => {
-          const res = await gql(
-            url,
-            `query($id: ID!) { node(id: $id) { __typename ... on Node { id } } }`,
-            { id: ids[type as keyof typeof entryOf] },
-            { token: caller.token },
-          );
-          const label = `node(${type}) as ${caller.name}`;
-          if (allows(caller, entry, false)) {
-            expect(res.body, label).toEqual({
-              data: { node: { __typename: type, id: ids[type as keyof typeof entryOf] } },
-            });
-          } else {
-            expect(errorsOf(res), label).toEqual(forbiddenAt(["node"]));
-            expect(res.body.data, label).toEqual({ node: null });
-          }
-        }),
-      ),
-    );
-  });
+  it(
+    "serves each type only to the principals its typed field serves",
+    async () => {
+      const callers: Caller[] = [...(await callersOf(url, acme)), ANONYMOUS_CALLER];
+      const ids: Record<keyof typeof entryOf, string> = {
+        Organization: acme.orgId,
+        User: acme.members.ADMIN.id,
+        Customer: customerId,
+        Note: noteId,
+        AuditEvent: auditEventId,
+        ApiClient: partner.id,
+      };
+      await Promise.all(
+        callers.flatMap((caller) =>
+          Object.entries(entryOf).map(async ([type, entry]) => {
+            const res = await gql(
+              url,
+              `query($id: ID!) { node(id: $id) { __typename ... on Node { id } } }`,
+              { id: ids[type as keyof typeof entryOf] },
+              { token: caller.token },
+            );
+            const label = `node(${type}) as ${caller.name}`;
+            if (allows(caller, entry, false)) {
+              expect(res.body, label).toEqual({
+                data: { node: { __typename: type, id: ids[type as keyof typeof entryOf] } },
+              });
+            } else {
+              expect(errorsOf(res), label).toEqual(forbiddenAt(["node"]));
+              expect(res.body.data, label).toEqual({ node: null });
+            }
+          }),
+        ),
+      );
+    },
+    SETUP_TIMEOUT_MS,
+  );
 
   it("denies protected fields in inline fragments on node, field by field", async () => {
     const query = `query($id: ID!) { node(id: $id) { ... on Customer { name email taxId } } }`;
@@ -288,7 +298,7 @@ describe("tenancy through every entry point", () => {
       ),
     );
     globexEvent = (events.auditEvents as { nodes: { id: string }[] }).nodes[0]!.id;
-  });
+  }, SETUP_TIMEOUT_MS);
 
   it("reads another organization's objects as missing, for users and API clients", async () => {
     const ids = [

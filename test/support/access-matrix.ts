@@ -113,12 +113,14 @@ export function allows(caller: Caller, coordinate: string, own: boolean): boolea
   return false; // anonymous
 }
 
+/** Setting up a tenant and its callers takes dozens of requests: slow on a busy machine. */
+export const SETUP_TIMEOUT_MS = 180_000;
+
 /** The tenant's four role members and one API client per scope set, as callers. */
 export async function callersOf(url: string, tenant: Tenant): Promise<Caller[]> {
-  const clients: PartnerClient[] = [];
-  for (const scopes of CLIENT_SCOPE_SETS) {
-    clients.push(await createApiClient(url, tenant.members.ADMIN.token, scopes));
-  }
+  const clients: PartnerClient[] = await Promise.all(
+    CLIENT_SCOPE_SETS.map((scopes) => createApiClient(url, tenant.members.ADMIN.token, scopes)),
+  );
   return [
     ...ROLES.map((role) => ({
       name: role,
