@@ -16,9 +16,9 @@ import { describeAccess } from "../src/security/authz/document.js";
 import { applyAuthorization } from "../src/security/authz/shield.js";
 import { buildApiSchema, buildResolverSchema } from "../src/graphql/schema.js";
 
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 8);
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const QUERY = `{ customers(first: 100) { nodes {
   id name createdAt updatedAt email phone dateOfBirth taxId taxIdLast4 } } }`;
 
@@ -108,7 +108,14 @@ for (const [name, { url }] of Object.entries(servers)) {
   if (JSON.stringify(body) !== reference) throw new Error(`${name} served different data`);
 }
 
-async function measure(url: string, duration = DURATION_S): Promise<number> {
+interface Run {
+  rps: number;
+  /** CPU time of this process (servers and load generator) per request, in ms. */
+  cpuMsPerRequest: number;
+}
+
+async function measure(url: string, duration = DURATION_S): Promise<Run> {
+  const cpuBefore = process.cpuUsage();
   const result = await autocannon({
     url: `${url}/graphql`,
     method: "POST",
@@ -117,29 +124,47 @@ async function measure(url: string, duration = DURATION_S): Promise<number> {
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify({ query: QUERY }),
   });
+  const cpu = process.cpuUsage(cpuBefore);
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: failed requests`);
-  return result.requests.average;
+  return {
+    rps: result.requests.average,
+    cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / Math.max(1, result.requests.total),
+  };
 }
 
+// Short rounds, the three servers back to back in each, so that load from elsewhere on the
+// machine hits them alike; the figures are medians over rounds.
 const names = Object.keys(servers) as (keyof typeof servers)[];
 for (const name of names) await measure(servers[name].url, 2); // warm-up: JIT, pools, caches
-const totals: Record<keyof typeof servers, number[]> = { baseline: [], shielded: [], plain: [] };
+const runs: Record<keyof typeof servers, Run[]> = { baseline: [], shielded: [], plain: [] };
 for (let round = 1; round <= ROUNDS; round++) {
-  for (const name of names) {
-    const rps = await measure(servers[name].url);
-    totals[name].push(rps);
-    console.log(`round ${round}  ${name.padEnd(8)} ${rps.toFixed(1)} req/s`);
+  const order = round % 2 ? names : [...names].reverse();
+  for (const name of order) {
+    const run = await measure(servers[name].url);
+    runs[name].push(run);
+    console.log(
+      `round ${round}  ${name.padEnd(8)} ${run.rps.toFixed(1)} req/s  ${run.cpuMsPerRequest.toFixed(2)} CPU ms/request`,
+    );
   }
 }
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const baseline = mean(totals.baseline);
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 console.log(
-  `\ncustomers(first: 100), 9 scalar fields, ${CONNECTIONS} connections, ${DURATION_S}s × ${ROUNDS} rounds`,
+  `\ncustomers(first: 100), 9 scalar fields, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S}s per server`,
 );
-for (const name of Object.keys(totals) as (keyof typeof totals)[]) {
-  const rps = mean(totals[name]);
+for (const name of names) {
+  const rps = median(runs[name].map((r) => r.rps));
+  const cpu = median(runs[name].map((r) => r.cpuMsPerRequest));
+  const rpsRatio = median(runs[name].map((r, i) => r.rps / runs.baseline[i]!.rps));
+  const cpuRatio = median(
+    runs.baseline.map((b, i) => b.cpuMsPerRequest / runs[name][i]!.cpuMsPerRequest),
+  );
   console.log(
-    `${name.padEnd(8)} ${rps.toFixed(1)} req/s  ${(rps / baseline).toFixed(2)}× baseline`,
+    `${name.padEnd(8)} ${rps.toFixed(1)} req/s (${rpsRatio.toFixed(2)}× baseline, median of per-round ratios)  ` +
+      `${cpu.toFixed(2)} CPU ms/request (${cpuRatio.toFixed(2)}× baseline throughput per CPU)`,
   );
 }
 for (const { app } of Object.values(servers)) await app.close();

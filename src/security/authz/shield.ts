@@ -57,13 +57,21 @@ function decisionOf(policy: Exclude<FieldPolicy, { kind: "public" | "structural"
   return (_parent, _args, ctx) => byPrincipal(ctx, grant);
 }
 
+/** Fields whose rule failed in an operation, so a failure is logged once, not once per row. */
+const failuresLogged = new WeakMap<Context, Set<string>>();
+
 /** A rule that throws denies, and the failure is logged (never sent to the client). */
 function guarded(decide: Decide, coordinate: string): Decide {
   return (parent, args, ctx) => {
     try {
       return decide(parent, args, ctx);
     } catch (err) {
-      ctx.services.logger.error({ err, field: coordinate }, "authorization rule failed; denied");
+      const logged = failuresLogged.get(ctx) ?? new Set<string>();
+      failuresLogged.set(ctx, logged);
+      if (!logged.has(coordinate)) {
+        logged.add(coordinate);
+        ctx.services.logger.error({ err, field: coordinate }, "authorization rule failed; denied");
+      }
       return false;
     }
   };
