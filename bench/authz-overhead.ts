@@ -10,15 +10,19 @@
 import "reflect-metadata";
 import { PGlite } from "@electric-sql/pglite";
 import autocannon from "autocannon";
+import { execute, parse } from "graphql";
 import { buildApp, type App } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
+import { createContext } from "../src/graphql/context.js";
+import { resolvePrincipal } from "../src/security/principal.js";
 import { describeAccess } from "../src/security/authz/document.js";
 import { applyAuthorization } from "../src/security/authz/shield.js";
 import { buildApiSchema, buildResolverSchema } from "../src/graphql/schema.js";
 
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 4);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
+const EXECUTIONS = Number(process.env.BENCH_EXECUTIONS ?? 300);
 const QUERY = `{ customers(first: 100) { nodes {
   id name createdAt updatedAt email phone dateOfBirth taxId taxIdLast4 } } }`;
 
@@ -55,15 +59,15 @@ async function post(url: string, query: string, variables = {}, token?: string) 
 
 const plainShield = await buildResolverSchema();
 describeAccess(plainShield);
+const schemas = {
+  baseline: await buildResolverSchema(),
+  shielded: await buildApiSchema(),
+  plain: applyAuthorization(plainShield, { syncAllow: false }),
+};
 const servers = {
-  baseline: await serve(await buildApp(config, { ...deps, schema: await buildResolverSchema() })),
-  shielded: await serve(await buildApp(config, { ...deps, schema: await buildApiSchema() })),
-  plain: await serve(
-    await buildApp(config, {
-      ...deps,
-      schema: applyAuthorization(plainShield, { syncAllow: false }),
-    }),
-  ),
+  baseline: await serve(await buildApp(config, { ...deps, schema: schemas.baseline })),
+  shielded: await serve(await buildApp(config, { ...deps, schema: schemas.shielded })),
+  plain: await serve(await buildApp(config, { ...deps, schema: schemas.plain })),
 };
 
 // One organization with 100 customers, every field filled.
@@ -167,5 +171,40 @@ for (const name of names) {
       `${cpu.toFixed(2)} CPU ms/request (${cpuRatio.toFixed(2)}× baseline throughput per CPU)`,
   );
 }
+/*
+ * The same operation executed in-process (no HTTP, no load generator), the three schemas taking
+ * turns request by request: drift in the machine's load then hits all three alike.
+ */
+const services = servers.shielded.app.services;
+const principal = await resolvePrincipal(`Bearer ${token}`, services.tokens, services.database.db);
+const document = parse(QUERY);
+const executionMs: Record<keyof typeof servers, number[]> = {
+  baseline: [],
+  shielded: [],
+  plain: [],
+};
+for (let i = 0; i < EXECUTIONS; i++) {
+  for (const name of i % 2 ? names : [...names].reverse()) {
+    const contextValue = createContext(services, {
+      principal,
+      requestId: "bench",
+      ip: "127.0.0.1",
+      userAgent: undefined,
+    });
+    const started = performance.now();
+    const result = await execute({ schema: schemas[name], document, contextValue });
+    executionMs[name].push(performance.now() - started);
+    if (result.errors) throw new Error(JSON.stringify(result.errors));
+  }
+}
+console.log(`\nexecution only, ${EXECUTIONS} interleaved executions per schema (median ms)`);
+const baselineMs = median(executionMs.baseline);
+for (const name of names) {
+  const ms = median(executionMs[name]);
+  console.log(
+    `${name.padEnd(8)} ${ms.toFixed(2)} ms  ${(baselineMs / ms).toFixed(2)}× baseline speed`,
+  );
+}
+
 for (const { app } of Object.values(servers)) await app.close();
 await pglite?.close();

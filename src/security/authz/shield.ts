@@ -19,16 +19,12 @@ import { nodeGrant, POLICY } from "./policy.js";
 /** A rule's decision for one field of one object; synchronous, so an allowed field costs no promise. */
 type Decide = (parent: unknown, args: Record<string, unknown>, ctx: Context) => boolean;
 
-const grantKey = (grant: Grant) =>
-  JSON.stringify({ roles: grant.roles ?? [], scopes: grant.scopes ?? [] });
-
 /** Role and scope part of a grant: depends only on the principal, so decided once per operation. */
 function byPrincipal(ctx: Context, grant: Grant): boolean {
-  const key = grantKey(grant);
-  let decision = ctx.authz.decisions.get(key);
+  let decision = ctx.authz.decisions.get(grant);
   if (decision === undefined) {
     decision = grantsByPrincipal(grant, ctx.principal);
-    ctx.authz.decisions.set(key, decision);
+    ctx.authz.decisions.set(grant, decision);
   }
   return decision;
 }

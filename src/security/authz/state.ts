@@ -1,3 +1,5 @@
+import type { Grant } from "./access.js";
+
 /**
  * Per-operation authorization state, kept on the context (one context per GraphQL operation,
  * so nothing here outlives or leaks across operations).
@@ -8,8 +10,8 @@ export interface AuthzState {
    * refreshSession just authenticated, read as "self" by the (anonymous) caller.
    */
   readonly ownUserIds: Set<string>;
-  /** Decisions of rules that depend only on the principal, made once per operation. */
-  readonly decisions: Map<string, boolean>;
+  /** Role/scope decisions (they depend only on the principal), made once per grant and operation. */
+  readonly decisions: Map<Grant, boolean>;
 }
 
 export const newAuthzState = (): AuthzState => ({ ownUserIds: new Set(), decisions: new Map() });
