@@ -127,10 +127,11 @@ const shieldOptions = {
     _info: GraphQLResolveInfo,
   ): Error => {
     // Rules never throw (guarded() turns a failure into a logged denial), so an error here is
-    // the resolver's own (NOT_FOUND, BAD_USER_INPUT, …): pass it on with its code unchanged;
-    // formatError hides anything unexpected.
+    // the resolver's own (NOT_FOUND, BAD_USER_INPUT, …) or the denial below coming back through
+    // shield's catch: pass it on unchanged; formatError hides anything unexpected. The denial is
+    // thrown, not returned, so Apollo's willResolveField sees it as the field's error (audit).
     if (error instanceof Error) throw error;
-    return forbidden();
+    throw forbidden();
   },
 };
 
