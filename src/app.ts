@@ -4,6 +4,7 @@ import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/dis
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
 import type { PGlite } from "@electric-sql/pglite";
+import type { GraphQLSchema } from "graphql";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
@@ -49,6 +50,11 @@ export interface AppDeps {
   logger?: Logger;
   /** A PGlite instance to share instead of opening one under DATA_DIR (tests). */
   pglite?: PGlite;
+  /**
+   * Another build of the schema, for bench/authz-overhead.ts only (its unshielded baseline).
+   * No setting leads here: main.ts and the tests always serve buildApiSchema().
+   */
+  schema?: GraphQLSchema;
 }
 
 /** TRUST_PROXY: "true", a hop count, or comma-separated addresses/CIDRs; off by default. */
@@ -117,7 +123,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   const limits = abuseLimits(config, services);
   const apollo = new ApolloServer<Context>({
-    schema: limits.instrument(await buildApiSchema()),
+    schema: limits.instrument(deps.schema ?? (await buildApiSchema())),
     parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,
     introspection: true, // the policy (public, authenticated, off) is introspectionPolicyPlugin's

@@ -7,6 +7,7 @@ import type { AuthLimits } from "../security/auth-limits.js";
 import type { PasswordHasher } from "../security/passwords.js";
 import type { BlindIndex, FieldCipher } from "../security/pii.js";
 import type { OperationAudit } from "../security/audit/operation-audit.js";
+import { type AuthzState, newAuthzState } from "../security/authz/state.js";
 import type { AuthenticatedPrincipal, Principal } from "../security/principal.js";
 import type { AccessTokens } from "../security/tokens.js";
 import { forbidden } from "./errors.js";
@@ -40,6 +41,8 @@ export interface Context {
   audit?: OperationAudit;
   /** The operation's cost, filled by the limits layer; the audit log records it. */
   cost?: OperationCost;
+  /** Per-operation authorization state (decisions made once, users returned to their owner). */
+  authz: AuthzState;
 }
 
 /** Cost points of one operation (BEHAVIOUR.md "Cost model"); null until known. */
@@ -56,6 +59,7 @@ export function createContext(
     services,
     db: services.database.db,
     ...request,
+    authz: newAuthzState(),
     loaders: undefined as unknown as Loaders,
   };
   context.loaders = createLoaders(context);

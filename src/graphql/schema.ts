@@ -10,6 +10,8 @@ import { NoteResolver } from "../modules/notes/note.resolver.js";
 import { OrganizationResolver } from "../modules/organizations/organization.resolver.js";
 import { UserResolver } from "../modules/users/user.resolver.js";
 import { projectPath } from "../paths.js";
+import { describeAccess } from "../security/authz/document.js";
+import { applyAuthorization } from "../security/authz/shield.js";
 
 export const resolvers = [
   NodeResolver,
@@ -22,12 +24,25 @@ export const resolvers = [
   AuthResolver,
 ] as const;
 
-/** The executable schema, generated from the TypeGraphQL classes (emitted to schema/schema.graphql). */
-export async function buildApiSchema(): Promise<GraphQLSchema> {
+/**
+ * The TypeGraphQL schema before authorization. Only buildApiSchema and the authorization
+ * benchmark (bench/authz-overhead.ts, its baseline) use it; nothing serves it.
+ */
+export async function buildResolverSchema(): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers,
     validate: false, // inputs are validated with zod in the resolvers (BAD_USER_INPUT + field)
   });
+}
+
+/**
+ * The executable schema: the TypeGraphQL classes, each field's description ending with who may
+ * use it, and the access policy enforced by graphql-shield (emitted to schema/schema.graphql).
+ */
+export async function buildApiSchema(): Promise<GraphQLSchema> {
+  const schema = await buildResolverSchema();
+  describeAccess(schema);
+  return applyAuthorization(schema);
 }
 
 /** The SDL committed as schema/schema.graphql: sorted, so the file changes only when the schema does. */
@@ -36,3 +51,4 @@ export function printApiSchema(schema: GraphQLSchema): string {
 }
 
 export const SCHEMA_FILE = projectPath("schema", "schema.graphql");
+export const PERMISSIONS_FILE = projectPath("schema", "permissions.md");

@@ -38,6 +38,8 @@ async function issueSession(
   const { tokens, config } = ctx.services;
   const session = rotated ?? (await startSession(ctx.db, user, config.jwt.refreshTokenSeconds));
   const access = tokens.signUser(user.id, user.orgId, session.familyId);
+  // AuthPayload.user is read as "self" by whoever called, though the caller is anonymous.
+  ctx.authz.ownUserIds.add(user.id);
   return {
     accessToken: access.token,
     expiresIn: access.expiresIn,
