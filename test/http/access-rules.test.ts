@@ -116,8 +116,9 @@ describe("node(id) applies the rules of the typed field for that object", () => 
             );
             const label = `node(${type}) as ${caller.name}`;
             if (allows(caller, entry, false)) {
-              expect(res.body, label).toEqual({
-                data: { node: { __typename: type, id: ids[type as keyof typeof entryOf] } },
+              expect(res.body.errors, label).toBeUndefined();
+              expect(res.body.data, label).toEqual({
+                node: { __typename: type, id: ids[type as keyof typeof entryOf] },
               });
             } else {
               expect(errorsOf(res), label).toEqual(forbiddenAt(["node"]));
@@ -156,7 +157,8 @@ describe("node(id) applies the rules of the typed field for that object", () => 
         token: acme.members.VIEWER.token,
       },
     );
-    expect(viewer.body).toEqual({ data: { node: null } });
+    expect(viewer.body.errors).toBeUndefined();
+    expect(viewer.body.data).toEqual({ node: null });
   });
 });
 
@@ -221,7 +223,7 @@ describe("denials through fragments, aliases and nested paths", () => {
   });
 
   it("leaves __typename and introspection to anyone shield is concerned with", async () => {
-    expect((await gql(url, `{ __typename }`)).body).toEqual({ data: { __typename: "Query" } });
+    expect(dataOf(await gql(url, `{ __typename }`))).toEqual({ __typename: "Query" });
     const res = await gql(
       url,
       `{ __type(name: "Customer") { fields { name description } } }`,
@@ -330,7 +332,10 @@ describe("tenancy through every entry point", () => {
         // id, alike for its own organization's objects, so it reveals nothing about this one.
         const deniedType = token === partner.token && (id === globexNote || id === globexClient.id);
         if (deniedType) expect(codesOf(one)).toEqual(["FORBIDDEN"]);
-        else expect(one.body).toEqual({ data: { node: null } });
+        else {
+          expect(one.body.errors).toBeUndefined();
+          expect(one.body.data).toEqual({ node: null });
+        }
       }
     }
     for (const id of [noteId, partner.id]) {
