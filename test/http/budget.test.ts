@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTenant } from "../support/fixtures.js";
 import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
 import { sharedTestServer, startServer, type TestServer } from "../support/server.js";
+import { redisTestUrl } from "../support/environment.js";
 
 /*
  * Cost budgets over HTTP, with small budgets and slow restore rates so that the outcome does not
@@ -152,8 +153,8 @@ describe("cost budgets", () => {
   });
 });
 
-describe("budgets shared by instances through Redis", () => {
-  const redisUrl = process.env.REDIS_TEST_URL ?? "redis://127.0.0.1:6379";
+describe.skipIf(!redisTestUrl)("budgets shared by instances through Redis", () => {
+  const redisUrl = redisTestUrl!;
   const budget = { BUDGET_POINTS: "25", BUDGET_RESTORE_PER_SECOND: "1" };
 
   it("cannot be doubled by spreading requests over two instances", async () => {

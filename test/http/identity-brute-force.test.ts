@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PASSWORD, uniqueEmail } from "../support/fixtures.js";
 import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
+import { redisTestUrl } from "../support/environment.js";
 import { sharedTestServer, startServer, type TestServer } from "../support/server.js";
 
 /*
@@ -18,7 +19,7 @@ const ATTEMPTS_PER_MINUTE = 5;
 const LOCKOUT_FAILURES = 5;
 const LOCKOUT_SECONDS = 60; // tests that wait for the lock to end use a server of their own
 const SHORT_LOCKOUT_SECONDS = 2; // long enough to observe the lock on a loaded machine
-const REDIS_URL = process.env.REDIS_TEST_URL ?? "redis://127.0.0.1:6379";
+const REDIS_URL = redisTestUrl;
 
 const LOG_IN = `mutation($e: String!, $p: String!) {
   logIn(email: $e, password: $p) { accessToken refreshToken }
@@ -51,9 +52,9 @@ function expectRateLimited(res: GraphQLResponse) {
   expect(retryAfter).toBeLessThanOrEqual(60);
 }
 
-describe.each([
+describe.each<[string, string | undefined]>([
   ["memory", undefined],
-  ["Redis", REDIS_URL],
+  ...(REDIS_URL ? [["Redis", REDIS_URL] as [string, string]] : []),
 ])("authentication limits held in %s", (_store, redisUrl) => {
   const prefix = `test:identity:${randomBytes(6).toString("hex")}:`;
   let server: TestServer;

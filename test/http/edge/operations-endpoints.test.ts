@@ -7,6 +7,7 @@ import { createLogger } from "../../../src/logger.js";
 import { createTenant, type Tenant } from "../../support/fixtures.js";
 import { gql } from "../../support/graphql.js";
 import { productionEnv, startServer, type TestServer } from "../../support/server.js";
+import { redisTestUrl } from "../../support/environment.js";
 
 /** A logger that keeps its JSON lines, to check what operators (and only they) would see. */
 function capturingLogger() {
@@ -81,10 +82,8 @@ describe("health and readiness", () => {
     }
   });
 
-  it("/readyz checks Redis when it is configured", async () => {
-    const up = await startServer({
-      REDIS_URL: process.env.REDIS_TEST_URL ?? "redis://127.0.0.1:6379",
-    });
+  it.skipIf(!redisTestUrl)("/readyz checks Redis when it is configured", async () => {
+    const up = await startServer({ REDIS_URL: redisTestUrl });
     const down = await startServer({ REDIS_URL: "redis://127.0.0.1:1" });
     try {
       expect(await (await fetch(`${up.url}/readyz`)).json()).toEqual({
