@@ -88,7 +88,7 @@ describe("execution timeout", () => {
           message: "Execution exceeded the time limit of 300 ms and was stopped",
           path: ["customers"],
           locations: expect.any(Array),
-          extensions: { code: "EXECUTION_TIMEOUT" },
+          extensions: { code: "EXECUTION_TIMEOUT", requestId: expect.any(String) },
         },
       ]);
     });
