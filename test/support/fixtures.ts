@@ -106,35 +106,3 @@ export async function createCustomer(
   );
   return dataOf(res).createCustomer as { id: string };
 }
-
-/** A partner: an organization's API client with these scopes, holding a client token. */
-export async function createPartner(
-  url: string,
-  adminToken: string,
-  scopes: string[] = ["CUSTOMERS_READ"],
-): Promise<{ clientId: string; clientSecret: string; token: string }> {
-  const created = dataOf(
-    await gql(
-      url,
-      `mutation($input: CreateApiClientInput!) {
-        createApiClient(input: $input) { clientSecret client { clientId } }
-      }`,
-      { input: { name: `partner ${randomBytes(3).toString("hex")}`, scopes } },
-      { token: adminToken },
-    ),
-  ).createApiClient as { clientSecret: string; client: { clientId: string } };
-  const issued = dataOf(
-    await gql(
-      url,
-      `mutation($id: String!, $secret: String!) {
-        issueClientToken(clientId: $id, clientSecret: $secret) { accessToken }
-      }`,
-      { id: created.client.clientId, secret: created.clientSecret },
-    ),
-  ).issueClientToken as { accessToken: string };
-  return {
-    clientId: created.client.clientId,
-    clientSecret: created.clientSecret,
-    token: issued.accessToken,
-  };
-}

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { type AuditResult, serverAudits } from "graphql-http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPartner, PASSWORD, uniqueEmail } from "../../support/fixtures.js";
+import { createApiClient } from "../../support/api-clients.js";
+import { PASSWORD, uniqueEmail } from "../../support/fixtures.js";
 import { dataOf, gql } from "../../support/graphql.js";
 import { productionEnv, startServer, type TestServer } from "../../support/server.js";
 
@@ -33,7 +34,7 @@ beforeAll(async () => {
       },
     ),
   ).signUp as { accessToken: string };
-  partnerToken = (await createPartner(server.url, admin.accessToken)).token;
+  partnerToken = (await createApiClient(server.url, admin.accessToken, ["customers:read"])).token;
 });
 
 afterAll(async () => {
