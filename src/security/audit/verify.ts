@@ -24,7 +24,16 @@ type Link = Pick<AuditEventRow, "seq" | "hash"> & { id: string | null };
  * inserted: each event must hash to its stored hash, follow the previous seq, and chain to the
  * previous event's hash; the last event must be the chain head.
  */
-export async function verifyChain(db: Database): Promise<ChainReport> {
+export function verifyChain(db: Database): Promise<ChainReport> {
+  // One snapshot for the events and the head: writers keep appending (and moving the head in
+  // the same transaction) while the chain is walked.
+  return db.transaction((snapshot) => walkChain(snapshot), {
+    isolationLevel: "repeatable read",
+    accessMode: "read only",
+  });
+}
+
+async function walkChain(db: Database): Promise<ChainReport> {
   const genesis: Link = { seq: 0, hash: GENESIS_HASH, id: null };
   let previous = genesis;
   let beforePrevious: Link | undefined;
