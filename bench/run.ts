@@ -1,0 +1,233 @@
+/*
+ * npm run bench — what the security layers cost, measured side by side in one run.
+ *
+ * Forks one server process (bench/server-host.ts) that seeds the data set (10,000 customers with
+ * personal data, 50,000 notes, 50 users in two organizations, plus a plaintext copy for the
+ * baseline) and serves it twice: the full production server (buildApp, NODE_ENV=production) and
+ * a baseline without shield, abuse limits, budgets, audit and encryption. This process drives
+ * them with autocannon, one operation at a time, alternating full/baseline rounds so that noise
+ * from the shared machine hits both alike; every figure is a median over rounds.
+ *
+ * DATABASE_URL: PostgreSQL (a scratch database is created and dropped); otherwise PGlite in a
+ * temporary directory. BENCH_SECONDS (per round, default 5), BENCH_ROUNDS (default 5),
+ * BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2) size it.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import type { HostReply, HostRequest, ServerName } from "./support/host-protocol.js";
+import { median } from "./support/http.js";
+import { OPERATIONS, type Operation } from "./support/operations.js";
+import { scratchDatabase } from "./support/scratch-database.js";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const SERVERS: ServerName[] = ["full", "baseline"];
+
+/** Production settings with fresh strong secrets; only the budgets are raised (see README). */
+const RAISED_LIMITS = {
+  BUDGET_POINTS: "100000000",
+  BUDGET_RESTORE_PER_SECOND: "100000000",
+};
+function productionEnv(database: Record<string, string>): Record<string, string> {
+  const key = () => randomBytes(32).toString("base64");
+  return {
+    PATH: process.env.PATH ?? "",
+    NODE_ENV: "production",
+    LOG_LEVEL: "warn",
+    BCRYPT_ROUNDS: "10",
+    JWT_SECRET: randomBytes(48).toString("base64url"),
+    PII_KEYS: `bench1:${key()}`,
+    PII_ACTIVE_KEY: "bench1",
+    BLIND_INDEX_KEY: key(),
+    METRICS_TOKEN: randomBytes(32).toString("base64url"),
+    SEED_DEMO_DATA: "false",
+    ...RAISED_LIMITS,
+    ...database,
+  };
+}
+
+/** Request/reply over the IPC channel of the server process. */
+function ask<T extends HostReply["type"]>(
+  host: ChildProcess,
+  request: HostRequest | undefined,
+  replyType: T,
+): Promise<Extract<HostReply, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (reply: HostReply) => {
+      if (reply.type !== replyType) return;
+      host.off("message", onMessage);
+      host.off("exit", onExit);
+      resolve(reply as Extract<HostReply, { type: T }>);
+    };
+    const onExit = (code: number | null) =>
+      reject(new Error(`the server process exited (${code}) before "${replyType}"`));
+    host.on("message", onMessage);
+    host.once("exit", onExit);
+    if (request) host.send(request);
+  });
+}
+
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  statementsPerRequest: number;
+  peakRssMb: number;
+}
+
+async function load(
+  host: ChildProcess,
+  url: string,
+  token: string,
+  operation: Operation,
+  seconds: number,
+): Promise<Run> {
+  await ask(host, { type: "begin" }, "begun");
+  let graphqlErrors = 0;
+  const result = await autocannon({
+    url,
+    method: "POST",
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    requests: operation.requests.map((request) => ({
+      method: "POST",
+      setupRequest: (req) => ({ ...req, body: request.body() }),
+      onResponse: (_status, body) => {
+        if (body.includes('"errors"')) graphqlErrors++;
+      },
+    })),
+  });
+  const ended = await ask(host, { type: "end" }, "ended");
+  const requests = result.requests.total;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests,
+    errors: result.non2xx + result.errors + result.timeouts + graphqlErrors,
+    statementsPerRequest: ended.statements / Math.max(1, requests),
+    peakRssMb: ended.peakRssBytes / 2 ** 20,
+  };
+}
+
+const started = performance.now();
+const database = await scratchDatabase(process.env.DATABASE_URL);
+const host = fork(fileURLToPath(new URL("./server-host.ts", import.meta.url)), {
+  execArgv: ["--import", "tsx"],
+  env: productionEnv(database.env),
+  stdio: ["ignore", "inherit", "inherit", "ipc"],
+});
+try {
+  const ready = await ask(host, undefined, "ready");
+  console.log(
+    `${database.description}; seeded in ${ready.seedSeconds.toFixed(1)} s. ` +
+      `${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s per server and operation.`,
+  );
+
+  const results: { operation: Operation; runs: Record<ServerName, Run[]> }[] = [];
+  for (const operation of OPERATIONS) {
+    const runs: Record<ServerName, Run[]> = { full: [], baseline: [] };
+    for (const server of SERVERS) {
+      await load(host, ready.urls[server], ready.tokens[server], operation, WARMUP_SECONDS);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const server of round % 2 ? [...SERVERS].reverse() : SERVERS) {
+        runs[server].push(
+          await load(host, ready.urls[server], ready.tokens[server], operation, SECONDS),
+        );
+      }
+    }
+    results.push({ operation, runs });
+    console.log(`  ${operation.name}: done`);
+  }
+  await ask(host, { type: "close" }, "closed");
+
+  printTable(results);
+  console.log(`\nTotal time ${((performance.now() - started) / 1000).toFixed(0)} s.`);
+} finally {
+  if (host.exitCode === null) host.kill();
+  await database.drop();
+}
+
+function printTable(results: { operation: Operation; runs: Record<ServerName, Run[]> }[]) {
+  const m = (runs: Run[], pick: (r: Run) => number) => median(runs.map(pick));
+  const header = [
+    "operation",
+    "req/s full",
+    "req/s base",
+    "full/base",
+    "p50 ms f/b",
+    "p99 ms f/b",
+    "errors f/b",
+    "SQL/op f/b",
+    "peak RSS MB f/b",
+  ];
+  const rows = results.map(({ operation, runs: { full, baseline } }) => {
+    const ratio = median(full.map((run, i) => run.rps / baseline[i]!.rps));
+    const pair = (pick: (r: Run) => number, digits = 0) =>
+      `${m(full, pick).toFixed(digits)} / ${m(baseline, pick).toFixed(digits)}`;
+    const total = (runs: Run[]) => runs.reduce((sum, r) => sum + r.errors, 0);
+    const peak = (runs: Run[]) => Math.max(...runs.map((r) => r.peakRssMb));
+    return [
+      operation.name,
+      m(full, (r) => r.rps).toFixed(0),
+      m(baseline, (r) => r.rps).toFixed(0),
+      `${ratio.toFixed(2)}×`,
+      pair((r) => r.p50),
+      pair((r) => r.p99),
+      `${total(full)} / ${total(baseline)}`,
+      pair((r) => r.statementsPerRequest, 2),
+      `${peak(full).toFixed(0)} / ${peak(baseline).toFixed(0)}`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
+  for (const row of rows) console.log(line(row));
+
+  const targets = results.map(({ operation, runs }) => {
+    const ratio = median(runs.full.map((run, i) => run.rps / runs.baseline[i]!.rps));
+    const all = [...runs.full, ...runs.baseline];
+    return {
+      name: operation.name,
+      throughputOk: !operation.throughputTarget || ratio >= 0.8,
+      sqlOk: median(runs.full.map((r) => r.statementsPerRequest)) <= 6,
+      errorsOk: all.every((r) => r.errors === 0),
+      rssOk: all.every((r) => r.peakRssMb < 300),
+    };
+  });
+  const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+  console.log(
+    `\nTargets: operations 1-3 ≥ 0.80× baseline: ${verdict(targets.every((t) => t.throughputOk))}; ` +
+      `≤ 6 SQL statements per operation: ${verdict(targets.every((t) => t.sqlOk))}; ` +
+      `zero errors: ${verdict(targets.every((t) => t.errorsOk))}; ` +
+      `peak RSS < 300 MB: ${verdict(targets.every((t) => t.rssOk))}.`,
+  );
+  for (const t of targets) {
+    const missed = Object.entries(t).filter(([key, ok]) => key !== "name" && ok === false);
+    if (missed.length > 0) {
+      console.log(`  ${t.name} missed: ${missed.map(([key]) => key).join(", ")}`);
+    }
+  }
+  console.log(
+    "Full: buildApp, NODE_ENV=production, generated secrets, BCRYPT_ROUNDS=10, LOG_LEVEL=warn,\n" +
+      `budgets raised (${Object.entries(RAISED_LIMITS)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(
+          ", ",
+        )}) so that the budget does not refuse the load; every other limit at its default.\n` +
+      "Baseline: the same route, context, resolvers and database handle without shield, abuse limits,\n" +
+      "budgets or audit, and with a no-op cipher over a plaintext copy of the data set (bench/ only).\n" +
+      "Both servers run in one child process (peak RSS is that process's, sampled during each run);\n" +
+      "autocannon runs in the parent. SQL/op counts every statement the server sent during the run,\n" +
+      "buffered audit inserts included, divided by the requests answered.",
+  );
+}

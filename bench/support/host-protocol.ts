@@ -1,0 +1,16 @@
+/** Messages between bench/run.ts and the server process it forks (bench/server-host.ts). */
+export type ServerName = "full" | "baseline";
+
+export type HostRequest = { type: "begin" } | { type: "end" } | { type: "close" };
+
+export type HostReply =
+  | {
+      type: "ready";
+      urls: Record<ServerName, string>;
+      tokens: Record<ServerName, string>;
+      driver: string;
+      seedSeconds: number;
+    }
+  | { type: "begun" }
+  | { type: "ended"; statements: number; peakRssBytes: number }
+  | { type: "closed" };

@@ -1,0 +1,53 @@
+/** The operations `npm run bench` measures, as the JSON bodies autocannon sends. */
+export interface Operation {
+  name: string;
+  /** Held to the ≥ 0.8× baseline throughput target (the reads). */
+  throughputTarget: boolean;
+  /** Sent in turn on every connection; body() runs once per request. */
+  requests: { body: () => string }[];
+}
+
+const fixed = (query: string) => {
+  const body = JSON.stringify({ query });
+  return { body: () => body };
+};
+
+const me = fixed(`query Me { me { id displayName } }`);
+
+/** Every Customer field an AGENT may read (ACCESS.md): four of them decrypted per row. */
+const customers = fixed(`query Customers { customers(first: 50) { nodes {
+  id name createdAt updatedAt email phone dateOfBirth taxIdLast4 } } }`);
+
+const nested = fixed(`query CustomersWithNotes { customers(first: 50) { nodes {
+  createdBy { displayName } notes(first: 5) { nodes { body author { displayName } } } } } }`);
+
+let created = 0;
+const createCustomer = {
+  body: () => {
+    created++;
+    return JSON.stringify({
+      query: `mutation CreateCustomer($input: CustomerInput!) { createCustomer(input: $input) { id } }`,
+      variables: {
+        input: {
+          name: `Bench customer ${created}`,
+          email: `bench.customer.${created}@mail.bench.example`,
+          phone: "+14155550123",
+          dateOfBirth: "1980-01-31",
+          taxId: `123-45-${String(created % 10_000).padStart(4, "0")}`,
+        },
+      },
+    });
+  },
+};
+
+export const OPERATIONS: Operation[] = [
+  { name: "1 me", throughputTarget: true, requests: [me] },
+  { name: "2 customers(50), PII", throughputTarget: true, requests: [customers] },
+  { name: "3 customers(50) nested", throughputTarget: true, requests: [nested] },
+  { name: "4 createCustomer", throughputTarget: false, requests: [createCustomer] },
+  {
+    name: "5 mixed (1-4 in turn)",
+    throughputTarget: false,
+    requests: [me, customers, nested, createCustomer],
+  },
+];
