@@ -1,19 +1,12 @@
 import "reflect-metadata";
-import { ApolloServer } from "@apollo/server";
 import { PGlite } from "@electric-sql/pglite";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import autocannon from "autocannon";
-import Fastify from "fastify";
 import { buildApp } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
-import { type Context, createContext, type Services } from "../src/graphql/context.js";
-import { invalidToken } from "../src/graphql/errors.js";
-import { formatError } from "../src/graphql/format-error.js";
+import type { Services } from "../src/graphql/context.js";
 import { buildApiSchema } from "../src/graphql/schema.js";
-import { type OperationRecord, registerGraphQLRoute } from "../src/http/graphql-route.js";
-import { resolvePrincipal } from "../src/security/principal.js";
-import { InvalidTokenError } from "../src/security/tokens.js";
 import { createCustomer, createTenant } from "../test/support/fixtures.js";
+import { startBareServer } from "./support/bare-server.js";
 
 /*
  * npm run bench:audit — the throughput cost of the audit log on a read-heavy workload.
@@ -31,55 +24,12 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const QUERY = `query Customers { customers(first: 20) {
   nodes { id name email phone createdAt createdBy { displayName } } } }`;
 
-/** The same server without auditing: what buildApp wires, minus the audit plugin and route hooks. */
-async function startUnaudited(
-  services: Services,
-): Promise<{ url: string; close(): Promise<void> }> {
-  const server = Fastify({ logger: false });
-  const apollo = new ApolloServer<Context>({
-    schema: await buildApiSchema(),
-    allowBatchedHttpRequests: false,
-    formatError: formatError(services.config, services.logger),
-    plugins: [ApolloServerPluginLandingPageDisabled()],
-  });
-  await apollo.start();
-  const unaudited: OperationRecord = {
-    attach: (context) => context,
-    recordHttpResponse: () => Promise.resolve(),
-    recordRefusal: () => Promise.resolve(),
-  };
-  registerGraphQLRoute(server, apollo, {
-    batchLimit: services.config.limits.batch,
-    audit: { admit: () => true, begin: () => unaudited },
-    contextFor: (request) => async () => {
-      try {
-        const principal = await resolvePrincipal(
-          request.headers.authorization,
-          services.tokens,
-          services.database.db,
-        );
-        return createContext(services, {
-          principal,
-          requestId: request.id,
-          ip: request.ip,
-          userAgent: request.headers["user-agent"],
-        });
-      } catch (error) {
-        if (error instanceof InvalidTokenError) throw invalidToken();
-        throw error;
-      }
-    },
-  });
-  await server.listen({ port: 0, host: "127.0.0.1" });
-  const address = server.server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      await server.close();
-      await apollo.stop();
-    },
-  };
+/**
+ * The same server without auditing. The bare server also leaves out the abuse limits, which the
+ * audited server keeps; the schema stays shielded, so the difference is audit plus limits.
+ */
+async function startUnaudited(services: Services) {
+  return startBareServer(services, await buildApiSchema());
 }
 
 async function load(url: string, token: string) {

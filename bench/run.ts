@@ -112,7 +112,7 @@ async function load(
     p99: result.latency.p99,
     requests,
     errors: result.non2xx + result.errors + result.timeouts + graphqlErrors,
-    statementsPerRequest: ended.statements / Math.max(1, requests),
+    statementsPerRequest: ended.statements / Math.max(1, ended.requests),
     peakRssMb: ended.peakRssBytes / 2 ** 20,
   };
 }
@@ -228,6 +228,6 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
       "budgets or audit, and with a no-op cipher over a plaintext copy of the data set (bench/ only).\n" +
       "Both servers run in one child process (peak RSS is that process's, sampled during each run);\n" +
       "autocannon runs in the parent. SQL/op counts every statement the server sent during the run,\n" +
-      "buffered audit inserts included, divided by the requests answered.",
+      "buffered audit inserts included, divided by the requests the server answered.",
   );
 }

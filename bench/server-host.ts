@@ -8,6 +8,7 @@
  * process's resident memory during a run belong to the server being loaded.
  */
 import "reflect-metadata";
+import type { ServerResponse } from "node:http";
 import { buildApp } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
 import type { Services } from "../src/graphql/context.js";
@@ -46,6 +47,24 @@ const tokens = {
 };
 const seedSeconds = (performance.now() - seedStarted) / 1000;
 
+// Requests answered and in flight on both servers (one is loaded at a time).
+let answered = 0;
+let inFlight = 0;
+for (const server of [full.server.server, baseline.http]) {
+  server.on("request", (_request, response: ServerResponse) => {
+    inFlight++;
+    response.once("close", () => {
+      inFlight--;
+      answered++;
+    });
+  });
+}
+async function settled() {
+  for (let waited = 0; inFlight > 0 && waited < 10_000; waited += 10) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 // Peak resident memory during a run, sampled; reset at the start of each run.
 let peakRss = 0;
 const sampler = setInterval(() => {
@@ -59,15 +78,19 @@ process.on("message", (message: HostRequest) => {
       case "begin":
         peakRss = process.memoryUsage.rss();
         statementsAtStart = full.services.database.stats.statements;
+        answered = 0;
         send({ type: "begun" });
         break;
       case "end":
+        // Requests the load generator gave up on at the end still finish here and are counted.
+        await settled();
         // Audit events of reads are buffered: their inserts belong to the run that caused them.
         await full.audit.flush();
         peakRss = Math.max(peakRss, process.memoryUsage.rss());
         send({
           type: "ended",
           statements: full.services.database.stats.statements - statementsAtStart,
+          requests: answered,
           peakRssBytes: peakRss,
         });
         break;

@@ -28,15 +28,15 @@ function roleOf(index: number): Role {
   return "AGENT";
 }
 
-const BATCH_ROWS = 1_000;
-
-async function insertInBatches<T>(rows: T[], insert: (batch: T[]) => Promise<unknown>) {
-  for (let i = 0; i < rows.length; i += BATCH_ROWS) await insert(rows.slice(i, i + BATCH_ROWS));
-}
+/** Rows per INSERT statement. */
+const CUSTOMERS_PER_BATCH = 1_000;
+const SURNAMES = ["Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra"];
+const pad2 = (n: number) => String(n).padStart(2, "0");
 
 /**
  * Seeds organizations with users, customers (every personal field, encrypted and blind-indexed
- * by the repository's own encryptCustomerFields) and notes, in bulk inserts of 1,000 rows.
+ * by the repository's own encryptCustomerFields) and notes, in bulk inserts of 1,000 rows
+ * built a batch at a time.
  * Returns the email of one AGENT per organization (password BENCH_PASSWORD). `label` keeps the
  * emails of several copies of the data set apart.
  */
@@ -68,38 +68,44 @@ export async function seedDataset(
       userIds.push(user.id);
       if (role === "AGENT" && agents.length === o) agents.push(email);
     }
-    const customerRows: (typeof customers.$inferInsert)[] = [];
-    const noteRows: (typeof notes.$inferInsert)[] = [];
-    for (let c = 0; c < size.customersPerOrganization; c++) {
-      const id = uuidv7();
-      const n = o * size.customersPerOrganization + c;
-      const name = `Customer ${n} ${["Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra"][n % 5]}`;
-      customerRows.push({
-        id,
-        orgId,
-        name,
-        createdByUserId: userIds[c % userIds.length]!,
-        ...encryptCustomerFields(services, id, {
-          name,
-          email: `customer.${n}@mail.bench.example`,
-          phone: `+1415${String(n).padStart(7, "0")}`,
-          dateOfBirth: `19${50 + (n % 50)}-${String(1 + (n % 12)).padStart(2, "0")}-${String(1 + (n % 28)).padStart(2, "0")}`,
-          taxId: `${String(100 + (n % 900))}-${String(10 + (n % 90))}-${String(n % 10_000).padStart(4, "0")}`,
-        }),
-      });
-      for (let k = 0; k < size.notesPerCustomer; k++) {
-        noteRows.push({
-          id: uuidv7(),
+    // Rows are built and inserted a batch at a time, so the seed never holds the data set.
+    for (let first = 0; first < size.customersPerOrganization; first += CUSTOMERS_PER_BATCH) {
+      const customerRows: (typeof customers.$inferInsert)[] = [];
+      const noteRows: (typeof notes.$inferInsert)[] = [];
+      const last = Math.min(first + CUSTOMERS_PER_BATCH, size.customersPerOrganization);
+      for (let c = first; c < last; c++) {
+        const id = uuidv7();
+        const n = o * size.customersPerOrganization + c;
+        const name = `Customer ${n} ${SURNAMES[n % SURNAMES.length]}`;
+        customerRows.push({
+          id,
           orgId,
-          customerId: id,
-          authorId: userIds[(c + k) % userIds.length]!,
-          body: `Call ${k + 1} with customer ${n}: discussed the renewal of their policy and the documents still missing.`,
-          private: k === size.notesPerCustomer - 1,
+          name,
+          createdByUserId: userIds[c % userIds.length]!,
+          ...encryptCustomerFields(services, id, {
+            name,
+            email: `customer.${n}@mail.bench.example`,
+            phone: `+1415${String(n).padStart(7, "0")}`,
+            dateOfBirth: `19${50 + (n % 50)}-${pad2(1 + (n % 12))}-${pad2(1 + (n % 28))}`,
+            taxId: `${100 + (n % 900)}-${10 + (n % 90)}-${String(n % 10_000).padStart(4, "0")}`,
+          }),
         });
+        for (let k = 0; k < size.notesPerCustomer; k++) {
+          noteRows.push({
+            id: uuidv7(),
+            orgId,
+            customerId: id,
+            authorId: userIds[(c + k) % userIds.length]!,
+            body: `Call ${k + 1} with customer ${n}: discussed the renewal of their policy and the documents still missing.`,
+            private: k === size.notesPerCustomer - 1,
+          });
+        }
+      }
+      await db.insert(customers).values(customerRows);
+      for (let i = 0; i < noteRows.length; i += CUSTOMERS_PER_BATCH) {
+        await db.insert(notes).values(noteRows.slice(i, i + CUSTOMERS_PER_BATCH));
       }
     }
-    await insertInBatches(customerRows, (batch) => db.insert(customers).values(batch));
-    await insertInBatches(noteRows, (batch) => db.insert(notes).values(batch));
   }
   return agents;
 }

@@ -12,5 +12,11 @@ export type HostReply =
       seedSeconds: number;
     }
   | { type: "begun" }
-  | { type: "ended"; statements: number; peakRssBytes: number }
+  | {
+      type: "ended";
+      /** SQL statements sent and HTTP requests answered by the server during the run. */
+      statements: number;
+      requests: number;
+      peakRssBytes: number;
+    }
   | { type: "closed" };
