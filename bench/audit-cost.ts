@@ -7,6 +7,7 @@ import type { Services } from "../src/graphql/context.js";
 import { buildApiSchema } from "../src/graphql/schema.js";
 import { createCustomer, createTenant } from "../test/support/fixtures.js";
 import { startBareServer } from "./support/bare-server.js";
+import { listenLocally } from "./support/http.js";
 
 /*
  * npm run bench:audit — the throughput cost of the audit log on a read-heavy workload.
@@ -61,9 +62,7 @@ const audited = await buildApp(
   config,
   config.databaseUrl ? {} : { pglite: await PGlite.create() }, // in memory
 );
-await audited.server.listen({ port: 0, host: "127.0.0.1" });
-const address = audited.server.server.address();
-const auditedUrl = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+const auditedUrl = await listenLocally(audited.server);
 const unaudited = await startUnaudited(audited.services);
 
 const tenant = await createTenant(auditedUrl, "bench");

@@ -18,6 +18,7 @@ import { resolvePrincipal } from "../src/security/principal.js";
 import { describeAccess } from "../src/security/authz/document.js";
 import { applyAuthorization } from "../src/security/authz/shield.js";
 import { buildApiSchema, buildResolverSchema } from "../src/graphql/schema.js";
+import { listenLocally, median, postGraphQL } from "./support/http.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4);
@@ -37,24 +38,7 @@ const pglite = config.databaseUrl ? undefined : await PGlite.create();
 const deps = pglite ? { pglite } : {};
 
 async function serve(app: App): Promise<{ app: App; url: string }> {
-  await app.server.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.server.address();
-  return {
-    app,
-    url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
-  };
-}
-
-async function post(url: string, query: string, variables = {}, token?: string) {
-  const response = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await response.json()) as { data?: Record<string, any>; errors?: unknown[] };
+  return { app, url: await listenLocally(app.server) };
 }
 
 const plainShield = await buildResolverSchema();
@@ -71,7 +55,7 @@ const servers = {
 };
 
 // One organization with 100 customers, every field filled.
-const signUp = await post(
+const signUp = await postGraphQL(
   servers.shielded.url,
   `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
   {
@@ -85,7 +69,7 @@ const signUp = await post(
 );
 const token = signUp.data!.signUp.accessToken as string;
 for (let i = 0; i < 100; i++) {
-  const created = await post(
+  const created = await postGraphQL(
     servers.shielded.url,
     `mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }`,
     {
@@ -103,9 +87,9 @@ for (let i = 0; i < 100; i++) {
 }
 
 // All three must serve the same 100 complete rows before their speed means anything.
-const reference = JSON.stringify(await post(servers.baseline.url, QUERY, {}, token));
+const reference = JSON.stringify(await postGraphQL(servers.baseline.url, QUERY, {}, token));
 for (const [name, { url }] of Object.entries(servers)) {
-  const body = await post(url, QUERY, {}, token);
+  const body = await postGraphQL(url, QUERY, {}, token);
   if (body.errors || body.data?.customers.nodes.length !== 100) {
     throw new Error(`${name} did not serve 100 customers: ${JSON.stringify(body.errors)}`);
   }
@@ -151,11 +135,6 @@ for (let round = 1; round <= ROUNDS; round++) {
     );
   }
 }
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 console.log(
   `\ncustomers(first: 100), 9 scalar fields, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S}s per server`,
 );

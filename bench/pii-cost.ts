@@ -4,6 +4,7 @@ import { PGlite } from "@electric-sql/pglite";
 import autocannon from "autocannon";
 import { buildApp } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
+import { listenLocally, median } from "./support/http.js";
 
 /*
  * npm run bench:pii — what decrypting personal data costs per request: an AGENT lists 100
@@ -28,9 +29,7 @@ const { config } = parseConfig({
   BUDGET_RESTORE_PER_SECOND: "1000000000",
 });
 const app = await buildApp(config, config.databaseUrl ? {} : { pglite: await PGlite.create() });
-await app.server.listen({ port: 0, host: "127.0.0.1" });
-const address = app.server.server.address();
-const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/graphql`;
+const url = `${await listenLocally(app.server)}/graphql`;
 
 async function call(query: string, variables: unknown, token?: string) {
   const res = await fetch(url, {
@@ -139,7 +138,6 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 await app.close();
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(
   `\n${app.services.database.driver}, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS}s, 100 customers per request (medians):`,
 );
