@@ -10,7 +10,8 @@
  *
  * DATABASE_URL: PostgreSQL (a scratch database is created and dropped); otherwise PGlite in a
  * temporary directory. BENCH_SECONDS (per round, default 5), BENCH_ROUNDS (default 5),
- * BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2) size it.
+ * BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2) size it. BENCH_ONLY=1,3 runs
+ * only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile of the server process there.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -26,6 +27,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const SERVERS: ServerName[] = ["full", "baseline"];
+const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
 
 /** Production settings with fresh strong secrets; only the budgets are raised (see README). */
 const RAISED_LIMITS = {
@@ -120,7 +123,11 @@ async function load(
 const started = performance.now();
 const database = await scratchDatabase(process.env.DATABASE_URL);
 const host = fork(fileURLToPath(new URL("./server-host.ts", import.meta.url)), {
-  execArgv: ["--import", "tsx"],
+  execArgv: [
+    "--import",
+    "tsx",
+    ...(CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
+  ],
   env: productionEnv(database.env),
   stdio: ["ignore", "inherit", "inherit", "ipc"],
 });
@@ -132,7 +139,7 @@ try {
   );
 
   const results: { operation: Operation; runs: Record<ServerName, Run[]> }[] = [];
-  for (const operation of OPERATIONS) {
+  for (const operation of OPERATIONS.filter((op) => !ONLY || ONLY.includes(op.name[0]!))) {
     const runs: Record<ServerName, Run[]> = { full: [], baseline: [] };
     for (const server of SERVERS) {
       await load(host, ready.urls[server], ready.tokens[server], operation, WARMUP_SECONDS);
@@ -147,7 +154,9 @@ try {
     results.push({ operation, runs });
     console.log(`  ${operation.name}: done`);
   }
+  const exited = new Promise((resolve) => host.once("exit", resolve));
   await ask(host, { type: "close" }, "closed");
+  await exited;
 
   printTable(results);
   console.log(`\nTotal time ${((performance.now() - started) / 1000).toFixed(0)} s.`);

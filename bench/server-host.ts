@@ -98,8 +98,8 @@ process.on("message", (message: HostRequest) => {
         clearInterval(sampler);
         await baseline.close();
         await full.close();
-        send({ type: "closed" });
-        process.disconnect();
+        // Exit once the reply is out (a --cpu-prof profile is written on exit).
+        process.send!({ type: "closed" } satisfies HostReply, () => process.exit(0));
         break;
     }
   })().catch((error: unknown) => {
