@@ -10,8 +10,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { seedDemoDataIfEmpty } from "./db/seed.js";
-import { type Context, createContext, type Services } from "./graphql/context.js";
-import { invalidToken } from "./graphql/errors.js";
+import { type Context, type Services } from "./graphql/context.js";
 import { formatError } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
 import { registerCors } from "./http/cors.js";
@@ -32,8 +31,8 @@ import { AuditLog } from "./security/audit/audit-log.js";
 import { PasswordHasher } from "./security/passwords.js";
 import { BlindIndex, FieldCipher } from "./security/pii.js";
 import { abuseLimits } from "./security/limits/index.js";
-import { type Principal, resolvePrincipal } from "./security/principal.js";
-import { AccessTokens, InvalidTokenError } from "./security/tokens.js";
+import { AccessTokens } from "./security/tokens.js";
+import { operationContexts } from "./http/operation-context.js";
 
 export interface App {
   server: FastifyInstance;
@@ -148,24 +147,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerGraphQLRoute(server, apollo, {
     batchLimit: config.limits.batch,
     audit,
-    contextFor: (request) => {
-      // The principal is resolved once per HTTP request; each operation gets its own context.
-      let principal: Promise<Principal> | undefined;
-      return async () => {
-        principal ??= resolvePrincipal(request.headers.authorization, services.tokens, database.db);
-        try {
-          return createContext(services, {
-            principal: await principal,
-            requestId: request.id,
-            ip: request.ip,
-            userAgent: request.headers["user-agent"],
-          });
-        } catch (error) {
-          if (error instanceof InvalidTokenError) throw invalidToken();
-          throw error;
-        }
-      };
-    },
+    contextFor: operationContexts(services),
   });
 
   readiness.add("database", async () => {

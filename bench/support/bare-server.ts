@@ -4,8 +4,7 @@ import type { Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { GraphQLSchema } from "graphql";
-import { type Context, createContext, type Services } from "../../src/graphql/context.js";
-import { invalidToken } from "../../src/graphql/errors.js";
+import { type Context, type Services } from "../../src/graphql/context.js";
 import { formatError } from "../../src/graphql/format-error.js";
 import { registerCors } from "../../src/http/cors.js";
 import { registerErrorResponses } from "../../src/http/error-responses.js";
@@ -14,9 +13,8 @@ import { parseOriginPatterns } from "../../src/http/origins.js";
 import { registerRequestIdHeader } from "../../src/http/request-scope.js";
 import { registerSecurityHeaders } from "../../src/http/security-headers.js";
 import { type OperationRecord, registerGraphQLRoute } from "../../src/http/graphql-route.js";
-import { resolvePrincipal } from "../../src/security/principal.js";
-import { InvalidTokenError } from "../../src/security/tokens.js";
 import { listenLocally } from "./http.js";
+import { operationContexts } from "../../src/http/operation-context.js";
 
 /**
  * buildApp's server with no audit log and no abuse limits (no plugin, no validation rules, no
@@ -61,24 +59,7 @@ export async function startBareServer(
   registerGraphQLRoute(server, apollo, {
     batchLimit: config.limits.batch,
     audit: { admit: () => true, begin: () => unaudited },
-    contextFor: (request) => async () => {
-      try {
-        const principal = await resolvePrincipal(
-          request.headers.authorization,
-          services.tokens,
-          services.database.db,
-        );
-        return createContext(services, {
-          principal,
-          requestId: request.id,
-          ip: request.ip,
-          userAgent: request.headers["user-agent"],
-        });
-      } catch (error) {
-        if (error instanceof InvalidTokenError) throw invalidToken();
-        throw error;
-      }
-    },
+    contextFor: operationContexts(services),
   });
   const url = await listenLocally(server);
   return {
