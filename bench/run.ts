@@ -1,26 +1,28 @@
 /*
  * npm run bench — what the security layers cost, measured side by side in one run.
  *
- * Forks one server process (bench/server-host.ts) that seeds the data set (10,000 customers with
- * personal data, 50,000 notes, 50 users in two organizations, plus a plaintext copy for the
- * baseline) and serves it twice: the full production server (buildApp, NODE_ENV=production) and
- * a baseline without shield, abuse limits, budgets, audit and encryption. This process drives
- * them with autocannon, one operation at a time, alternating full/baseline rounds so that noise
- * from the shared machine hits both alike; every figure is a median over rounds.
+ * Seeds two scratch databases with the data set (10,000 customers with personal data, 50,000
+ * notes, 50 users in two organizations; bench/seed-host.ts), then forks a server process for
+ * each (bench/server-host.ts, compiled by tsc into dist/bench first): the full production
+ * server (buildApp, NODE_ENV=production) and a baseline without shield, abuse limits, budgets,
+ * audit and encryption (over a plaintext copy). This process drives them with autocannon, one
+ * operation at a time, alternating full/baseline rounds so that noise from the shared machine
+ * hits both alike; every figure is a median over rounds.
  *
- * DATABASE_URL: PostgreSQL (a scratch database is created and dropped); otherwise PGlite in a
- * temporary directory. BENCH_SECONDS (per round, default 5), BENCH_ROUNDS (default 5),
- * BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2) size it. BENCH_ONLY=1,3 runs
- * only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile of the server process there.
+ * DATABASE_URL: PostgreSQL (a scratch database per server is created and dropped); otherwise
+ * PGlite in a temporary directory per server. BENCH_SECONDS (per round, default 5),
+ * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2)
+ * size it. BENCH_ONLY=1,3 runs only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile
+ * of each server process there (in full/ and baseline/).
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import type { HostReply, HostRequest, ServerName } from "./support/host-protocol.js";
+import type { HostReply, HostRequest, SeedReply, ServerName } from "./support/host-protocol.js";
+import { projectPath } from "../src/paths.js";
 import { median } from "./support/http.js";
 import { OPERATIONS, type Operation } from "./support/operations.js";
-import { scratchDatabase } from "./support/scratch-database.js";
+import { type ScratchDatabase, scratchDatabase } from "./support/scratch-database.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -74,6 +76,17 @@ function ask<T extends HostReply["type"]>(
   });
 }
 
+/** The reply of a seed process, once it has exited. */
+function awaitSeed(seeder: ChildProcess): Promise<SeedReply> {
+  return new Promise((resolve, reject) => {
+    let reply: SeedReply | undefined;
+    seeder.once("message", (message: SeedReply) => (reply = message));
+    seeder.once("exit", (code) =>
+      reply && code === 0 ? resolve(reply) : reject(new Error(`seeding failed (exit ${code})`)),
+    );
+  });
+}
+
 interface Run {
   rps: number;
   p50: number;
@@ -121,20 +134,45 @@ async function load(
 }
 
 const started = performance.now();
-const database = await scratchDatabase(process.env.DATABASE_URL);
-const host = fork(fileURLToPath(new URL("./server-host.ts", import.meta.url)), {
-  execArgv: [
-    "--import",
-    "tsx",
-    ...(CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
-  ],
-  env: productionEnv(database.env),
-  stdio: ["ignore", "inherit", "inherit", "ipc"],
-});
+const databases: Partial<Record<ServerName, ScratchDatabase>> = {};
+const hosts: Partial<Record<ServerName, ChildProcess>> = {};
+// The servers run compiled, as `npm start` runs them: no TypeScript loader in their CPU or memory.
+execFileSync(
+  process.execPath,
+  [projectPath("node_modules/typescript/bin/tsc"), "-p", projectPath("tsconfig.bench.json")],
+  {
+    stdio: "inherit",
+  },
+);
+const forkCompiled = (script: string, env: Record<string, string>, execArgv: string[] = []) =>
+  fork(projectPath("dist/bench/bench", script), {
+    execArgv,
+    env,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
 try {
-  const ready = await ask(host, undefined, "ready");
+  const envs = {} as Record<ServerName, Record<string, string>>;
+  for (const server of SERVERS) {
+    databases[server] = await scratchDatabase(process.env.DATABASE_URL);
+    envs[server] = { ...productionEnv(databases[server].env), BENCH_SERVER: server };
+  }
+  // Both data sets are seeded at once (a core each), by processes that exit before serving.
+  const seeded = await Promise.all(
+    SERVERS.map((server) => awaitSeed(forkCompiled("seed-host.js", envs[server]))),
+  );
+  for (const [i, server] of SERVERS.entries()) {
+    hosts[server] = forkCompiled(
+      "server-host.js",
+      { ...envs[server], BENCH_AGENT_EMAIL: seeded[i]!.agentEmail },
+      CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}/${server}`] : [],
+    );
+  }
+  const host = (server: ServerName) => hosts[server]!;
+  const [full, baseline] = await Promise.all(SERVERS.map((s) => ask(host(s), undefined, "ready")));
+  const ready = { full: full!, baseline: baseline! };
   console.log(
-    `${database.description}; seeded in ${ready.seedSeconds.toFixed(1)} s. ` +
+    `${databases.full!.description}, and one like it for the baseline; seeded in ` +
+      `${seeded.map((s) => s.seedSeconds.toFixed(1)).join(" s / ")} s. ` +
       `${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s per server and operation.`,
   );
 
@@ -142,27 +180,31 @@ try {
   for (const operation of OPERATIONS.filter((op) => !ONLY || ONLY.includes(op.name[0]!))) {
     const runs: Record<ServerName, Run[]> = { full: [], baseline: [] };
     for (const server of SERVERS) {
-      await load(host, ready.urls[server], ready.tokens[server], operation, WARMUP_SECONDS);
+      await load(host(server), ready[server].url, ready[server].token, operation, WARMUP_SECONDS);
     }
     for (let round = 0; round < ROUNDS; round++) {
       for (const server of round % 2 ? [...SERVERS].reverse() : SERVERS) {
         runs[server].push(
-          await load(host, ready.urls[server], ready.tokens[server], operation, SECONDS),
+          await load(host(server), ready[server].url, ready[server].token, operation, SECONDS),
         );
       }
     }
     results.push({ operation, runs });
     console.log(`  ${operation.name}: done`);
   }
-  const exited = new Promise((resolve) => host.once("exit", resolve));
-  await ask(host, { type: "close" }, "closed");
-  await exited;
+  for (const server of SERVERS) {
+    const exited = new Promise((resolve) => host(server).once("exit", resolve));
+    await ask(host(server), { type: "close" }, "closed");
+    await exited;
+  }
 
   printTable(results);
   console.log(`\nTotal time ${((performance.now() - started) / 1000).toFixed(0)} s.`);
 } finally {
-  if (host.exitCode === null) host.kill();
-  await database.drop();
+  for (const server of SERVERS) {
+    if (hosts[server]?.exitCode === null) hosts[server].kill();
+    await databases[server]?.drop();
+  }
 }
 
 function printTable(results: { operation: Operation; runs: Record<ServerName, Run[]> }[]) {
@@ -235,8 +277,9 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
         )}) so that the budget does not refuse the load; every other limit at its default.\n` +
       "Baseline: the same route, context, resolvers and database handle without shield, abuse limits,\n" +
       "budgets or audit, and with a no-op cipher over a plaintext copy of the data set (bench/ only).\n" +
-      "Both servers run in one child process (peak RSS is that process's, sampled during each run);\n" +
-      "autocannon runs in the parent. SQL/op counts every statement the server sent during the run,\n" +
-      "buffered audit inserts included, divided by the requests the server answered.",
+      "Each server runs compiled (as npm start), in a process of its own over its own database\n" +
+      "(seeded by another process beforehand; peak RSS is the server process's, sampled during\n" +
+      "each run); autocannon runs in the parent. SQL/op counts every statement the server sent\n" +
+      "during the run, buffered audit inserts included, divided by the requests it answered.",
   );
 }

@@ -1,64 +1,89 @@
 /*
- * The server process of `npm run bench` (bench/run.ts forks it; not run on its own). It builds
- * two servers over one database handle, seeds the data set, and answers the runner over IPC:
+ * A server process of `npm run bench` (bench/run.ts forks one per server; not run on its own).
+ * BENCH_SERVER says which server it builds over its own database (seeded by bench/seed-host.ts)
+ * and serves while the runner loads it:
  *   full      buildApp in production mode: every security layer, exactly as main.ts serves it
- *   baseline  the same resolvers, context, route and database with shield, abuse limits,
+ *   baseline  the same resolvers, context, route and database code with shield, abuse limits,
  *             budgets, audit and encryption not installed (bench/support/bare-server.ts)
- * The runner loads one server at a time, so the statement counter of the shared handle and the
- * process's resident memory during a run belong to the server being loaded.
+ * One process per server, so the statement counter, the resident memory and a CPU profile each
+ * belong to one server alone.
  */
 import "reflect-metadata";
-import type { ServerResponse } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import { buildApp } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
 import type { Services } from "../src/graphql/context.js";
 import { buildResolverSchema } from "../src/graphql/schema.js";
+import { createLogger } from "../src/logger.js";
+import { openServices } from "../src/services.js";
 import { startBareServer } from "./support/bare-server.js";
-import { BENCH_DATASET, BENCH_PASSWORD, seedDataset } from "./support/dataset.js";
+import { BENCH_PASSWORD } from "./support/dataset.js";
+import type { HostReply, HostRequest, ServerName } from "./support/host-protocol.js";
 import { listenLocally, postGraphQL } from "./support/http.js";
 import { PlaintextCipher } from "./support/plaintext-cipher.js";
-import type { HostReply, HostRequest } from "./support/host-protocol.js";
 
 const send = (reply: HostReply) => process.send!(reply);
 
-const { config } = parseConfig(process.env);
-const full = await buildApp(config);
-const fullUrl = await listenLocally(full.server);
-const baselineServices: Services = { ...full.services, cipher: new PlaintextCipher() };
-const baseline = await startBareServer(baselineServices, await buildResolverSchema());
-
-/** Seeds a copy of the data set through the given services and logs in as one of its agents. */
-async function seedAndLogIn(services: Services, url: string, label: string): Promise<string> {
-  const [agentEmail] = await seedDataset(services, BENCH_DATASET, label);
-  const login = await postGraphQL(
-    url,
-    `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
-    { e: agentEmail, p: BENCH_PASSWORD },
-  );
-  if (!login.data?.logIn) throw new Error(`bench login failed: ${JSON.stringify(login.errors)}`);
-  return login.data.logIn.accessToken as string;
+interface HostedServer {
+  services: Services;
+  url: string;
+  http: Server;
+  /** Writes what the server buffers (audit events of reads) so that its statements count. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
 }
-const seedStarted = performance.now();
-// The full server reads encrypted rows; the baseline reads a plaintext copy of the same data set
-// (its own organizations), written by the same repository code through the no-op cipher.
-const tokens = {
-  full: await seedAndLogIn(full.services, fullUrl, "encrypted"),
-  baseline: await seedAndLogIn(baselineServices, baseline.url, "plaintext"),
-};
-const seedSeconds = (performance.now() - seedStarted) / 1000;
 
-// Requests answered and in flight on both servers (one is loaded at a time).
+async function startFull(): Promise<HostedServer> {
+  const { config } = parseConfig(process.env);
+  const app = await buildApp(config);
+  return {
+    services: app.services,
+    url: await listenLocally(app.server),
+    http: app.server.server,
+    flush: () => app.audit.flush(),
+    close: () => app.close(),
+  };
+}
+
+/** The baseline reads a plaintext data set written by the same repository code (no-op cipher). */
+async function startBaseline(): Promise<HostedServer> {
+  const { config } = parseConfig(process.env);
+  const opened = await openServices(config, createLogger(config.logLevel));
+  const services: Services = { ...opened, cipher: new PlaintextCipher() };
+  const bare = await startBareServer(services, await buildResolverSchema());
+  return {
+    services,
+    url: bare.url,
+    http: bare.http,
+    flush: () => Promise.resolve(),
+    close: async () => {
+      await bare.close();
+      await services.database.close();
+      await services.redis?.quit();
+    },
+  };
+}
+
+const name = process.env.BENCH_SERVER as ServerName;
+const hosted = name === "full" ? await startFull() : await startBaseline();
+
+const login = await postGraphQL(
+  hosted.url,
+  `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+  { e: process.env.BENCH_AGENT_EMAIL, p: BENCH_PASSWORD },
+);
+if (!login.data?.logIn) throw new Error(`bench login failed: ${JSON.stringify(login.errors)}`);
+const token = login.data.logIn.accessToken as string;
+
 let answered = 0;
 let inFlight = 0;
-for (const server of [full.server.server, baseline.http]) {
-  server.on("request", (_request, response: ServerResponse) => {
-    inFlight++;
-    response.once("close", () => {
-      inFlight--;
-      answered++;
-    });
+hosted.http.on("request", (_request, response: ServerResponse) => {
+  inFlight++;
+  response.once("close", () => {
+    inFlight--;
+    answered++;
   });
-}
+});
 async function settled() {
   for (let waited = 0; inFlight > 0 && waited < 10_000; waited += 10) {
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -71,13 +96,14 @@ const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 50);
 let statementsAtStart = 0;
+const statements = () => hosted.services.database.stats.statements;
 
 process.on("message", (message: HostRequest) => {
   void (async () => {
     switch (message.type) {
       case "begin":
         peakRss = process.memoryUsage.rss();
-        statementsAtStart = full.services.database.stats.statements;
+        statementsAtStart = statements();
         answered = 0;
         send({ type: "begun" });
         break;
@@ -85,19 +111,18 @@ process.on("message", (message: HostRequest) => {
         // Requests the load generator gave up on at the end still finish here and are counted.
         await settled();
         // Audit events of reads are buffered: their inserts belong to the run that caused them.
-        await full.audit.flush();
+        await hosted.flush();
         peakRss = Math.max(peakRss, process.memoryUsage.rss());
         send({
           type: "ended",
-          statements: full.services.database.stats.statements - statementsAtStart,
+          statements: statements() - statementsAtStart,
           requests: answered,
           peakRssBytes: peakRss,
         });
         break;
       case "close":
         clearInterval(sampler);
-        await baseline.close();
-        await full.close();
+        await hosted.close();
         // Exit once the reply is out (a --cpu-prof profile is written on exit).
         process.send!({ type: "closed" } satisfies HostReply, () => process.exit(0));
         break;
@@ -110,8 +135,7 @@ process.on("message", (message: HostRequest) => {
 
 send({
   type: "ready",
-  urls: { full: `${fullUrl}/graphql`, baseline: `${baseline.url}/graphql` },
-  tokens,
-  driver: full.services.database.driver,
-  seedSeconds,
+  url: `${hosted.url}/graphql`,
+  token,
+  driver: hosted.services.database.driver,
 });

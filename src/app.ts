@@ -8,9 +8,8 @@ import type { GraphQLSchema } from "graphql";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
-import { openDatabase } from "./db/client.js";
 import { seedDemoDataIfEmpty } from "./db/seed.js";
-import { type Context, type Services } from "./graphql/context.js";
+import type { Context, Services } from "./graphql/context.js";
 import { formatError } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
 import { registerCors } from "./http/cors.js";
@@ -25,14 +24,10 @@ import { Readiness } from "./http/readiness.js";
 import { registerRequestIdHeader } from "./http/request-scope.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { createLogger } from "./logger.js";
-import { connectRedis } from "./redis.js";
-import { AuthLimits } from "./security/auth-limits.js";
 import { AuditLog } from "./security/audit/audit-log.js";
-import { PasswordHasher } from "./security/passwords.js";
-import { BlindIndex, FieldCipher } from "./security/pii.js";
 import { abuseLimits } from "./security/limits/index.js";
-import { AccessTokens } from "./security/tokens.js";
 import { operationContexts } from "./http/operation-context.js";
+import { openServices } from "./services.js";
 
 export interface App {
   server: FastifyInstance;
@@ -70,24 +65,8 @@ function parseTrustProxy(value: string | undefined) {
 /** The one wiring function: main.ts and every test build the server through it. */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger(config.logLevel);
-  const database = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    statementTimeoutMs: config.limits.statementTimeoutMs,
-    ...(deps.pglite ? { pglite: deps.pglite } : {}),
-  });
-  const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
-  const services: Services = {
-    config,
-    database,
-    logger,
-    cipher: new FieldCipher(config.pii.keys, config.pii.activeKeyId),
-    blindIndex: new BlindIndex(config.pii.blindIndexKey, config.pii.blindIndexNextKey),
-    passwords: new PasswordHasher(config.bcryptRounds),
-    tokens: new AccessTokens(config.jwt),
-    authLimits: new AuthLimits(config.authLimits, { redis, keyPrefix: config.redisKeyPrefix }),
-    redis,
-  };
+  const services = await openServices(config, logger, deps.pglite);
+  const { database, redis } = services;
   if (config.seedDemoData) await seedDemoDataIfEmpty(services);
   const audit = new AuditLog({
     database: database.db,

@@ -1,15 +1,23 @@
-/** Messages between bench/run.ts and the server process it forks (bench/server-host.ts). */
+/** Messages between bench/run.ts and the processes it forks (bench/seed-host.ts, server-host.ts). */
 export type ServerName = "full" | "baseline";
+
+/** What bench/seed-host.ts answers before it exits. */
+export interface SeedReply {
+  type: "seeded";
+  /** An AGENT of the data set (password BENCH_PASSWORD). */
+  agentEmail: string;
+  seedSeconds: number;
+}
 
 export type HostRequest = { type: "begin" } | { type: "end" } | { type: "close" };
 
 export type HostReply =
   | {
       type: "ready";
-      urls: Record<ServerName, string>;
-      tokens: Record<ServerName, string>;
+      /** The server's /graphql URL, and an access token of the data set's AGENT. */
+      url: string;
+      token: string;
       driver: string;
-      seedSeconds: number;
     }
   | { type: "begun" }
   | {

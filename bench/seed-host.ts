@@ -1,0 +1,29 @@
+/*
+ * Seeds one server's database for `npm run bench` (bench/run.ts forks it; not run on its own),
+ * in a process of its own that exits before the server starts, so the server's memory holds
+ * what serving needs and nothing the bulk load left behind.
+ *   full      personal data encrypted by the repository code under the server's PII keys
+ *   baseline  the same rows through a no-op cipher (plaintext), for the bare server
+ */
+import "reflect-metadata";
+import { parseConfig } from "../src/config.js";
+import { createLogger } from "../src/logger.js";
+import { openServices } from "../src/services.js";
+import { BENCH_DATASET, seedDataset } from "./support/dataset.js";
+import type { SeedReply, ServerName } from "./support/host-protocol.js";
+import { PlaintextCipher } from "./support/plaintext-cipher.js";
+
+const name = process.env.BENCH_SERVER as ServerName;
+const { config } = parseConfig(process.env);
+const opened = await openServices(config, createLogger(config.logLevel));
+const services = name === "full" ? opened : { ...opened, cipher: new PlaintextCipher() };
+
+const started = performance.now();
+const [agentEmail] = await seedDataset(services, BENCH_DATASET, name);
+const seedSeconds = (performance.now() - started) / 1000;
+await services.database.close();
+await services.redis?.quit();
+
+process.send!({ type: "seeded", agentEmail: agentEmail!, seedSeconds } satisfies SeedReply, () =>
+  process.exit(0),
+);

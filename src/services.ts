@@ -1,0 +1,36 @@
+import type { PGlite } from "@electric-sql/pglite";
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import { openDatabase } from "./db/client.js";
+import type { Services } from "./graphql/context.js";
+import { connectRedis } from "./redis.js";
+import { AuthLimits } from "./security/auth-limits.js";
+import { PasswordHasher } from "./security/passwords.js";
+import { BlindIndex, FieldCipher } from "./security/pii.js";
+import { AccessTokens } from "./security/tokens.js";
+
+/** Opens the database (migrated) and Redis, and builds the long-lived services over them. */
+export async function openServices(
+  config: Config,
+  logger: Logger,
+  pglite?: PGlite,
+): Promise<Services> {
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    statementTimeoutMs: config.limits.statementTimeoutMs,
+    ...(pglite ? { pglite } : {}),
+  });
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
+  return {
+    config,
+    database,
+    logger,
+    cipher: new FieldCipher(config.pii.keys, config.pii.activeKeyId),
+    blindIndex: new BlindIndex(config.pii.blindIndexKey, config.pii.blindIndexNextKey),
+    passwords: new PasswordHasher(config.bcryptRounds),
+    tokens: new AccessTokens(config.jwt),
+    authLimits: new AuthLimits(config.authLimits, { redis, keyPrefix: config.redisKeyPrefix }),
+    redis,
+  };
+}
