@@ -97,18 +97,24 @@ export class AuditBuffer {
     };
   }
 
-  /** Writes what is queued now (one writer at a time); resolves when done or after a failure. */
+  /**
+   * Writes what is queued now (one writer at a time); resolves when done or after a failure.
+   * Events queued while it writes wait for the next flush (the timer, or a full batch), so under
+   * load the buffer writes full batches instead of chasing each new event with a transaction.
+   */
   flush(): Promise<void> {
     this.flushing ??= this.writeQueued().finally(() => {
       this.flushing = undefined;
+      if (this.queue.length >= this.batchSize && this.failures === 0) void this.flush();
     });
     return this.flushing;
   }
 
   private async writeQueued(): Promise<void> {
     if (this.failures > 0 && Date.now() < this.retryAt) return;
-    while (this.queue.length > 0) {
-      const batch = this.queue.slice(0, this.batchSize);
+    let remaining = this.queue.length;
+    while (remaining > 0) {
+      const batch = this.queue.slice(0, Math.min(this.batchSize, remaining));
       let rows: AuditEventRow[];
       try {
         rows = await withTimeout(
@@ -132,6 +138,7 @@ export class AuditBuffer {
       }
       this.failures = 0;
       this.queue.splice(0, batch.length);
+      remaining -= batch.length;
       this.reserved = Math.max(0, this.reserved - batch.length);
       this.options.onWritten(rows);
     }

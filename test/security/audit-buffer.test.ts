@@ -1,0 +1,126 @@
+import { inArray } from "drizzle-orm";
+import pino from "pino";
+import { v7 as uuidv7 } from "uuid";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DatabaseHandle } from "../../src/db/client.js";
+import { auditEvents } from "../../src/db/schema.js";
+import { AuditBuffer } from "../../src/security/audit/buffer.js";
+import type { AuditEventDraft } from "../../src/security/audit/event.js";
+import { sharedTestServer } from "../support/server.js";
+
+/*
+ * The write-behind buffer of query events on the real database: under a steady stream of
+ * operations it writes batches, not a transaction chasing every new event.
+ */
+
+let database: DatabaseHandle;
+beforeAll(async () => {
+  database = (await sharedTestServer()).app.services.database;
+});
+
+const drafts: AuditEventDraft[] = [];
+function draft(): AuditEventDraft {
+  const event: AuditEventDraft = {
+    id: uuidv7(),
+    orgId: null,
+    at: new Date(),
+    actorType: "ANONYMOUS",
+    actorId: null,
+    ip: "203.0.113.9",
+    userAgent: "audit-buffer-test",
+    operationType: "query",
+    operationName: "BufferTest",
+    documentHash: "cd".repeat(32),
+    variables: null,
+    outcome: "SUCCESS",
+    errorCodes: [],
+    sensitiveFields: [],
+    deniedFields: [],
+    requestedCost: 1,
+    actualCost: 1,
+    requestId: uuidv7(),
+    durationMs: 1,
+  };
+  drafts.push(event);
+  return event;
+}
+
+async function storedIds(events: AuditEventDraft[]): Promise<Set<string>> {
+  const rows = await database.db
+    .select({ id: auditEvents.id })
+    .from(auditEvents)
+    .where(
+      inArray(
+        auditEvents.id,
+        events.map((e) => e.id),
+      ),
+    );
+  return new Set(rows.map((row) => row.id));
+}
+
+function newBuffer(batchSize: number) {
+  const written: number[] = [];
+  const buffer = new AuditBuffer(database.db, pino({ level: "silent" }), {
+    capacity: 1_000,
+    flushMs: 3_600_000, // no timer flush during the test: every write is one we asked for
+    batchSize,
+    onWritten: (rows) => written.push(rows.length),
+  });
+  return { buffer, written };
+}
+
+describe("the audit buffer", () => {
+  let open: AuditBuffer[] = [];
+  afterAll(async () => {
+    for (const buffer of open) await buffer.close();
+    open = [];
+  });
+
+  it("a flush writes the events queued when it began; later ones wait for the next flush", async () => {
+    const { buffer, written } = newBuffer(500);
+    open.push(buffer);
+    const first = [draft(), draft(), draft()];
+    for (const event of first) {
+      buffer.tryReserve(1);
+      buffer.push(event);
+    }
+    const flushing = buffer.flush();
+    // Operations answered while the batch is being written.
+    const later = [draft(), draft()];
+    for (const event of later) {
+      buffer.tryReserve(1);
+      buffer.push(event);
+    }
+    await flushing;
+
+    expect(written).toEqual([3]);
+    expect(buffer.status()).toMatchObject({ pending: 2, reserved: 2, failing: false });
+    expect(await storedIds(first)).toEqual(new Set(first.map((e) => e.id)));
+    expect((await storedIds(later)).size).toBe(0);
+
+    // Nothing is lost: the next flush writes them.
+    await buffer.flush();
+    expect(written).toEqual([3, 2]);
+    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
+    expect(await storedIds(later)).toEqual(new Set(later.map((e) => e.id)));
+  });
+
+  it("a full batch is written without waiting for the timer, in batches of batchSize", async () => {
+    const { buffer, written } = newBuffer(4);
+    open.push(buffer);
+    const events = Array.from({ length: 10 }, () => draft());
+    for (const event of events) {
+      buffer.tryReserve(1);
+      buffer.push(event);
+    }
+    // The fourth event started a flush of four; the six queued meanwhile are a full batch, so a
+    // second flush follows at once and writes them (4 + 2), with no timer and no flush() call.
+    const total = () => written.reduce((sum, n) => sum + n, 0);
+    for (let waited = 0; total() < 10 && waited < 10_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(written).toEqual([4, 4, 2]);
+    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
+    expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
+  });
+});
