@@ -307,6 +307,34 @@ describe("page size and cost", () => {
   });
 });
 
+describe("analyses kept per parsed document", () => {
+  // The server keeps each operation's depth and cost once it has seen its document: sending the
+  // same refused document again must not get it through, and a cost that depends on variables
+  // must be priced anew for each request.
+  it("refuses the same too-deep and too-costly documents every time they are sent", async () => {
+    const tooCostly = "{ customers(first: 100) { nodes { notes(first: 10) { nodes { id } } } } }";
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expectRefused(
+        await gql(url, nestedThroughNotes(6), {}, { token: agent }),
+        400,
+        "DEPTH_LIMIT_EXCEEDED",
+      );
+      expectRefused(await gql(url, tooCostly, {}, { token: agent }), 400, "COST_LIMIT_EXCEEDED");
+    }
+    await expectServerStillAnswers();
+  });
+
+  it("prices the same document with new variables anew", async () => {
+    const query = "query($n: Int) { customers(first: $n) { nodes { id } } }";
+    const costOf = async (n: number) =>
+      (await gql(url, query, { n }, { token: agent })).body.extensions?.cost as
+        { requestedQueryCost: number } | undefined;
+    expect((await costOf(10))?.requestedQueryCost).toBe(11);
+    expect((await costOf(90))?.requestedQueryCost).toBe(91);
+    expect((await costOf(10))?.requestedQueryCost).toBe(11);
+  });
+});
+
 describe("legitimate operations", () => {
   it("serves the standard introspection query with every option on, at no cost", async () => {
     const query = getIntrospectionQuery({

@@ -88,3 +88,68 @@ export function requestedCost(
     estimators: [estimator],
   });
 }
+
+/**
+ * The static checks of one operation against one schema, each computed once per parsed
+ * document: Apollo keeps parsed documents in its cache, so an operation a client repeats is
+ * analysed on first sight only. The cost is kept only for operations without variables (their
+ * list sizes are fixed).
+ */
+export class OperationAnalysis {
+  private static readonly known = new WeakMap<
+    GraphQLSchema,
+    WeakMap<OperationDefinitionNode, OperationAnalysis>
+  >();
+
+  static of(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+  ): OperationAnalysis {
+    let bySchema = OperationAnalysis.known.get(schema);
+    if (!bySchema) {
+      bySchema = new WeakMap();
+      OperationAnalysis.known.set(schema, bySchema);
+    }
+    let analysis = bySchema.get(operation);
+    if (!analysis) {
+      analysis = new OperationAnalysis(schema, document, operation);
+      bySchema.set(operation, analysis);
+    }
+    return analysis;
+  }
+
+  /** The operation with the document's fragments: what every check looks at. */
+  readonly document: DocumentNode;
+  readonly expandedFields: number;
+  private readonly depthVerdicts = new Map<number, boolean>();
+  private fixedCost: number | undefined;
+
+  private constructor(
+    private readonly schema: GraphQLSchema,
+    document: DocumentNode,
+    private readonly operation: OperationDefinitionNode,
+  ) {
+    this.document = operationDocument(document, operation);
+    this.expandedFields = expandedFieldCount(this.document);
+  }
+
+  /** Call only when expandedFields is within bounds (depth analysis walks the inlined tree). */
+  exceedsDepth(maxDepth: number): boolean {
+    let verdict = this.depthVerdicts.get(maxDepth);
+    if (verdict === undefined) {
+      verdict = exceedsDepth(this.schema, this.document, maxDepth);
+      this.depthVerdicts.set(maxDepth, verdict);
+    }
+    return verdict;
+  }
+
+  /** The requested cost; call only when expandedFields is within bounds. */
+  cost(variables: Record<string, unknown> | undefined): number {
+    if ((this.operation.variableDefinitions?.length ?? 0) > 0) {
+      return requestedCost(this.schema, this.document, variables);
+    }
+    this.fixedCost ??= requestedCost(this.schema, this.document, {});
+    return this.fixedCost;
+  }
+}

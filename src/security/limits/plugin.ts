@@ -10,7 +10,7 @@ import {
 import type { Config } from "../../config.js";
 import type { Context } from "../../graphql/context.js";
 import { ErrorCode } from "../../graphql/errors.js";
-import { exceedsDepth, expandedFieldCount, operationDocument, requestedCost } from "./analysis.js";
+import { OperationAnalysis } from "./analysis.js";
 import type { BucketState, CostBudgets } from "./budget.js";
 import { limitExceeded, rateLimited } from "./errors.js";
 import { type OperationMeter, startMeter } from "./meter.js";
@@ -123,7 +123,7 @@ export function limitsPlugin(config: Config, budgets: CostBudgets): ApolloServer
       const analyse = async (request: GraphQLRequestContext<Context>) => {
         const { operation, document, schema, contextValue } = request;
         if (!operation || !document) return;
-        const single = operationDocument(document, operation);
+        const analysis = OperationAnalysis.of(schema, document, operation);
         const variables = getVariableValues(
           schema,
           operation.variableDefinitions ?? [],
@@ -136,19 +136,19 @@ export function limitsPlugin(config: Config, budgets: CostBudgets): ApolloServer
           state = await budgets.apply(account, 0, "take");
           return;
         }
-        if (expandedFieldCount(single) > MAX_EXPANDED_FIELDS) {
+        if (analysis.expandedFields > MAX_EXPANDED_FIELDS) {
           throw limitExceeded(
             ErrorCode.COST_LIMIT_EXCEEDED,
             `The operation expands to more than ${MAX_EXPANDED_FIELDS} fields`,
           );
         }
-        if (exceedsDepth(schema, single, limits.depth)) {
+        if (analysis.exceedsDepth(limits.depth)) {
           throw limitExceeded(
             ErrorCode.DEPTH_LIMIT_EXCEEDED,
             `The operation is deeper than the limit of ${limits.depth}`,
           );
         }
-        requested = requestedCost(schema, single, request.request.variables);
+        requested = analysis.cost(request.request.variables);
         contextValue.cost = { requested, actual: null }; // read by the audit log
         const maximum = Math.min(limits.cost, account.policy.points);
         if (requested > maximum) {
