@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabaseHandle } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";
 import { AuditBuffer } from "../../src/security/audit/buffer.js";
-import type { AuditEventDraft } from "../../src/security/audit/event.js";
+import { type AuditEventDraft, hashEvent } from "../../src/security/audit/event.js";
 import { sharedTestServer } from "../support/server.js";
 
 /*
@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 
 const drafts: AuditEventDraft[] = [];
-function draft(): AuditEventDraft {
+function draft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
   const event: AuditEventDraft = {
     id: uuidv7(),
     orgId: null,
@@ -40,6 +40,7 @@ function draft(): AuditEventDraft {
     actualCost: 1,
     requestId: uuidv7(),
     durationMs: 1,
+    ...overrides,
   };
   drafts.push(event);
   return event;
@@ -122,5 +123,49 @@ describe("the audit buffer", () => {
     expect(written).toEqual([4, 4, 2]);
     expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
     expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
+  });
+
+  it("stores every value exactly as it was hashed, whatever characters it holds", async () => {
+    const { buffer } = newBuffer(500);
+    open.push(buffer);
+    const awkward = `quote " backslash \\ comma, {brace} [bracket] 'single' \n newline ünïcødé 🔐`;
+    const events = [
+      draft({
+        orgId: uuidv7(),
+        actorType: "USER",
+        actorId: uuidv7(),
+        userAgent: awkward,
+        operationName: awkward,
+        variables: { text: awkward, nested: { list: [1, "two", null, { deep: true }] }, n: 1.5 },
+        outcome: "DENIED",
+        errorCodes: ["FORBIDDEN", awkward],
+        sensitiveFields: ["Customer.email", "Customer.phone"],
+        deniedFields: [awkward, "Customer.taxIdLast4"],
+        actualCost: null,
+        at: new Date("2026-11-27T12:34:56.789Z"),
+      }),
+      draft({ ip: null, userAgent: null, operationType: null, variables: null }),
+    ];
+    for (const event of events) {
+      buffer.tryReserve(1);
+      buffer.push(event);
+    }
+    await buffer.flush();
+    const rows = await database.db
+      .select()
+      .from(auditEvents)
+      .where(
+        inArray(
+          auditEvents.id,
+          events.map((e) => e.id),
+        ),
+      );
+    expect(rows).toHaveLength(2);
+    for (const event of events) {
+      const row = rows.find((r) => r.id === event.id)!;
+      expect(row).toMatchObject(event);
+      const { hash, ...unhashed } = row;
+      expect(hashEvent(unhashed)).toBe(hash);
+    }
   });
 });

@@ -1,9 +1,30 @@
-import { eq, inArray } from "drizzle-orm";
+import { eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.js";
 import { auditChainHead, type AuditEventRow, auditEvents } from "../../db/schema.js";
 import { type AuditEventDraft, hashEvent } from "./event.js";
 
 const HEAD_ID = 1;
+
+const COLUMNS = Object.entries(getTableColumns(auditEvents)).map(
+  ([key, column]) => [key as keyof AuditEventRow, column.name] as const,
+);
+
+/**
+ * One INSERT of any number of events with a single parameter: the rows as a JSON array keyed
+ * by column name, which PostgreSQL turns into audit_events records. A batch of 500 events is
+ * one short statement instead of 11,000 bound values, and one prepared statement serves every
+ * batch size.
+ */
+function insertEvents(tx: Database, rows: readonly AuditEventRow[]) {
+  const records = rows.map((row) => {
+    const record: Record<string, unknown> = {};
+    for (const [key, name] of COLUMNS) record[name] = row[key];
+    return record;
+  });
+  return tx.execute(
+    sql`insert into ${auditEvents} select * from jsonb_populate_recordset(null::${auditEvents}, ${JSON.stringify(records)}::jsonb)`,
+  );
+}
 
 /**
  * Appends events to the hash chain. Must run inside a transaction: the chain head is locked
@@ -43,7 +64,7 @@ export async function appendToChain(
     rows.push({ ...unhashed, hash });
   }
   if (rows.length === 0) return [];
-  await tx.insert(auditEvents).values(rows);
+  await insertEvents(tx, rows);
   await tx.update(auditChainHead).set({ seq, hash }).where(eq(auditChainHead.id, HEAD_ID));
   return rows;
 }
