@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import type { FastifyRequest } from "fastify";
+import type { GraphQLObjectType } from "graphql";
 import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
@@ -16,6 +17,23 @@ export interface AuditLogOptions {
   flushMs: number;
   /** Token limit used when the audit log parses a document Apollo did not (a 401). */
   maxTokens: number;
+}
+
+const coordinates = new WeakMap<GraphQLObjectType, Map<string, string>>();
+
+/** "Type.field", built once per field of the schema rather than once per resolved value. */
+function coordinateOf(type: GraphQLObjectType, fieldName: string): string {
+  let fields = coordinates.get(type);
+  if (!fields) {
+    fields = new Map();
+    coordinates.set(type, fields);
+  }
+  let coordinate = fields.get(fieldName);
+  if (coordinate === undefined) {
+    coordinate = `${type.name}.${fieldName}`;
+    fields.set(fieldName, coordinate);
+  }
+  return coordinate;
 }
 
 /** The operation as sent: a POST body (or batch element), or the parameters of a GET. */
@@ -124,7 +142,7 @@ export class AuditLog {
             await audit.executionStarted(rc.contextValue, rc.operation.operation);
             return {
               willResolveField: ({ info }) => {
-                const field = `${info.parentType.name}.${info.fieldName}`;
+                const field = coordinateOf(info.parentType, info.fieldName);
                 return (error, result) => audit.fieldResolved(field, error, result);
               },
             };
