@@ -70,9 +70,9 @@ export class FieldCipher {
       decipher.setAAD(aad(binding));
       decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
       const body = raw.subarray(IV_BYTES, raw.length - TAG_BYTES);
-      // final() throws on a wrong tag, so the text is only returned once authenticated.
-      const text = decipher.update(body, undefined, "utf8");
-      return text + decipher.final("utf8");
+      const plain = decipher.update(body);
+      decipher.final(); // authenticates (throws on a wrong tag); GCM has nothing left to output
+      return plain.toString("utf8");
     } catch {
       throw new PiiDecryptionError(binding);
     }
