@@ -64,4 +64,17 @@ describe("SQL statements per request", () => {
     expect(large.statements).toBeLessThanOrEqual(6);
     console.info(`nested query: ${large.statements} SQL statements for 50 customers`);
   });
+
+  it("a mutation is five with its audit event: principal, insert, chain lock, event, head", async () => {
+    const stats = server.app.services.database.stats;
+    const seen: string[] = [];
+    const stop = server.app.services.database.observe((query) => seen.push(query));
+    const before = stats.statements;
+    const created = await createCustomer(server.url, tenant.members.AGENT.token, { name: "Five" });
+    stop();
+    expect(created.id).toBeTruthy();
+    expect(stats.statements - before).toBe(5);
+    expect(seen.filter((q) => /audit_events/.test(q))).toHaveLength(1); // no "already stored?" check
+    expect(seen.filter((q) => /audit_chain_head/.test(q))).toHaveLength(2); // lock, then advance
+  });
 });

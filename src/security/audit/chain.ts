@@ -30,12 +30,14 @@ function insertEvents(tx: Database, rows: readonly AuditEventRow[]) {
  * Appends events to the hash chain. Must run inside a transaction: the chain head is locked
  * FOR UPDATE until it commits, so every writer (each instance's buffer flusher, each mutation)
  * appends after the previous one and the chain cannot fork. Events already stored (a retry after
- * a commit whose acknowledgement was lost) are skipped, so a retry never writes one twice.
+ * a commit whose acknowledgement was lost) are skipped, so a retry never writes one twice;
+ * `firstAttempt` (a mutation's own event) skips that lookup, which would hold the lock longer.
  * Returns the rows written, in chain order.
  */
 export async function appendToChain(
   tx: Database,
   drafts: readonly AuditEventDraft[],
+  options: { firstAttempt?: boolean } = {},
 ): Promise<AuditEventRow[]> {
   if (drafts.length === 0) return [];
   const [head] = await tx
@@ -44,15 +46,19 @@ export async function appendToChain(
     .where(eq(auditChainHead.id, HEAD_ID))
     .for("update");
   if (!head) throw new Error("audit chain head is missing (migrations not applied?)");
-  const stored = await tx
-    .select({ id: auditEvents.id })
-    .from(auditEvents)
-    .where(
-      inArray(
-        auditEvents.id,
-        drafts.map((d) => d.id),
-      ),
-    );
+  // A retried batch may have committed already (its acknowledgement lost): skip what is stored.
+  // A first attempt (a mutation's own event, in the mutation's transaction) cannot have been.
+  const stored = options.firstAttempt
+    ? []
+    : await tx
+        .select({ id: auditEvents.id })
+        .from(auditEvents)
+        .where(
+          inArray(
+            auditEvents.id,
+            drafts.map((d) => d.id),
+          ),
+        );
   const already = new Set(stored.map((row) => row.id));
   let { seq, hash } = head;
   const rows: AuditEventRow[] = [];

@@ -221,7 +221,9 @@ export class OperationAudit {
     this.transaction = undefined;
     this.useDatabase(contextValue, this.log.database);
     try {
-      const rows = await transaction.finish((tx) => appendToChain(tx, [draft]));
+      const rows = await transaction.finish((tx) =>
+        appendToChain(tx, [draft], { firstAttempt: true }),
+      );
       this.log.written(rows);
       this.log.releaseSlot();
       return true;
