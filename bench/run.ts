@@ -11,23 +11,38 @@
  *
  * DATABASE_URL: PostgreSQL (a scratch database per server is created and dropped); otherwise
  * PGlite in a temporary directory per server. BENCH_SECONDS (per round, default 5),
- * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2)
- * size it. BENCH_ONLY=1,3 runs only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile
- * of each server process there (in full/ and baseline/).
+ * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2, 0
+ * for none) and BENCH_CUSTOMERS (default 10,000; fewer for the smoke test) size it.
+ * BENCH_ONLY=1,3 runs only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile of each
+ * server process there (in full/ and baseline/).
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
 import type { HostReply, HostRequest, SeedReply, ServerName } from "./support/host-protocol.js";
 import { projectPath } from "../src/paths.js";
+import { BENCH_DATASET } from "./support/dataset.js";
 import { median } from "./support/http.js";
 import { OPERATIONS, type Operation } from "./support/operations.js";
 import { type ScratchDatabase, scratchDatabase } from "./support/scratch-database.js";
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+/** A knob from the environment: a whole number of at least `min`, or its default. */
+function knob(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    console.error(`${name} must be a whole number of at least ${min} (got "${raw}")`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const SECONDS = knob("BENCH_SECONDS", 5);
+const ROUNDS = knob("BENCH_ROUNDS", 5);
+const CONNECTIONS = knob("BENCH_CONNECTIONS", 8);
+const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 2, 0);
+const CUSTOMERS = knob("BENCH_CUSTOMERS", BENCH_DATASET.customersPerOrganization * 2, 2);
 const SERVERS: ServerName[] = ["full", "baseline"];
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
@@ -154,7 +169,11 @@ try {
   const envs = {} as Record<ServerName, Record<string, string>>;
   for (const server of SERVERS) {
     databases[server] = await scratchDatabase(process.env.DATABASE_URL);
-    envs[server] = { ...productionEnv(databases[server].env), BENCH_SERVER: server };
+    envs[server] = {
+      ...productionEnv(databases[server].env),
+      BENCH_SERVER: server,
+      BENCH_CUSTOMERS: String(CUSTOMERS),
+    };
   }
   // Both data sets are seeded at once (a core each), by processes that exit before serving.
   const seeded = await Promise.all(
@@ -171,7 +190,8 @@ try {
   const [full, baseline] = await Promise.all(SERVERS.map((s) => ask(host(s), undefined, "ready")));
   const ready = { full: full!, baseline: baseline! };
   console.log(
-    `${databases.full!.description}, and one like it for the baseline; seeded in ` +
+    `${databases.full!.description}, and one like it for the baseline; ` +
+      `${CUSTOMERS} customers seeded in ` +
       `${seeded.map((s) => s.seedSeconds.toFixed(1)).join(" s / ")} s. ` +
       `${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s per server and operation.`,
   );
@@ -179,7 +199,7 @@ try {
   const results: { operation: Operation; runs: Record<ServerName, Run[]> }[] = [];
   for (const operation of OPERATIONS.filter((op) => !ONLY || ONLY.includes(op.name[0]!))) {
     const runs: Record<ServerName, Run[]> = { full: [], baseline: [] };
-    for (const server of SERVERS) {
+    for (const server of WARMUP_SECONDS > 0 ? SERVERS : []) {
       await load(host(server), ready[server].url, ready[server].token, operation, WARMUP_SECONDS);
     }
     for (let round = 0; round < ROUNDS; round++) {

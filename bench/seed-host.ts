@@ -19,7 +19,13 @@ const opened = await openServices(config, createLogger(config.logLevel));
 const services = name === "full" ? opened : { ...opened, cipher: new PlaintextCipher() };
 
 const started = performance.now();
-const [agentEmail] = await seedDataset(services, BENCH_DATASET, name);
+const customers =
+  Number(process.env.BENCH_CUSTOMERS ?? 0) || BENCH_DATASET.customersPerOrganization * 2;
+const size = {
+  ...BENCH_DATASET,
+  customersPerOrganization: Math.ceil(customers / BENCH_DATASET.organizations),
+};
+const [agentEmail] = await seedDataset(services, size, name);
 const seedSeconds = (performance.now() - started) / 1000;
 await services.database.close();
 await services.redis?.quit();
