@@ -1,7 +1,7 @@
 import { type GraphQLSchema, isIntrospectionType, isObjectType } from "graphql";
 import type { Role } from "../../db/schema.js";
 import { SCOPES, type ScopeName } from "../principal.js";
-import { ALL_ROLES, describeGrant, type FieldPolicy } from "./access.js";
+import { ALL_ROLES, describeGrant, type FieldPolicy, type Grant } from "./access.js";
 import { NODE_ENTRY_FIELDS, POLICY } from "./policy.js";
 
 /** The sentence that ends a field's description: who may use it. Undefined for open fields. */
@@ -39,7 +39,8 @@ export function describeAccess(schema: GraphQLSchema): void {
 const YES = "✓";
 const NO = "✗";
 
-function roleCell(policy: FieldPolicy, role: Role): string {
+/** One matrix cell: the same marks for open, plumbing and node fields; `granted` judges grants. */
+function cellOf(policy: FieldPolicy, granted: (grant: Grant) => string): string {
   switch (policy.kind) {
     case "public":
       return YES;
@@ -48,25 +49,15 @@ function roleCell(policy: FieldPolicy, role: Role): string {
     case "node":
       return "by type";
     case "grant":
-      if (policy.grant.roles?.includes(role)) return YES;
-      return policy.grant.self ? "self" : NO;
+      return granted(policy.grant);
   }
 }
 
-function scopeCell(policy: FieldPolicy, scope: ScopeName): string {
-  switch (policy.kind) {
-    case "public":
-      return YES;
-    case "structural":
-      return "↑";
-    case "node":
-      return "by type";
-    case "grant": {
-      const { scopes } = policy.grant;
-      return scopes === "any" || scopes?.includes(scope) ? YES : NO;
-    }
-  }
-}
+const roleCell = (policy: FieldPolicy, role: Role): string =>
+  cellOf(policy, (grant) => (grant.roles?.includes(role) ? YES : grant.self ? "self" : NO));
+
+const scopeCell = (policy: FieldPolicy, scope: ScopeName): string =>
+  cellOf(policy, ({ scopes }) => (scopes === "any" || scopes?.includes(scope) ? YES : NO));
 
 function anonymousCell(policy: FieldPolicy): string {
   if (policy.kind === "public") return YES;
