@@ -106,6 +106,29 @@ describe("the audit buffer", () => {
     expect(await storedIds(later)).toEqual(new Set(later.map((e) => e.id)));
   });
 
+  it("a flush asked for during a write also writes what was queued before it was asked", async () => {
+    const { buffer, written } = newBuffer(500);
+    open.push(buffer);
+    const first = [draft(), draft(), draft()];
+    for (const event of first) {
+      buffer.tryReserve(1);
+      buffer.push(event);
+    }
+    const running = buffer.flush(); // e.g. the timer's
+    const second = [draft(), draft()];
+    for (const event of second) {
+      buffer.tryReserve(1);
+      buffer.push(event);
+    }
+    await buffer.flush(); // e.g. a test, or shutdown, while the timer's write is running
+    expect(written).toEqual([3, 2]);
+    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
+    expect(await storedIds([...first, ...second])).toEqual(
+      new Set([...first, ...second].map((e) => e.id)),
+    );
+    await running;
+  });
+
   it("a full batch is written without waiting for the timer, in batches of batchSize", async () => {
     const { buffer, written } = newBuffer(4);
     open.push(buffer);

@@ -51,6 +51,7 @@ export class AuditBuffer {
   private readonly queue: AuditEventDraft[] = [];
   private reserved = 0;
   private flushing: Promise<void> | undefined;
+  private flushRequested = false;
   private failures = 0;
   private retryAt = 0;
   private readonly timer: NodeJS.Timeout;
@@ -98,16 +99,26 @@ export class AuditBuffer {
   }
 
   /**
-   * Writes what is queued now (one writer at a time); resolves when done or after a failure.
-   * Events queued while it writes wait for the next flush (the timer, or a full batch), so under
-   * load the buffer writes full batches instead of chasing each new event with a transaction.
+   * Writes what is queued now, one writer at a time; resolves when done or after a failure.
+   * A flush asked for while a write is running gets a pass of its own after it, so everything
+   * queued before the call is written by the time it resolves. Events queued during a pass wait
+   * for the next flush (the timer, or a full batch), so under load the buffer writes full
+   * batches instead of chasing each new event with a transaction.
    */
   flush(): Promise<void> {
-    this.flushing ??= this.writeQueued().finally(() => {
+    this.flushRequested = true;
+    this.flushing ??= this.drain().finally(() => {
       this.flushing = undefined;
-      if (this.queue.length >= this.batchSize && this.failures === 0) void this.flush();
     });
     return this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.flushRequested) {
+      this.flushRequested = false;
+      await this.writeQueued();
+      if (this.failures > 0) return; // kept for the retry the timer makes after the backoff
+    }
   }
 
   private async writeQueued(): Promise<void> {
