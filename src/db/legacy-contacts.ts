@@ -1,14 +1,13 @@
-import { and, asc, eq, gt, isNotNull, isNull, or } from "drizzle-orm";
+import { and, asc, eq, gt, isNotNull, or } from "drizzle-orm";
 import type { Logger } from "pino";
-import { NO_LEGACY_CONTACT, openLegacyContact, sealContact } from "../modules/customers/contact.js";
-import { PiiDecryptionError } from "../security/pii.js";
-import type { FieldCipher } from "../security/pii.js";
+import { contactOfRow, NO_LEGACY_CONTACT, sealContact } from "../modules/customers/contact.js";
+import { type FieldCipher, PiiDecryptionError } from "../security/pii.js";
 import type { Database } from "./client.js";
 import { customers } from "./schema.js";
 
 /*
  * Start-up conversion of customers written before the contact envelope (README "Personal
- * data"): their per-field ciphertexts are decrypted, sealed into contact_enc and cleared. Batches
+ * data"): their per-field ciphertexts are decrypted, merged into contact_enc and cleared. Batches
  * lock their rows with SKIP LOCKED, so instances starting together share the rows instead of
  * converting one twice or waiting on each other; a converted row no longer matches, so running
  * it again does nothing. A row that fails to decrypt stays as it is and is logged by id.
@@ -21,14 +20,12 @@ export interface ConversionReport {
   failed: number;
 }
 
-const isLegacy = and(
-  isNull(customers.contactEnc),
-  or(
-    isNotNull(customers.emailEnc),
-    isNotNull(customers.phoneEnc),
-    isNotNull(customers.dateOfBirthEnc),
-    isNotNull(customers.taxIdLast4Enc),
-  ),
+/** Also rows with an envelope: an instance of the previous release may have written since. */
+const isLegacy = or(
+  isNotNull(customers.emailEnc),
+  isNotNull(customers.phoneEnc),
+  isNotNull(customers.dateOfBirthEnc),
+  isNotNull(customers.taxIdLast4Enc),
 );
 
 export async function convertLegacyContacts(
@@ -44,6 +41,7 @@ export async function convertLegacyContacts(
       const rows = await tx
         .select({
           id: customers.id,
+          contactEnc: customers.contactEnc,
           emailEnc: customers.emailEnc,
           phoneEnc: customers.phoneEnc,
           dateOfBirthEnc: customers.dateOfBirthEnc,
@@ -57,7 +55,7 @@ export async function convertLegacyContacts(
       for (const row of rows) {
         let contactEnc: string | null;
         try {
-          contactEnc = sealContact(cipher, row.id, openLegacyContact(cipher, row.id, row));
+          contactEnc = sealContact(cipher, row.id, contactOfRow(cipher, row));
         } catch (error) {
           if (!(error instanceof PiiDecryptionError)) throw error;
           const { table, column, rowId } = error.binding;

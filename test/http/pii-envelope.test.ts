@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import pino from "pino";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -206,6 +206,32 @@ describe("rows of the previous release", () => {
     for (const [i, id] of ids.entries()) {
       expect(await read(id)).toMatchObject({ email: `batch.${i}@legacy.example` });
     }
+  });
+});
+
+describe("a rolling deploy", () => {
+  it("a value the previous release writes to a converted row wins, and is merged later", async () => {
+    const [row] = await rawRows<{ id: string }>(
+      db(),
+      sql`select id from customers where name = 'Legacy Lena'`,
+    );
+    const id = toGlobalId("Customer", row!.id);
+    const phone = "+14155550555";
+    // what an instance of the previous release does on updateCustomer(input: { phone })
+    await db()
+      .update(customers)
+      .set({
+        phoneEnc: server.app.services.cipher.encrypt(phone, customerBinding(row!.id, "phone")),
+      })
+      .where(eq(customers.id, row!.id));
+    const before = await read(id);
+    expect(before).toMatchObject({ phone, email: "lena@legacy.example" });
+
+    const silent = pino({ level: "silent" });
+    const report = await convertLegacyContacts(db(), server.app.services.cipher, silent);
+    expect(report.converted).toBe(1);
+    expect(await storedRow(id)).toMatchObject({ phone_enc: null });
+    expect(await read(id)).toEqual(before);
   });
 });
 

@@ -95,16 +95,23 @@ export function openLegacyContact(
 }
 
 /**
- * The contact of a stored row: the envelope, or the legacy columns of a row not converted yet
- * (one written by an instance of the previous release during a rolling deploy).
+ * The contact of a stored row: its envelope, overlaid with any legacy value. Legacy values next
+ * to an envelope can only come from an instance of the previous release writing during a
+ * rolling deploy, so they are the newer ones (a field it cleared is not seen: it writes null).
  */
 export function contactOfRow(
   cipher: FieldCipher,
   row: Pick<CustomerRow, "id" | "contactEnc"> & LegacyContactColumns,
 ): Contact {
-  return row.contactEnc === null && hasLegacyContact(row)
-    ? openLegacyContact(cipher, row.id, row)
-    : openContact(cipher, row.id, row.contactEnc);
+  const contact = openContact(cipher, row.id, row.contactEnc);
+  if (!hasLegacyContact(row)) return contact;
+  const legacy = openLegacyContact(cipher, row.id, row);
+  return {
+    email: legacy.email ?? contact.email,
+    phone: legacy.phone ?? contact.phone,
+    dateOfBirth: legacy.dateOfBirth ?? contact.dateOfBirth,
+    taxIdLast4: legacy.taxIdLast4 ?? contact.taxIdLast4,
+  };
 }
 
 /** The legacy columns cleared, for every write of an envelope. */
