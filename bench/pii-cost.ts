@@ -9,8 +9,9 @@ import { listenLocally, median } from "./support/http.js";
 /*
  * npm run bench:pii — what decrypting personal data costs per request: an AGENT lists 100
  * customers with and without the four PII fields it may read (email, phone, dateOfBirth,
- * taxIdLast4 = 400 AES-256-GCM decryptions), side by side in one run, alternating rounds so
- * that machine noise hits both alike. Embedded PGlite unless DATABASE_URL is set.
+ * taxIdLast4: one contact envelope per row, 100 AES-256-GCM decryptions), side by side in one
+ * run, alternating rounds so that machine noise hits both alike. Embedded PGlite unless
+ * DATABASE_URL is set.
  * BENCH_SECONDS (per round, default 5) and BENCH_ROUNDS (default 3) size it.
  */
 

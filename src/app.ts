@@ -8,6 +8,7 @@ import type { GraphQLSchema } from "graphql";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
+import { convertLegacyContacts } from "./db/legacy-contacts.js";
 import { seedDemoDataIfEmpty } from "./db/seed.js";
 import type { Context, Services } from "./graphql/context.js";
 import { formatError } from "./graphql/format-error.js";
@@ -67,6 +68,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const logger = deps.logger ?? createLogger(config.logLevel);
   const services = await openServices(config, logger, deps.pglite);
   const { database, redis } = services;
+  // before serving: rows of the previous release move into the contact envelope
+  await convertLegacyContacts(database.db, services.cipher, logger);
   if (config.seedDemoData) await seedDemoDataIfEmpty(services);
   const audit = new AuditLog({
     database: database.db,

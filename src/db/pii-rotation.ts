@@ -4,6 +4,7 @@ import {
   customerBinding,
   type CustomerPiiColumn,
 } from "../modules/customers/customers.repository.js";
+import { contactBinding, contactOfRow } from "../modules/customers/contact.js";
 import { userBinding } from "../modules/users/users.repository.js";
 import {
   type BlindIndex,
@@ -60,10 +61,12 @@ export const ENCRYPTED_TABLES: EncryptedTableSpec[] = [
     name: "customers",
     table: customers,
     columns: [
+      { column: customers.contactEnc, key: "contactEnc", bind: contactBinding },
+      customerColumn(customers.taxIdEnc, "taxIdEnc", "tax_id"),
+      // the legacy columns, while rows not converted to the envelope may still hold values
       customerColumn(customers.emailEnc, "emailEnc", "email"),
       customerColumn(customers.phoneEnc, "phoneEnc", "phone"),
       customerColumn(customers.dateOfBirthEnc, "dateOfBirthEnc", "date_of_birth"),
-      customerColumn(customers.taxIdEnc, "taxIdEnc", "tax_id"),
       customerColumn(customers.taxIdLast4Enc, "taxIdLast4Enc", "tax_id_last4"),
     ],
   },
@@ -199,18 +202,47 @@ export async function countValuesNotUnder(db: Database, keyId: string): Promise<
 
 /* Blind-index key rotation: the email_bidx_next columns, then the swap into email_bidx. */
 
-const EMAIL_INDEXED = [
+interface EmailIndexedTable {
+  name: "users" | "customers";
+  table: EncryptedTable;
+  /** The encrypted columns the email is read from. */
+  select: Record<string, PgColumn>;
+  /** The row's email (null when it has none); throws PiiDecryptionError. */
+  emailOf: (cipher: FieldCipher, row: Row) => string | null;
+  /** The column reported when emailOf fails. */
+  column: string;
+}
+
+const EMAIL_INDEXED: EmailIndexedTable[] = [
   {
     name: "users",
     table: users,
-    bind: (id: string) => userBinding(id, "email"),
+    select: { emailEnc: users.emailEnc },
+    emailOf: (cipher, row) => cipher.decrypt(row.emailEnc!, userBinding(row.id, "email")),
+    column: "emailEnc",
   },
   {
     name: "customers",
     table: customers,
-    bind: (id: string) => customerBinding(id, "email"),
+    select: {
+      contactEnc: customers.contactEnc,
+      emailEnc: customers.emailEnc,
+      phoneEnc: customers.phoneEnc,
+      dateOfBirthEnc: customers.dateOfBirthEnc,
+      taxIdLast4Enc: customers.taxIdLast4Enc,
+    },
+    emailOf: (cipher, row) =>
+      contactOfRow(cipher, {
+        id: row.id,
+        contactEnc: row.contactEnc ?? null,
+        emailEnc: row.emailEnc ?? null,
+        phoneEnc: row.phoneEnc ?? null,
+        dateOfBirthEnc: row.dateOfBirthEnc ?? null,
+        taxIdLast4Enc: row.taxIdLast4Enc ?? null,
+      }).email,
+    column: "contactEnc",
   },
-] as const;
+];
 
 export interface BlindIndexReport {
   tables: Record<string, { rows: number }>;
@@ -270,22 +302,24 @@ async function walkEmailIndexes(
       db,
       {
         table,
-        select: { emailEnc: table.emailEnc, emailBidxNext: table.emailBidxNext },
+        select: { ...spec.select, emailBidxNext: table.emailBidxNext },
+        // a row has an email exactly when it has its blind index
         where: and(
-          isNotNull(table.emailEnc),
+          isNotNull(table.emailBidx),
           step === "backfill" ? isNull(table.emailBidxNext) : isNotNull(table.emailBidxNext),
         ),
       },
       options.batchSize ?? DEFAULT_BATCH_SIZE,
       (row) => {
         try {
-          const changes = change(cipher.decrypt(row.emailEnc!, spec.bind(row.id)), row);
+          const email = spec.emailOf(cipher, row);
+          const changes = email === null ? undefined : change(email, row);
           if (!changes)
             report.failures.push({ table: spec.name, column: "emailBidxNext", rowId: row.id });
           return changes;
         } catch (error) {
           if (!(error instanceof PiiDecryptionError)) throw error;
-          report.failures.push({ table: spec.name, column: "emailEnc", rowId: row.id });
+          report.failures.push({ table: spec.name, column: spec.column, rowId: row.id });
           return undefined;
         }
       },
@@ -297,7 +331,7 @@ async function walkEmailIndexes(
       .from(table)
       .where(
         and(
-          isNotNull(table.emailEnc),
+          isNotNull(table.emailBidx),
           step === "backfill" ? isNull(table.emailBidxNext) : isNotNull(table.emailBidxNext),
         ),
       );

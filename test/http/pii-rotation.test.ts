@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "drizzle-orm";
+import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   backfillNextBlindIndex,
@@ -7,7 +8,12 @@ import {
   finalizeBlindIndex,
   rotateFieldKeys,
 } from "../../src/db/pii-rotation.js";
+import type { Database } from "../../src/db/client.js";
+import { customers } from "../../src/db/schema.js";
 import { DEMO_PASSWORD } from "../../src/db/seed.js";
+import { rowIdOf, toGlobalId } from "../../src/graphql/ids.js";
+import { customerBinding } from "../../src/modules/customers/customers.repository.js";
+import { BlindIndex, FieldCipher } from "../../src/security/pii.js";
 import {
   createCustomer,
   createTenant,
@@ -46,6 +52,34 @@ async function start(env: Record<string, string>): Promise<TestServer> {
 }
 
 const CUSTOMER_FIELDS = "id name email phone dateOfBirth taxId taxIdLast4";
+
+const LEGACY_CUSTOMER = {
+  name: "Rotating legacy",
+  email: "rotating.legacy@rotate.example",
+  phone: "+14155554444",
+  dateOfBirth: "1949-04-04",
+  taxId: "RT-4444",
+};
+
+/** Inserts a customer as the previous release stored it; returns its global id. */
+async function insertLegacyCustomer(db: Database, cipher: FieldCipher): Promise<string> {
+  const id = uuidv7();
+  const seal = (value: string, column: Parameters<typeof customerBinding>[1]) =>
+    cipher.encrypt(value, customerBinding(id, column));
+  const { email, phone, dateOfBirth, taxId } = LEGACY_CUSTOMER;
+  await db.insert(customers).values({
+    id,
+    orgId: rowIdOf(tenant.orgId, "Organization")!,
+    name: LEGACY_CUSTOMER.name,
+    emailEnc: seal(email, "email"),
+    emailBidx: new BlindIndex(Buffer.from(INDEX_1, "base64")).email(email),
+    phoneEnc: seal(phone, "phone"),
+    dateOfBirthEnc: seal(dateOfBirth, "date_of_birth"),
+    taxIdEnc: seal(taxId, "tax_id"),
+    taxIdLast4Enc: seal(taxId.slice(-4), "tax_id_last4"),
+  });
+  return toGlobalId("Customer", id);
+}
 
 async function readAll(url: string, token: string) {
   const res = await gql(
@@ -103,9 +137,18 @@ describe("field key rotation A -> B, online", () => {
     const demoBefore = await readAll(onAB.url, demoToken);
     expect(demoBefore).toHaveLength(3);
 
+    // A row of the previous release, written under A by an instance still running it: one
+    // ciphertext per field, no envelope. The rotation covers its columns too.
+    const legacyId = await insertLegacyCustomer(
+      db,
+      new FieldCipher(new Map([["ka", Buffer.from(A, "base64")]]), "ka"),
+    );
+    expected.set(legacyId, { id: legacyId, ...LEGACY_CUSTOMER, taxIdLast4: "4444" });
+
     const total = await countValuesNotUnder(db, "kb");
-    // 8 demo + 4 tenant users (email, no phone); 5 demo customers × 5; 14 fixtures, 3 without phone/taxId
-    expect(total).toBe(12 + 25 + (14 * 5 - 3 * 3));
+    // 8 demo + 4 tenant users (email, no phone); 5 demo customers × (envelope, tax id);
+    // 14 fixtures, 3 without a tax id; the legacy row's 5 columns
+    expect(total).toBe(12 + 5 * 2 + (14 * 2 - 3) + 5);
 
     // A crash after the first batch: what was committed stays, the next run continues.
     await expect(
@@ -186,18 +229,25 @@ describe("field key rotation A -> B, online", () => {
       db,
       sql`select count(*)::int as n from (
             select email_enc as v from users union all select phone_enc from users
+            union all select contact_enc from customers union all select tax_id_enc from customers
             union all select email_enc from customers union all select phone_enc from customers
-            union all select date_of_birth_enc from customers union all select tax_id_enc from customers
+            union all select date_of_birth_enc from customers
             union all select tax_id_last4_enc from customers) s
           where v is not null and v not like 'v1.kb.%'`,
     );
     expect(left!.n).toBe(0);
+    const [legacy] = await rawRows<{ contact_enc: string | null; phone_enc: string | null }>(
+      db,
+      sql`select contact_enc, phone_enc from customers where id = ${rowIdOf(legacyId, "Customer")}::uuid`,
+    );
+    expect(legacy).toEqual({ contact_enc: null, phone_enc: expect.stringMatching(/^v1\.kb\./) });
 
     // The writer's last value won: the rotation never wrote back a stale ciphertext.
     const [after] = await Promise.all([readAll(onAB.url, token)]);
     expect(after.find((c) => c.id === writtenId)!.phone).toBe(phonesWritten.at(-1));
 
-    // Key A can now be removed: an instance with only B reads everything.
+    // Key A can now be removed: an instance with only B reads everything (and, starting,
+    // converts the legacy row to an envelope).
     const onB = await start({
       PII_KEYS: `kb:${B}`,
       PII_ACTIVE_KEY: "kb",
@@ -206,6 +256,11 @@ describe("field key rotation A -> B, online", () => {
     mismatches = [];
     check(await readAll(onB.url, token));
     expect(mismatches).toEqual([]);
+    const [converted] = await rawRows<{ contact_enc: string | null; phone_enc: string | null }>(
+      db,
+      sql`select contact_enc, phone_enc from customers where id = ${rowIdOf(legacyId, "Customer")}::uuid`,
+    );
+    expect(converted).toEqual({ contact_enc: expect.stringMatching(/^v1\.kb\./), phone_enc: null });
     expect(await readAll(onB.url, demoToken)).toEqual(demoBefore);
 
     // Running it again finds nothing to do.
@@ -256,7 +311,7 @@ describe("blind-index key rotation, online", () => {
     expect(backfill.failures).toEqual([]);
     expect(backfill.remaining).toBe(0);
     // every user and every customer with an email, except `early` (written with both)
-    expect(backfill.tables).toEqual({ users: { rows: 12 }, customers: { rows: 19 } });
+    expect(backfill.tables).toEqual({ users: { rows: 12 }, customers: { rows: 20 } });
 
     // Step 3: instances move to the new key one by one; old and new run side by side.
     const renewed = await start({ ...base, BLIND_INDEX_KEY: INDEX_2 });
@@ -288,7 +343,7 @@ describe("blind-index key rotation, online", () => {
     );
     expect(final.failures).toEqual([]);
     expect(final.remaining).toBe(0);
-    expect(final.tables).toEqual({ users: { rows: 13 }, customers: { rows: 19 } });
+    expect(final.tables).toEqual({ users: { rows: 13 }, customers: { rows: 20 } });
     const [pending] = await rawRows<{ n: number }>(
       renewedServices.database.db,
       sql`select (select count(*) from users where email_bidx_next is not null)

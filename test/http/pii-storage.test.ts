@@ -99,6 +99,7 @@ describe("personal data at rest", () => {
     expect([...dump.keys()]).toEqual(
       expect.arrayContaining([
         "public.users.email_enc",
+        "public.customers.contact_enc",
         "public.customers.tax_id_enc",
         "public.customers.name",
         "public.audit_events.variables",
@@ -122,17 +123,36 @@ describe("personal data at rest", () => {
   it("stores every value in the v1.<keyId>.<iv|ct|tag> format and a blind index per email", async () => {
     const rows = await rawRows<Record<string, string | null>>(
       server.app.services.database.db,
-      sql`select email_enc, email_bidx, phone_enc, date_of_birth_enc, tax_id_enc, tax_id_last4_enc
+      sql`select id, contact_enc, email_bidx, tax_id_enc,
+                 email_enc, phone_enc, date_of_birth_enc, tax_id_last4_enc
             from customers where name = ${fixture.name}`,
     );
     expect(rows).toHaveLength(1);
     const row = rows[0]!;
     const keyId = server.app.services.cipher.activeKeyId;
-    for (const column of ["email_enc", "phone_enc", "date_of_birth_enc", "tax_id_enc"]) {
+    for (const column of ["contact_enc", "tax_id_enc"]) {
       expect(row[column]).toMatch(new RegExp(`^v1\\.${keyId}\\.[A-Za-z0-9_-]{40,}$`));
     }
-    // two encryptions of the same text differ (fresh IV)
-    expect(row.tax_id_last4_enc).not.toBe(row.tax_id_enc);
+    // one envelope of the contact fields, bound to the row's "contact" column; the full tax id
+    // is not in it (a role that reads contact data never decrypts it)
+    const envelope = server.app.services.cipher.decrypt(row.contact_enc!, {
+      table: "customers",
+      column: "contact",
+      rowId: row.id!,
+    });
+    expect(JSON.parse(envelope)).toEqual({
+      email: fixture.email,
+      phone: fixture.phone,
+      dateOfBirth: fixture.dateOfBirth,
+      taxIdLast4: "73-Q",
+    });
+    // new writes leave the legacy per-field columns empty
+    expect(row).toMatchObject({
+      email_enc: null,
+      phone_enc: null,
+      date_of_birth_enc: null,
+      tax_id_last4_enc: null,
+    });
     expect(row.email_bidx).toBe(server.app.services.blindIndex.email(fixture.email));
     // and the API still reads them back for whoever may see them
     const res = await gql(

@@ -16,18 +16,37 @@ import {
   CustomerPatch,
   customerPatch,
 } from "./customer.inputs.js";
+import { PiiDecryptionError } from "../../security/pii.js";
+import { type Contact, contactOfRow } from "./contact.js";
 import { Customer, CustomerConnection } from "./customer.type.js";
 import {
   countCustomers,
   customerBinding,
-  type CustomerPiiColumn,
-  encryptCustomerFields,
   findCustomersPage,
   insertCustomer,
+  updateCustomerRow,
 } from "./customers.repository.js";
 
-function decrypt(ctx: Context, row: CustomerRow, stored: string | null, column: CustomerPiiColumn) {
-  return ctx.services.cipher.decryptOptional(stored, customerBinding(row.id, column));
+/**
+ * The contact of a row, decrypted once per row object: the rows of one operation are objects of
+ * their own, so a page costs one decryption per row whichever contact fields it selects. A
+ * failure is remembered too, and each of the fields fails with it.
+ */
+const contacts = new WeakMap<CustomerRow, Contact | PiiDecryptionError>();
+
+function contactOf(ctx: Context, row: CustomerRow): Contact {
+  let contact = contacts.get(row);
+  if (contact === undefined) {
+    try {
+      contact = contactOfRow(ctx.services.cipher, row);
+    } catch (error) {
+      if (!(error instanceof PiiDecryptionError)) throw error;
+      contact = error;
+    }
+    contacts.set(row, contact);
+  }
+  if (contact instanceof PiiDecryptionError) throw contact;
+  return contact;
 }
 
 @Resolver(() => Customer)
@@ -88,11 +107,7 @@ export class CustomerResolver {
     const { orgId } = tenantOf(ctx);
     const rowId = requireRowId(id, "Customer");
     const patch = parseInput(customerPatch, rawInput, "input");
-    const [row] = await ctx.db
-      .update(customers)
-      .set({ ...encryptCustomerFields(ctx.services, rowId, patch), updatedAt: new Date() })
-      .where(and(eq(customers.id, rowId), eq(customers.orgId, orgId)))
-      .returning();
+    const row = await updateCustomerRow(ctx.db, ctx.services, { orgId, rowId }, patch);
     if (!row) throw notFound();
     return row;
   }
@@ -124,27 +139,30 @@ export class CustomerResolver {
 
   @FieldResolver(() => String, { nullable: true })
   email(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
-    return decrypt(ctx, customer, customer.emailEnc, "email");
+    return contactOf(ctx, customer).email;
   }
 
   @FieldResolver(() => String, { nullable: true })
   phone(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
-    return decrypt(ctx, customer, customer.phoneEnc, "phone");
+    return contactOf(ctx, customer).phone;
   }
 
   @FieldResolver(() => String, { nullable: true })
   dateOfBirth(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
-    return decrypt(ctx, customer, customer.dateOfBirthEnc, "date_of_birth");
+    return contactOf(ctx, customer).dateOfBirth;
   }
 
   @FieldResolver(() => String, { nullable: true })
   taxId(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
-    return decrypt(ctx, customer, customer.taxIdEnc, "tax_id");
+    return ctx.services.cipher.decryptOptional(
+      customer.taxIdEnc,
+      customerBinding(customer.id, "tax_id"),
+    );
   }
 
   @FieldResolver(() => String, { nullable: true })
   taxIdLast4(@Root() customer: CustomerRow, @Ctx() ctx: Context): string | null {
-    return decrypt(ctx, customer, customer.taxIdLast4Enc, "tax_id_last4");
+    return contactOf(ctx, customer).taxIdLast4;
   }
 
   @FieldResolver(() => NoteConnection, { nullable: true })

@@ -6,6 +6,13 @@ import { type CustomerRow, customers } from "../../db/schema.js";
 import type { Page } from "../../graphql/pagination.js";
 import type { BlindIndex, FieldCipher } from "../../security/pii.js";
 import type { CustomerFields } from "./customer.inputs.js";
+import {
+  type Contact,
+  contactOfRow,
+  EMPTY_CONTACT,
+  NO_LEGACY_CONTACT,
+  sealContact,
+} from "./contact.js";
 
 export type CustomerPiiColumn = "email" | "phone" | "date_of_birth" | "tax_id" | "tax_id_last4";
 
@@ -62,21 +69,31 @@ export async function countCustomers(db: Database, orgId: string, search: Custom
   return row?.n ?? 0;
 }
 
+type Pii = { cipher: FieldCipher; blindIndex: BlindIndex };
+
+/** The contact fields a patch sets (undefined: kept); the tax id's last four follow the tax id. */
+function contactChanges(fields: CustomerFields): Partial<Contact> {
+  const changes: Partial<Contact> = {};
+  if (fields.email !== undefined) changes.email = fields.email;
+  if (fields.phone !== undefined) changes.phone = fields.phone;
+  if (fields.dateOfBirth !== undefined) changes.dateOfBirth = fields.dateOfBirth;
+  if (fields.taxId !== undefined) changes.taxIdLast4 = fields.taxId?.slice(-4) ?? null;
+  return changes;
+}
+
 /**
- * The stored columns for the given personal-data fields: encrypted and bound to the row.
- * A field that is undefined is left out (kept); null clears it.
+ * The stored columns for the given fields: encrypted and bound to the row. `current` is the
+ * contact the changes apply to; without it (a patch of no contact field) contact_enc is kept.
  */
-export function encryptCustomerFields(
-  pii: { cipher: FieldCipher; blindIndex: BlindIndex },
+function customerColumns(
+  pii: Pii,
   rowId: string,
   fields: CustomerFields,
+  current: Contact | undefined,
 ): Partial<typeof customers.$inferInsert> {
   const out: Partial<typeof customers.$inferInsert> = {};
-  const seal = (value: string | null, column: CustomerPiiColumn) =>
-    pii.cipher.encryptOptional(value, customerBinding(rowId, column));
   if (fields.name !== undefined) out.name = fields.name;
   if (fields.email !== undefined) {
-    out.emailEnc = seal(fields.email, "email");
     Object.assign(
       out,
       fields.email === null
@@ -84,19 +101,28 @@ export function encryptCustomerFields(
         : emailIndexColumns(pii.blindIndex, fields.email),
     );
   }
-  if (fields.phone !== undefined) out.phoneEnc = seal(fields.phone, "phone");
-  if (fields.dateOfBirth !== undefined)
-    out.dateOfBirthEnc = seal(fields.dateOfBirth, "date_of_birth");
   if (fields.taxId !== undefined) {
-    out.taxIdEnc = seal(fields.taxId, "tax_id");
-    out.taxIdLast4Enc = seal(fields.taxId === null ? null : fields.taxId.slice(-4), "tax_id_last4");
+    out.taxIdEnc = pii.cipher.encryptOptional(fields.taxId, customerBinding(rowId, "tax_id"));
+  }
+  if (current !== undefined) {
+    const contact = { ...current, ...contactChanges(fields) };
+    Object.assign(out, NO_LEGACY_CONTACT, { contactEnc: sealContact(pii.cipher, rowId, contact) });
   }
   return out;
 }
 
+/** The stored columns of a new row (also used by the seed and the bench for bulk inserts). */
+export function encryptCustomerFields(
+  pii: Pii,
+  rowId: string,
+  fields: CustomerFields,
+): Partial<typeof customers.$inferInsert> {
+  return customerColumns(pii, rowId, fields, EMPTY_CONTACT);
+}
+
 export async function insertCustomer(
   db: Database,
-  pii: { cipher: FieldCipher; blindIndex: BlindIndex },
+  pii: Pii,
   values: {
     orgId: string;
     name: string;
@@ -111,4 +137,41 @@ export async function insertCustomer(
     .values({ id, ...values, ...encryptCustomerFields(pii, id, fields) })
     .returning();
   return row!;
+}
+
+/**
+ * Applies a patch to a customer of the organization; undefined when there is none. A patch of
+ * some contact fields merges them into the stored envelope: read and locked (FOR UPDATE) in the
+ * caller's transaction, so two concurrent patches of different fields both survive.
+ */
+export async function updateCustomerRow(
+  db: Database,
+  pii: Pii,
+  where: { orgId: string; rowId: string },
+  patch: CustomerFields,
+): Promise<CustomerRow | undefined> {
+  const ofOrg = and(eq(customers.id, where.rowId), eq(customers.orgId, where.orgId));
+  let current: Contact | undefined;
+  if (Object.keys(contactChanges(patch)).length > 0) {
+    const [stored] = await db
+      .select({
+        id: customers.id,
+        contactEnc: customers.contactEnc,
+        emailEnc: customers.emailEnc,
+        phoneEnc: customers.phoneEnc,
+        dateOfBirthEnc: customers.dateOfBirthEnc,
+        taxIdLast4Enc: customers.taxIdLast4Enc,
+      })
+      .from(customers)
+      .where(ofOrg)
+      .for("update");
+    if (!stored) return undefined;
+    current = contactOfRow(pii.cipher, stored);
+  }
+  const [row] = await db
+    .update(customers)
+    .set({ ...customerColumns(pii, where.rowId, patch, current), updatedAt: new Date() })
+    .where(ofOrg)
+    .returning();
+  return row;
 }
