@@ -110,6 +110,8 @@ interface Run {
   errors: number;
   statementsPerRequest: number;
   peakRssMb: number;
+  /** Server CPU time per answered request (its own process: not the database's or autocannon's). */
+  cpuMsPerRequest: number;
 }
 
 async function load(
@@ -145,6 +147,7 @@ async function load(
     errors: result.non2xx + result.errors + result.timeouts + graphqlErrors,
     statementsPerRequest: ended.statements / Math.max(1, ended.requests),
     peakRssMb: ended.peakRssBytes / 2 ** 20,
+    cpuMsPerRequest: ended.cpuMicros / 1000 / Math.max(1, ended.requests),
   };
 }
 
@@ -236,6 +239,7 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
     "full/base",
     "p50 ms f/b",
     "p99 ms f/b",
+    "CPU ms/op f/b",
     "errors f/b",
     "SQL/op f/b",
     "peak RSS MB f/b",
@@ -253,6 +257,7 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
       `${ratio.toFixed(2)}×`,
       pair((r) => r.p50),
       pair((r) => r.p99),
+      pair((r) => r.cpuMsPerRequest, 2),
       `${total(full)} / ${total(baseline)}`,
       pair((r) => r.statementsPerRequest, 2),
       `${peak(full).toFixed(0)} / ${peak(baseline).toFixed(0)}`,
@@ -300,6 +305,8 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
       "Each server runs compiled (as npm start), in a process of its own over its own database\n" +
       "(seeded by another process beforehand; peak RSS is the server process's, sampled during\n" +
       "each run); autocannon runs in the parent. SQL/op counts every statement the server sent\n" +
-      "during the run, buffered audit inserts included, divided by the requests it answered.",
+      "during the run, buffered audit inserts included, divided by the requests it answered;\n" +
+      "CPU ms/op is the server process's CPU time (user + system) over the same requests: unlike\n" +
+      "req/s it leaves out the database and autocannon, which share the machine's cores.",
   );
 }

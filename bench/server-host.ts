@@ -96,6 +96,7 @@ const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 50);
 let statementsAtStart = 0;
+let cpuAtStart = process.cpuUsage();
 const statements = () => hosted.services.database.stats.statements;
 
 process.on("message", (message: HostRequest) => {
@@ -104,22 +105,26 @@ process.on("message", (message: HostRequest) => {
       case "begin":
         peakRss = process.memoryUsage.rss();
         statementsAtStart = statements();
+        cpuAtStart = process.cpuUsage();
         answered = 0;
         send({ type: "begun" });
         break;
-      case "end":
+      case "end": {
         // Requests the load generator gave up on at the end still finish here and are counted.
         await settled();
         // Audit events of reads are buffered: their inserts belong to the run that caused them.
         await hosted.flush();
         peakRss = Math.max(peakRss, process.memoryUsage.rss());
+        const cpu = process.cpuUsage(cpuAtStart);
         send({
           type: "ended",
           statements: statements() - statementsAtStart,
           requests: answered,
           peakRssBytes: peakRss,
+          cpuMicros: cpu.user + cpu.system,
         });
         break;
+      }
       case "close":
         clearInterval(sampler);
         await hosted.close();

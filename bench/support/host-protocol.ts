@@ -26,5 +26,7 @@ export type HostReply =
       statements: number;
       requests: number;
       peakRssBytes: number;
+      /** CPU time (user + system) the server process used during the run, in microseconds. */
+      cpuMicros: number;
     }
   | { type: "closed" };
