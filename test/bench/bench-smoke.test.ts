@@ -29,16 +29,25 @@ describe("npm run bench (smoke)", () => {
       BENCH_WARMUP_SECONDS: "0",
       BENCH_CONNECTIONS: "2",
     });
-    const rows = stdout.split("\n").filter((line) => /^[1-5] /.test(line));
-    expect(rows.map((row) => row.slice(0, 2))).toEqual(["1 ", "2 ", "3 ", "4 ", "5 "]);
+    // The table: a header, a rule, then one row per operation; cells are 2+ spaces apart.
+    const lines = stdout.split("\n");
+    const headerAt = lines.findIndex((line) => line.startsWith("operation "));
+    const cellsOf = (line: string) => line.trim().split(/ {2,}/);
+    const header = cellsOf(lines[headerAt]!);
+    const rows = lines
+      .slice(headerAt + 2, headerAt + 7)
+      .map(cellsOf)
+      .map((cells) => Object.fromEntries(header.map((name, i) => [name, cells[i]])));
+    expect(rows.map((row) => row.operation?.slice(0, 2))).toEqual(["1 ", "2 ", "3 ", "4 ", "5 "]);
     for (const row of rows) {
-      // req/s full, req/s base, full/base, …, errors f/b, SQL/op f/b, peak RSS f/b
-      expect(row).toMatch(/\s\d+\.\d\d×\s/);
-      const [, errorsFull, errorsBase] = /\s(\d+) \/ (\d+)\s+\d+\.\d\d \/ \d+\.\d\d/.exec(row)!;
-      expect([errorsFull, errorsBase]).toEqual(["0", "0"]);
-      const [, sqlFull] = /\s(\d+\.\d\d) \/ \d+\.\d\d\s/.exec(row)!;
-      expect(Number(sqlFull)).toBeGreaterThan(0);
-      expect(Number(sqlFull)).toBeLessThanOrEqual(6);
+      expect(row["full/base"]).toMatch(/^\d+\.\d\d×$/);
+      expect(row["errors f/b"]).toBe("0 / 0");
+      const [sqlFull] = row["SQL/op f/b"]!.split(" / ").map(Number);
+      expect(sqlFull).toBeGreaterThan(0);
+      expect(sqlFull).toBeLessThanOrEqual(6);
+      const [cpuFull, cpuBase] = row["CPU ms/op f/b"]!.split(" / ").map(Number);
+      expect(cpuFull).toBeGreaterThan(0);
+      expect(cpuBase).toBeGreaterThan(0);
     }
     expect(stdout).toMatch(/≤ 6 SQL statements per operation: met/);
     expect(stdout).toMatch(/zero errors: met/);
