@@ -542,13 +542,15 @@ describe("query events are buffered and lose nothing", () => {
       killed += await kill();
       expect(killed).toBeGreaterThan(0);
       expect(victim.app.audit.status().pending).toBe(sent);
+      // A write sent on a pooled connection that was killed while idle can wait for the buffer's
+      // write timeout (15 s) and then the retry backoff (5 s); two such writes in a row take 40 s.
       await expect
-        .poll(async () => (await eventsOf(ua, victim)).length, { timeout: 30_000, interval: 500 })
+        .poll(async () => (await eventsOf(ua, victim)).length, { timeout: 75_000, interval: 500 })
         .toBe(sent);
       await victim.close();
       expect(await verifyChain(server.app.services.database.db)).toMatchObject({ intact: true });
     },
-    60_000,
+    120_000,
   );
 });
 
