@@ -1,8 +1,14 @@
-import { and, asc, eq, gt, isNotNull, or } from "drizzle-orm";
+import { isNotNull, or } from "drizzle-orm";
 import type { Logger } from "pino";
-import { contactOfRow, NO_LEGACY_CONTACT, sealContact } from "../modules/customers/contact.js";
+import {
+  contactOfRow,
+  NO_LEGACY_CONTACT,
+  sealContact,
+  STORED_CONTACT_COLUMNS,
+} from "../modules/customers/contact.js";
 import { type FieldCipher, PiiDecryptionError } from "../security/pii.js";
 import type { Database } from "./client.js";
+import { storedContactOf, walkTable } from "./pii-rotation.js";
 import { customers } from "./schema.js";
 
 /*
@@ -35,45 +41,24 @@ export async function convertLegacyContacts(
   batchSize = CONVERSION_BATCH_SIZE,
 ): Promise<ConversionReport> {
   const report: ConversionReport = { converted: 0, failed: 0 };
-  let after: string | undefined;
-  for (;;) {
-    const { seen, lastId } = await db.transaction(async (tx) => {
-      const rows = await tx
-        .select({
-          id: customers.id,
-          contactEnc: customers.contactEnc,
-          emailEnc: customers.emailEnc,
-          phoneEnc: customers.phoneEnc,
-          dateOfBirthEnc: customers.dateOfBirthEnc,
-          taxIdLast4Enc: customers.taxIdLast4Enc,
-        })
-        .from(customers)
-        .where(and(isLegacy, after === undefined ? undefined : gt(customers.id, after)))
-        .orderBy(asc(customers.id))
-        .limit(batchSize)
-        .for("update", { skipLocked: true });
-      for (const row of rows) {
-        let contactEnc: string | null;
-        try {
-          contactEnc = sealContact(cipher, row.id, contactOfRow(cipher, row));
-        } catch (error) {
-          if (!(error instanceof PiiDecryptionError)) throw error;
-          const { table, column, rowId } = error.binding;
-          logger.warn({ table, column, rowId }, "legacy contact not converted: undecryptable");
-          report.failed++;
-          continue;
-        }
-        await tx
-          .update(customers)
-          .set({ ...NO_LEGACY_CONTACT, contactEnc })
-          .where(and(eq(customers.id, row.id), isLegacy));
-        report.converted++;
+  report.converted = await walkTable(
+    db,
+    { table: customers, select: STORED_CONTACT_COLUMNS, where: isLegacy, skipLocked: true },
+    batchSize,
+    (row) => {
+      try {
+        const contactEnc = sealContact(cipher, row.id, contactOfRow(cipher, storedContactOf(row)));
+        return { ...NO_LEGACY_CONTACT, contactEnc };
+      } catch (error) {
+        if (!(error instanceof PiiDecryptionError)) throw error;
+        const { table, column, rowId } = error.binding;
+        logger.warn({ table, column, rowId }, "legacy contact not converted: undecryptable");
+        report.failed++;
+        return undefined;
       }
-      return { seen: rows.length, lastId: rows.at(-1)?.id };
-    });
-    if (seen < batchSize || lastId === undefined) break;
-    after = lastId;
-  }
+    },
+    () => undefined,
+  );
   if (report.converted > 0 || report.failed > 0) {
     logger.info(report, "legacy customer contacts converted to envelopes");
   }

@@ -4,7 +4,12 @@ import {
   customerBinding,
   type CustomerPiiColumn,
 } from "../modules/customers/customers.repository.js";
-import { contactBinding, contactOfRow } from "../modules/customers/contact.js";
+import {
+  contactBinding,
+  contactOfRow,
+  STORED_CONTACT_COLUMNS,
+  type StoredContact,
+} from "../modules/customers/contact.js";
 import { userBinding } from "../modules/users/users.repository.js";
 import {
   type BlindIndex,
@@ -103,15 +108,31 @@ function staleCondition(spec: EncryptedTableSpec, activeKeyId: string) {
   );
 }
 
-type Row = Record<string, string | null> & { id: string };
+export type Row = Record<string, string | null> & { id: string };
+
+/** A customer row walked with STORED_CONTACT_COLUMNS selected, as the contact code reads it. */
+export const storedContactOf = (row: Row): StoredContact => ({
+  id: row.id,
+  contactEnc: row.contactEnc ?? null,
+  emailEnc: row.emailEnc ?? null,
+  phoneEnc: row.phoneEnc ?? null,
+  dateOfBirthEnc: row.dateOfBirthEnc ?? null,
+  taxIdLast4Enc: row.taxIdLast4Enc ?? null,
+});
 
 /**
- * Walks a table in id order, one transaction per batch of rows matching `where`, locking them;
- * `apply` returns the changes of one row (or undefined to leave it). Returns rows changed.
+ * Walks a table in id order, one transaction per batch of rows matching `where`, locking them
+ * (`skipLocked`: leaving rows another walker holds to it); `apply` returns the changes of one
+ * row (or undefined to leave it). Returns rows changed.
  */
-async function walkTable(
+export async function walkTable(
   db: Database,
-  spec: { table: EncryptedTable; select: Record<string, PgColumn>; where: ReturnType<typeof or> },
+  spec: {
+    table: EncryptedTable;
+    select: Record<string, PgColumn>;
+    where: ReturnType<typeof or>;
+    skipLocked?: boolean;
+  },
   batchSize: number,
   apply: (row: Row) => Record<string, string | null> | undefined,
   onBatch: (rowsChanged: number) => void | Promise<void>,
@@ -127,7 +148,7 @@ async function walkTable(
         .where(and(after === undefined ? undefined : gt(table.id, after), spec.where))
         .orderBy(asc(table.id))
         .limit(batchSize)
-        .for("update")) as Row[];
+        .for("update", spec.skipLocked ? { skipLocked: true } : {})) as Row[];
       let n = 0;
       for (const row of rows) {
         const changes = apply(row);
@@ -224,22 +245,8 @@ const EMAIL_INDEXED: EmailIndexedTable[] = [
   {
     name: "customers",
     table: customers,
-    select: {
-      contactEnc: customers.contactEnc,
-      emailEnc: customers.emailEnc,
-      phoneEnc: customers.phoneEnc,
-      dateOfBirthEnc: customers.dateOfBirthEnc,
-      taxIdLast4Enc: customers.taxIdLast4Enc,
-    },
-    emailOf: (cipher, row) =>
-      contactOfRow(cipher, {
-        id: row.id,
-        contactEnc: row.contactEnc ?? null,
-        emailEnc: row.emailEnc ?? null,
-        phoneEnc: row.phoneEnc ?? null,
-        dateOfBirthEnc: row.dateOfBirthEnc ?? null,
-        taxIdLast4Enc: row.taxIdLast4Enc ?? null,
-      }).email,
+    select: STORED_CONTACT_COLUMNS,
+    emailOf: (cipher, row) => contactOfRow(cipher, storedContactOf(row)).email,
     column: "contactEnc",
   },
 ];

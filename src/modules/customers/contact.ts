@@ -1,4 +1,4 @@
-import type { CustomerRow } from "../../db/schema.js";
+import { type CustomerRow, customers } from "../../db/schema.js";
 import { type FieldCipher, type PiiBinding, PiiDecryptionError } from "../../security/pii.js";
 
 /*
@@ -42,6 +42,17 @@ export type LegacyContactColumns = Pick<
   CustomerRow,
   (typeof LEGACY_CONTACT_COLUMNS)[number]["key"]
 >;
+
+/** The columns a contact is read from: the envelope and, until they are dropped, the legacy ones. */
+export const STORED_CONTACT_COLUMNS = {
+  contactEnc: customers.contactEnc,
+  emailEnc: customers.emailEnc,
+  phoneEnc: customers.phoneEnc,
+  dateOfBirthEnc: customers.dateOfBirthEnc,
+  taxIdLast4Enc: customers.taxIdLast4Enc,
+};
+
+export type StoredContact = Pick<CustomerRow, "id" | "contactEnc"> & LegacyContactColumns;
 
 /** The stored envelope, or null when the customer has no contact data at all. */
 export function sealContact(cipher: FieldCipher, rowId: string, contact: Contact): string | null {
@@ -99,10 +110,7 @@ export function openLegacyContact(
  * to an envelope can only come from an instance of the previous release writing during a
  * rolling deploy, so they are the newer ones (a field it cleared is not seen: it writes null).
  */
-export function contactOfRow(
-  cipher: FieldCipher,
-  row: Pick<CustomerRow, "id" | "contactEnc"> & LegacyContactColumns,
-): Contact {
+export function contactOfRow(cipher: FieldCipher, row: StoredContact): Contact {
   const contact = openContact(cipher, row.id, row.contactEnc);
   if (!hasLegacyContact(row)) return contact;
   const legacy = openLegacyContact(cipher, row.id, row);

@@ -12,6 +12,7 @@ import {
   EMPTY_CONTACT,
   NO_LEGACY_CONTACT,
   sealContact,
+  STORED_CONTACT_COLUMNS,
 } from "./contact.js";
 
 export type CustomerPiiColumn = "email" | "phone" | "date_of_birth" | "tax_id" | "tax_id_last4";
@@ -154,14 +155,7 @@ export async function updateCustomerRow(
   let current: Contact | undefined;
   if (Object.keys(contactChanges(patch)).length > 0) {
     const [stored] = await db
-      .select({
-        id: customers.id,
-        contactEnc: customers.contactEnc,
-        emailEnc: customers.emailEnc,
-        phoneEnc: customers.phoneEnc,
-        dateOfBirthEnc: customers.dateOfBirthEnc,
-        taxIdLast4Enc: customers.taxIdLast4Enc,
-      })
+      .select({ id: customers.id, ...STORED_CONTACT_COLUMNS })
       .from(customers)
       .where(ofOrg)
       .for("update");
