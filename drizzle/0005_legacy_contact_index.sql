@@ -1,0 +1,1 @@
+CREATE INDEX "customers_legacy_contact_idx" ON "customers" USING btree ("id") WHERE "customers"."email_enc" is not null or "customers"."phone_enc" is not null or "customers"."date_of_birth_enc" is not null or "customers"."tax_id_last4_enc" is not null;
