@@ -19,8 +19,7 @@ const opened = await openServices(config, createLogger(config.logLevel));
 const services = name === "full" ? opened : { ...opened, cipher: new PlaintextCipher() };
 
 const started = performance.now();
-const customers =
-  Number(process.env.BENCH_CUSTOMERS ?? 0) || BENCH_DATASET.customersPerOrganization * 2;
+const customers = Number(process.env.BENCH_CUSTOMERS); // checked and always set by bench/run.ts
 const size = {
   ...BENCH_DATASET,
   customersPerOrganization: Math.ceil(customers / BENCH_DATASET.organizations),

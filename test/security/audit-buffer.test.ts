@@ -59,6 +59,14 @@ async function storedIds(events: AuditEventDraft[]): Promise<Set<string>> {
   return new Set(rows.map((row) => row.id));
 }
 
+/** What the server does per operation: a slot when admitted, then its event. */
+function enqueue(buffer: AuditBuffer, events: AuditEventDraft[]): void {
+  for (const event of events) {
+    buffer.tryReserve(1);
+    buffer.push(event);
+  }
+}
+
 function newBuffer(batchSize: number) {
   const written: number[] = [];
   const buffer = new AuditBuffer(database.db, pino({ level: "silent" }), {
@@ -81,17 +89,11 @@ describe("the audit buffer", () => {
     const { buffer, written } = newBuffer(500);
     open.push(buffer);
     const first = [draft(), draft(), draft()];
-    for (const event of first) {
-      buffer.tryReserve(1);
-      buffer.push(event);
-    }
+    enqueue(buffer, first);
     const flushing = buffer.flush();
     // Operations answered while the batch is being written.
     const later = [draft(), draft()];
-    for (const event of later) {
-      buffer.tryReserve(1);
-      buffer.push(event);
-    }
+    enqueue(buffer, later);
     await flushing;
 
     expect(written).toEqual([3]);
@@ -110,16 +112,10 @@ describe("the audit buffer", () => {
     const { buffer, written } = newBuffer(500);
     open.push(buffer);
     const first = [draft(), draft(), draft()];
-    for (const event of first) {
-      buffer.tryReserve(1);
-      buffer.push(event);
-    }
+    enqueue(buffer, first);
     const running = buffer.flush(); // e.g. the timer's
     const second = [draft(), draft()];
-    for (const event of second) {
-      buffer.tryReserve(1);
-      buffer.push(event);
-    }
+    enqueue(buffer, second);
     await buffer.flush(); // e.g. a test, or shutdown, while the timer's write is running
     expect(written).toEqual([3, 2]);
     expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
@@ -133,10 +129,7 @@ describe("the audit buffer", () => {
     const { buffer, written } = newBuffer(4);
     open.push(buffer);
     const events = Array.from({ length: 10 }, () => draft());
-    for (const event of events) {
-      buffer.tryReserve(1);
-      buffer.push(event);
-    }
+    enqueue(buffer, events);
     // The fourth event started a flush of four; the six queued meanwhile are a full batch, so a
     // second flush follows at once and writes them (4 + 2), with no timer and no flush() call.
     const total = () => written.reduce((sum, n) => sum + n, 0);
@@ -169,10 +162,7 @@ describe("the audit buffer", () => {
       }),
       draft({ ip: null, userAgent: null, operationType: null, variables: null }),
     ];
-    for (const event of events) {
-      buffer.tryReserve(1);
-      buffer.push(event);
-    }
+    enqueue(buffer, events);
     await buffer.flush();
     const rows = await database.db
       .select()
