@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { buildSchema, execute, parse } from "graphql";
 import { describe, expect, it } from "vitest";
 import { instrumentSchema, startMeter } from "../../src/security/limits/meter.js";
@@ -67,5 +69,22 @@ describe("execution deadline", () => {
     meter.stop();
     // quick: 1; items: 1 + 2 elements × 1
     expect(meter.actualCost).toBe(4);
+  });
+
+  it("holds no settled field's value while the operation runs on", async () => {
+    setFlagsFromString("--expose-gc");
+    const collectGarbage = runInNewContext("gc") as () => void;
+    const meter = startMeter({}, 10_000);
+    let value: object | undefined = { rows: new Array(1_000).fill("row") };
+    const settled = new WeakRef(value);
+    expect(await meter.race(Promise.resolve(value))).toBe(value);
+    value = undefined;
+    // A second field still pending: the meter (and its deadline) stay in use.
+    const pending = meter.race(new Promise<never>(() => {}));
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    expect(settled.deref()).toBeUndefined();
+    meter.stop();
+    void pending.catch(() => {});
   });
 });
