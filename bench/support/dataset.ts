@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../src/db/uuidv7.js";
 import { customers, notes, organizations, type Role } from "../../src/db/schema.js";
 import type { Services } from "../../src/graphql/context.js";
 import { encryptCustomerFields } from "../../src/modules/customers/customers.repository.js";

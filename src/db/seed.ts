@@ -1,5 +1,5 @@
 import { count } from "drizzle-orm";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "./uuidv7.js";
 import type { Services } from "../graphql/context.js";
 import { insertCustomer } from "../modules/customers/customers.repository.js";
 import { insertUser } from "../modules/users/users.repository.js";

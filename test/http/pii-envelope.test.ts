@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { eq, sql } from "drizzle-orm";
 import pino from "pino";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../src/db/uuidv7.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { emailIndexColumns } from "../../src/db/blind-index.js";
 import { convertLegacyContacts } from "../../src/db/legacy-contacts.js";

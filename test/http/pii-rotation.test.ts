@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "drizzle-orm";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../src/db/uuidv7.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   backfillNextBlindIndex,

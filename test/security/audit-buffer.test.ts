@@ -1,6 +1,6 @@
 import { inArray } from "drizzle-orm";
 import pino from "pino";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../src/db/uuidv7.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabaseHandle } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { asc, eq, sql } from "drizzle-orm";
 import postgres from "postgres";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../src/db/uuidv7.js";
 import { describe, expect, it } from "vitest";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";

@@ -1,7 +1,7 @@
 import { timingSafeEqual, randomBytes } from "node:crypto";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../db/uuidv7.js";
 import { type ApiClientRow, apiClients } from "../../db/schema.js";
 import { type Context, tenantOf } from "../../graphql/context.js";
 import { invalidCredentials, notFound } from "../../graphql/errors.js";

@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../db/uuidv7.js";
 import { organizations, type UserRow, users } from "../../db/schema.js";
 import { type Context, tenantOf } from "../../graphql/context.js";
 import { badUserInput, forbidden, invalidCredentials } from "../../graphql/errors.js";

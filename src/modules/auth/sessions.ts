@@ -1,5 +1,5 @@
 import { and, eq, isNull } from "drizzle-orm";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../db/uuidv7.js";
 import type { Database } from "../../db/client.js";
 import { type RefreshTokenRow, refreshTokens } from "../../db/schema.js";
 import { hashOpaqueSecret, newOpaqueSecret } from "../../security/tokens.js";

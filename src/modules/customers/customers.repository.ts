@@ -1,5 +1,5 @@
 import { and, asc, count, eq, gt, ilike, type SQL } from "drizzle-orm";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../db/uuidv7.js";
 import { emailIndexColumns, emailIndexMatches } from "../../db/blind-index.js";
 import type { Database } from "../../db/client.js";
 import { type CustomerRow, customers } from "../../db/schema.js";

@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Mutation, Resolver, Root } from "type-graphql";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../db/uuidv7.js";
 import { type CustomerRow, customers, type NoteRow, notes, type UserRow } from "../../db/schema.js";
 import { type Context, tenantOf } from "../../graphql/context.js";
 import { forbidden, notFound } from "../../graphql/errors.js";

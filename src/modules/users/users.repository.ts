@@ -1,5 +1,5 @@
 import { and, asc, count, eq, gt } from "drizzle-orm";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../db/uuidv7.js";
 import { emailIndexColumns, emailIndexMatches } from "../../db/blind-index.js";
 import type { Database } from "../../db/client.js";
 import { type Role, type UserRow, users } from "../../db/schema.js";

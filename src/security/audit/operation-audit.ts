@@ -1,6 +1,6 @@
 import type { GraphQLRequestContextWillSendResponse, HTTPGraphQLResponse } from "@apollo/server";
 import type { GraphQLFormattedError } from "graphql";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../../db/uuidv7.js";
 import type { Database } from "../../db/client.js";
 import type { Context } from "../../graphql/context.js";
 import { ErrorCode } from "../../graphql/errors.js";
