@@ -141,6 +141,55 @@ describe("the audit buffer", () => {
     expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
   });
 
+  it("a batch no write has tried is appended without asking which events are stored", async () => {
+    const { buffer, written } = newBuffer(500);
+    open.push(buffer);
+    const events = [draft(), draft()];
+    enqueue(buffer, events);
+    const statements: string[] = [];
+    const stop = database.observe((query) => statements.push(query));
+    try {
+      await buffer.flush();
+    } finally {
+      stop();
+    }
+    expect(written).toEqual([2]);
+    expect(statements.filter((q) => /^select .* from "audit_events"/i.test(q))).toEqual([]);
+    expect(statements.filter((q) => /^insert into "audit_events"/i.test(q))).toHaveLength(1);
+  });
+
+  it("a batch retried after a commit whose acknowledgement was lost stores each event once", async () => {
+    // The real database behind a connection that drops the first commit's reply: the events
+    // are stored, but the buffer sees a failure and keeps them for a retry.
+    let acknowledgementLost = false;
+    const losing = Object.create(database.db) as typeof database.db;
+    losing.transaction = (async (run: Parameters<typeof database.db.transaction>[0]) => {
+      const result = await database.db.transaction(run);
+      if (!acknowledgementLost) {
+        acknowledgementLost = true;
+        throw new Error("connection lost before the commit was acknowledged");
+      }
+      return result;
+    }) as typeof database.db.transaction;
+    const written: number[] = [];
+    const buffer = new AuditBuffer(losing, pino({ level: "silent" }), {
+      capacity: 1_000,
+      flushMs: 3_600_000,
+      batchSize: 500,
+      onWritten: (rows) => written.push(rows.length),
+    });
+    const events = [draft(), draft(), draft()];
+    enqueue(buffer, events);
+    await buffer.flush();
+    expect(buffer.status()).toMatchObject({ pending: 3, failing: true });
+    expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
+
+    await buffer.close(); // retries at once: finds all three stored, writes none again
+    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0, failing: false });
+    expect(written).toEqual([0]);
+    expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
+  });
+
   it("stores every value exactly as it was hashed, whatever characters it holds", async () => {
     const { buffer } = newBuffer(500);
     open.push(buffer);

@@ -128,8 +128,11 @@ export class AuditBuffer {
       const batch = this.queue.slice(0, Math.min(this.batchSize, remaining));
       let rows: AuditEventRow[];
       try {
+        // Only a write that failed (or timed out) can have committed unseen, and it left failures
+        // above 0 until a write succeeds: a batch no write has tried skips the "stored?" lookup.
+        const firstAttempt = this.failures === 0;
         rows = await withTimeout(
-          this.db.transaction((tx) => appendToChain(tx, batch)),
+          this.db.transaction((tx) => appendToChain(tx, batch, { firstAttempt })),
           WRITE_TIMEOUT_MS,
         );
       } catch (error) {
