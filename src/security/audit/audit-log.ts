@@ -106,6 +106,7 @@ export class AuditLog {
   }
 
   written(rows: AuditEventRow[]): void {
+    if (!this.logger.isLevelEnabled("info")) return; // LOG_LEVEL above info: build no copies
     for (const row of rows) this.logger.info({ audit: logFieldsOf(row) }, "audit event");
   }
 
