@@ -31,7 +31,8 @@ function insertEvents(tx: Database, rows: readonly AuditEventRow[]) {
  * FOR UPDATE until it commits, so every writer (each instance's buffer flusher, each mutation)
  * appends after the previous one and the chain cannot fork. Events already stored (a retry after
  * a commit whose acknowledgement was lost) are skipped, so a retry never writes one twice;
- * `firstAttempt` (a mutation's own event) skips that lookup, which would hold the lock longer.
+ * `firstAttempt` (a mutation's own event, a buffer batch no write has tried) skips that lookup,
+ * which would hold the lock longer. Without it, the lookup runs.
  * Returns the rows written, in chain order.
  */
 export async function appendToChain(
@@ -47,7 +48,7 @@ export async function appendToChain(
     .for("update");
   if (!head) throw new Error("audit chain head is missing (migrations not applied?)");
   // A retried batch may have committed already (its acknowledgement lost): skip what is stored.
-  // A first attempt (a mutation's own event, in the mutation's transaction) cannot have been.
+  // A first attempt cannot have been.
   const stored = options.firstAttempt
     ? []
     : await tx
