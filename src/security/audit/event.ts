@@ -21,35 +21,53 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+type HashedEvent = Omit<AuditEventRow, "hash">;
+
+/** Every column but the hash itself, with its JSON key, in canonical (sorted) order. */
+const HASHED_FIELDS = (
+  [
+    "id",
+    "seq",
+    "orgId",
+    "at",
+    "actorType",
+    "actorId",
+    "ip",
+    "userAgent",
+    "operationType",
+    "operationName",
+    "documentHash",
+    "variables",
+    "outcome",
+    "errorCodes",
+    "sensitiveFields",
+    "deniedFields",
+    "requestedCost",
+    "actualCost",
+    "requestId",
+    "durationMs",
+    "prevHash",
+  ] satisfies (keyof HashedEvent)[]
+)
+  .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  .map((name) => ({ name, key: `${JSON.stringify(name)}:` }));
+
 /**
  * SHA-256 over the canonical encoding of every column but the hash itself (prevHash included),
- * so changing any stored value, or the event's place in the chain, changes the hash.
+ * so changing any stored value, or the event's place in the chain, changes the hash. The same
+ * string as canonicalJson of an object of those columns, with the key order worked out once
+ * instead of sorted again for every event (it is hashed on every request's path).
  */
-export function hashEvent(event: Omit<AuditEventRow, "hash">): string {
-  const fields: Record<keyof Omit<AuditEventRow, "hash">, unknown> = {
-    id: event.id,
-    seq: event.seq,
-    orgId: event.orgId,
-    at: event.at,
-    actorType: event.actorType,
-    actorId: event.actorId,
-    ip: event.ip,
-    userAgent: event.userAgent,
-    operationType: event.operationType,
-    operationName: event.operationName,
-    documentHash: event.documentHash,
-    variables: event.variables,
-    outcome: event.outcome,
-    errorCodes: event.errorCodes,
-    sensitiveFields: event.sensitiveFields,
-    deniedFields: event.deniedFields,
-    requestedCost: event.requestedCost,
-    actualCost: event.actualCost,
-    requestId: event.requestId,
-    durationMs: event.durationMs,
-    prevHash: event.prevHash,
-  };
-  return createHash("sha256").update(canonicalJson(fields)).digest("hex");
+export function hashEvent(event: HashedEvent): string {
+  let json = "";
+  for (const { name, key } of HASHED_FIELDS) {
+    const value = event[name];
+    if (value === undefined) continue;
+    json += `${json === "" ? "{" : ","}${key}${canonicalJson(value)}`;
+  }
+  return createHash("sha256")
+    .update(json === "" ? "{}" : `${json}}`)
+    .digest("hex");
 }
 
 /** The copy of an event for the structured log (SIEM): no variables, no user agent. */
