@@ -24,16 +24,21 @@ export interface OperationRequest {
   variables?: unknown;
   /** The document the server parsed; null when it failed to parse (not parsed again here). */
   document?: DocumentNode | null | undefined;
+  /** SHA-256 (hex) of `query` when the server has already computed it (Apollo's queryHash). */
+  queryHash?: string | undefined;
 }
 
 const MAX_NAME_LENGTH = 200;
 /** Variables larger than this (after redaction) are stored as a size only. */
 const MAX_VARIABLES_BYTES = 16_384;
 
+const SURROGATE = /[\ud800-\udfff]/;
+
 /** Text safe for a PostgreSQL text/jsonb value: no NUL, no lone UTF-16 surrogate. */
 export function storableText(text: string, maxLength = Number.MAX_SAFE_INTEGER): string {
-  return text
-    .slice(0, maxLength)
+  const kept = text.length > maxLength ? text.slice(0, maxLength) : text;
+  if (!kept.includes("\u0000") && !SURROGATE.test(kept)) return kept; // the usual case: no copies
+  return kept
     .replaceAll("\u0000", "")
     .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
@@ -138,7 +143,7 @@ export function describeOperation(
   return {
     operationType: operation?.operation ?? null,
     operationName: name === undefined ? null : storableText(name, MAX_NAME_LENGTH),
-    documentHash: query === undefined ? null : sha256Hex(query),
+    documentHash: query === undefined ? null : (request.queryHash ?? sha256Hex(query)),
     variables: redactVariables(document, operation, request.variables),
   };
 }

@@ -117,6 +117,7 @@ export class OperationAudit {
         operationName: rc.request.operationName,
         variables: rc.request.variables,
         document: rc.document ?? null,
+        queryHash: rc.queryHash,
       },
       outcomeOf(this.executed, codes),
       codes,
