@@ -26,6 +26,7 @@ import { registerRequestIdHeader } from "./http/request-scope.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { createLogger } from "./logger.js";
 import { AuditLog } from "./security/audit/audit-log.js";
+import { auditFieldResolution } from "./security/audit/field-audit.js";
 import { abuseLimits } from "./security/limits/index.js";
 import { operationContexts } from "./http/operation-context.js";
 import { openServices } from "./services.js";
@@ -104,7 +105,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   const limits = abuseLimits(config, services);
   const apollo = new ApolloServer<Context>({
-    schema: limits.instrument(deps.schema ?? (await buildApiSchema())),
+    // audit wrappers last: they see each field's outcome as graphql-js does
+    schema: auditFieldResolution(limits.instrument(deps.schema ?? (await buildApiSchema()))),
     parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,
     introspection: true, // the policy (public, authenticated, off) is introspectionPolicyPlugin's

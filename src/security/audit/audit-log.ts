@@ -1,6 +1,5 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import type { FastifyRequest } from "fastify";
-import type { GraphQLObjectType } from "graphql";
 import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
@@ -17,23 +16,6 @@ export interface AuditLogOptions {
   flushMs: number;
   /** Token limit used when the audit log parses a document Apollo did not (a 401). */
   maxTokens: number;
-}
-
-const coordinates = new WeakMap<GraphQLObjectType, Map<string, string>>();
-
-/** "Type.field", built once per field of the schema rather than once per resolved value. */
-function coordinateOf(type: GraphQLObjectType, fieldName: string): string {
-  let fields = coordinates.get(type);
-  if (!fields) {
-    fields = new Map();
-    coordinates.set(type, fields);
-  }
-  let coordinate = fields.get(fieldName);
-  if (coordinate === undefined) {
-    coordinate = `${type.name}.${fieldName}`;
-    fields.set(fieldName, coordinate);
-  }
-  return coordinate;
 }
 
 /** The operation as sent: a POST body (or batch element), or the parameters of a GET. */
@@ -137,16 +119,9 @@ export class AuditLog {
     return {
       requestDidStart: () =>
         Promise.resolve({
+          // How each field resolved reaches the record through auditFieldResolution's wrappers.
           executionDidStart: async (rc) => {
-            const audit = rc.contextValue.audit;
-            if (!audit) return;
-            await audit.executionStarted(rc.contextValue, rc.operation.operation);
-            return {
-              willResolveField: ({ info }) => {
-                const field = coordinateOf(info.parentType, info.fieldName);
-                return (error, result) => audit.fieldResolved(field, error, result);
-              },
-            };
+            await rc.contextValue.audit?.executionStarted(rc.contextValue, rc.operation.operation);
           },
           willSendResponse: async (rc) => {
             await rc.contextValue.audit?.recordResponse(rc);

@@ -4,6 +4,7 @@ import {
   type GraphQLSchema,
   isObjectType,
 } from "graphql";
+import { isPromiseLike } from "../../graphql/promise-like.js";
 import { executionTimeout } from "./errors.js";
 import { type FieldCostKind, fieldCostKind, MUTATION_COST, OBJECT_COST } from "./cost-model.js";
 
@@ -97,9 +98,6 @@ const CALL_COST: Record<FieldCostKind, number> = {
   list: OBJECT_COST,
   mutation: MUTATION_COST,
 };
-
-const isPromiseLike = (value: unknown): value is PromiseLike<unknown> =>
-  typeof (value as PromiseLike<unknown> | null)?.then === "function";
 
 type Resolver = GraphQLFieldResolver<unknown, object>;
 

@@ -1,0 +1,74 @@
+import {
+  defaultFieldResolver,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+  isIntrospectionType,
+  isObjectType,
+} from "graphql";
+import type { Context } from "../../graphql/context.js";
+import { isPromiseLike } from "../../graphql/promise-like.js";
+import { PII_FIELDS } from "../sensitive-data.js";
+
+type Resolver = GraphQLFieldResolver<unknown, Context>;
+
+/**
+ * Reports to the operation's audit record how a field resolved: `fieldResolved` sees every
+ * error (a denial is a FORBIDDEN one) and, for personal-data fields, the value. A promise is
+ * observed, not replaced: the resolver's own promise goes back to graphql-js.
+ */
+function audited(resolve: Resolver, coordinate: string, personalData: boolean): Resolver {
+  return (source, args, context, info) => {
+    const audit = context.audit;
+    if (!audit) return resolve(source, args, context, info);
+    let result: unknown;
+    try {
+      result = resolve(source, args, context, info);
+    } catch (error) {
+      audit.fieldResolved(coordinate, error, undefined);
+      throw error;
+    }
+    // a plain value matters when it is personal data or an Error returned instead of thrown
+    if (!isPromiseLike(result)) {
+      if (personalData || result instanceof Error)
+        audit.fieldResolved(coordinate, undefined, result);
+      return result;
+    }
+    void result.then(
+      (value) => {
+        if (personalData || value instanceof Error)
+          audit.fieldResolved(coordinate, undefined, value);
+      },
+      (error: unknown) => audit.fieldResolved(coordinate, error, undefined),
+    );
+    return result;
+  };
+}
+
+const instrumented = new WeakSet<GraphQLSchema>();
+
+/**
+ * Lets the audit log see the fields that can be denied or serve personal data: every field with
+ * a resolver (authorization and resolvers throw FORBIDDEN from there) and every personal-data
+ * field. A field read straight from its parent object can do neither and is left alone, so a
+ * page of rows does not pay for auditing its plain columns (Apollo's willResolveField would run
+ * for every field of every response). Changes the schema in place and returns it; apply it
+ * last, so that it sees what graphql-js sees.
+ */
+export function auditFieldResolution(schema: GraphQLSchema): GraphQLSchema {
+  if (instrumented.has(schema)) return schema;
+  instrumented.add(schema);
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || isIntrospectionType(type)) continue;
+    for (const field of Object.values(type.getFields())) {
+      const coordinate = `${type.name}.${field.name}`;
+      const personalData = PII_FIELDS.has(coordinate);
+      if (!field.resolve && !personalData) continue;
+      field.resolve = audited(
+        (field.resolve ?? defaultFieldResolver) as Resolver,
+        coordinate,
+        personalData,
+      );
+    }
+  }
+  return schema;
+}
