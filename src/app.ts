@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
 import type { PGlite } from "@electric-sql/pglite";
@@ -116,6 +119,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     includeStacktraceInErrorResponses: config.isDevelopment,
     formatError: formatError(config, logger),
     plugins: [
+      // Every response is no-store (the route), so cache hints would only cost time: Apollo's
+      // default cache-control plugin ran for each field of each response (a third of a 50-row
+      // page's execution), and a hint could have marked tenant data cacheable.
+      ApolloServerPluginCacheControlDisabled(),
       fastifyApolloDrainPlugin(server),
       audit.plugin(),
       config.isDevelopment

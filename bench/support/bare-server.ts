@@ -1,5 +1,8 @@
 import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import type { Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger } from "fastify";
@@ -48,7 +51,11 @@ export async function startBareServer(
     allowBatchedHttpRequests: false,
     status400ForVariableCoercionErrors: false,
     formatError: formatError(config, services.logger),
-    plugins: [ApolloServerPluginLandingPageDisabled(), metricsPlugin(metrics)],
+    plugins: [
+      ApolloServerPluginCacheControlDisabled(), // as buildApp
+      ApolloServerPluginLandingPageDisabled(),
+      metricsPlugin(metrics),
+    ],
   });
   await apollo.start();
   const unaudited: OperationRecord = {
