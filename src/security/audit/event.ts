@@ -23,32 +23,33 @@ export function canonicalJson(value: unknown): string {
 
 type HashedEvent = Omit<AuditEventRow, "hash">;
 
-/** Every column but the hash itself, with its JSON key, in canonical (sorted) order. */
-const HASHED_FIELDS = (
-  [
-    "id",
-    "seq",
-    "orgId",
-    "at",
-    "actorType",
-    "actorId",
-    "ip",
-    "userAgent",
-    "operationType",
-    "operationName",
-    "documentHash",
-    "variables",
-    "outcome",
-    "errorCodes",
-    "sensitiveFields",
-    "deniedFields",
-    "requestedCost",
-    "actualCost",
-    "requestId",
-    "durationMs",
-    "prevHash",
-  ] satisfies (keyof HashedEvent)[]
-)
+/** Every column but the hash itself: a Record, so a column added to the table must be listed. */
+const HASHED_COLUMNS: Record<keyof HashedEvent, true> = {
+  id: true,
+  seq: true,
+  orgId: true,
+  at: true,
+  actorType: true,
+  actorId: true,
+  ip: true,
+  userAgent: true,
+  operationType: true,
+  operationName: true,
+  documentHash: true,
+  variables: true,
+  outcome: true,
+  errorCodes: true,
+  sensitiveFields: true,
+  deniedFields: true,
+  requestedCost: true,
+  actualCost: true,
+  requestId: true,
+  durationMs: true,
+  prevHash: true,
+};
+
+/** The hashed columns with their JSON keys, in canonical (sorted) order. */
+const HASHED_FIELDS = (Object.keys(HASHED_COLUMNS) as (keyof HashedEvent)[])
   .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
   .map((name) => ({ name, key: `${JSON.stringify(name)}:` }));
 
