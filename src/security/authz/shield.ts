@@ -129,7 +129,7 @@ const shieldOptions = {
     // Rules never throw (guarded() turns a failure into a logged denial), so an error here is
     // the resolver's own (NOT_FOUND, BAD_USER_INPUT, …) or the denial below coming back through
     // shield's catch: pass it on unchanged; formatError hides anything unexpected. The denial is
-    // thrown, not returned, so Apollo's willResolveField sees it as the field's error (audit).
+    // thrown, not returned, so the field fails with it (graphql-js, the audit's field wrappers).
     if (error instanceof Error) throw error;
     throw forbidden();
   },
