@@ -1,15 +1,13 @@
-import {
-  defaultFieldResolver,
-  type GraphQLFieldResolver,
-  type GraphQLSchema,
-  isIntrospectionType,
-  isObjectType,
-} from "graphql";
+import type { GraphQLSchema } from "graphql";
 import type { Context } from "../../graphql/context.js";
-import { isPromiseLike } from "../../graphql/promise-like.js";
+import {
+  type FieldResolver,
+  isPromiseLike,
+  wrapFieldResolvers,
+} from "../../graphql/resolver-wrappers.js";
 import { PII_FIELDS } from "../sensitive-data.js";
 
-type Resolver = GraphQLFieldResolver<unknown, Context>;
+type Resolver = FieldResolver<Context>;
 
 /**
  * Reports to the operation's audit record how a field resolved: `fieldResolved` sees every
@@ -57,18 +55,10 @@ const instrumented = new WeakSet<GraphQLSchema>();
 export function auditFieldResolution(schema: GraphQLSchema): GraphQLSchema {
   if (instrumented.has(schema)) return schema;
   instrumented.add(schema);
-  for (const type of Object.values(schema.getTypeMap())) {
-    if (!isObjectType(type) || isIntrospectionType(type)) continue;
-    for (const field of Object.values(type.getFields())) {
-      const coordinate = `${type.name}.${field.name}`;
-      const personalData = PII_FIELDS.has(coordinate);
-      if (!field.resolve && !personalData) continue;
-      field.resolve = audited(
-        (field.resolve ?? defaultFieldResolver) as Resolver,
-        coordinate,
-        personalData,
-      );
-    }
-  }
-  return schema;
+  return wrapFieldResolvers<Context>(schema, (type, field, resolve) => {
+    const coordinate = `${type.name}.${field.name}`;
+    const personalData = PII_FIELDS.has(coordinate);
+    if (!field.resolve && !personalData) return undefined;
+    return audited(resolve, coordinate, personalData);
+  });
 }

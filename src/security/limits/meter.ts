@@ -1,10 +1,9 @@
+import type { GraphQLSchema } from "graphql";
 import {
-  defaultFieldResolver,
-  type GraphQLFieldResolver,
-  type GraphQLSchema,
-  isObjectType,
-} from "graphql";
-import { isPromiseLike } from "../../graphql/promise-like.js";
+  type FieldResolver,
+  isPromiseLike,
+  wrapFieldResolvers,
+} from "../../graphql/resolver-wrappers.js";
 import { executionTimeout } from "./errors.js";
 import { type FieldCostKind, fieldCostKind, MUTATION_COST, OBJECT_COST } from "./cost-model.js";
 
@@ -99,7 +98,7 @@ const CALL_COST: Record<FieldCostKind, number> = {
   mutation: MUTATION_COST,
 };
 
-type Resolver = GraphQLFieldResolver<unknown, object>;
+type Resolver = FieldResolver<object>;
 
 function metered(resolve: Resolver, kind: FieldCostKind): Resolver {
   const callCost = CALL_COST[kind];
@@ -135,14 +134,10 @@ export function instrumentSchema(schema: GraphQLSchema): GraphQLSchema {
   if (instrumented.has(schema)) return schema;
   instrumented.add(schema);
   const mutationType = schema.getMutationType();
-  for (const type of Object.values(schema.getTypeMap())) {
-    if (!isObjectType(type) || type.name.startsWith("__")) continue;
-    for (const field of Object.values(type.getFields())) {
-      const kind = fieldCostKind(type, field, type === mutationType);
-      if (kind === "introspection") continue;
-      if (CALL_COST[kind] === 0 && kind !== "nodes" && !field.resolve) continue;
-      field.resolve = metered((field.resolve ?? defaultFieldResolver) as Resolver, kind);
-    }
-  }
-  return schema;
+  return wrapFieldResolvers<object>(schema, (type, field, resolve) => {
+    const kind = fieldCostKind(type, field, type === mutationType);
+    if (kind === "introspection") return undefined;
+    if (CALL_COST[kind] === 0 && kind !== "nodes" && !field.resolve) return undefined;
+    return metered(resolve, kind);
+  });
 }
