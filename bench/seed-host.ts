@@ -3,7 +3,8 @@
  * in a process of its own that exits before the server starts, so the server's memory holds
  * what serving needs and nothing the bulk load left behind.
  *   full      personal data encrypted by the repository code under the server's PII keys
- *   baseline  the same rows through a no-op cipher (plaintext), for the bare server
+ *   baseline  the same rows through a no-op cipher (plaintext), for the bare server (and for
+ *             the full server too when BENCH_FULL_CIPHER=none)
  */
 import "reflect-metadata";
 import { parseConfig } from "../src/config.js";
@@ -16,7 +17,8 @@ import { PlaintextCipher } from "./support/plaintext-cipher.js";
 const name = process.env.BENCH_SERVER as ServerName;
 const { config } = parseConfig(process.env);
 const opened = await openServices(config, createLogger(config.logLevel));
-const services = name === "full" ? opened : { ...opened, cipher: new PlaintextCipher() };
+const encrypted = name === "full" && process.env.BENCH_FULL_CIPHER !== "none";
+const services = encrypted ? opened : { ...opened, cipher: new PlaintextCipher() };
 
 const started = performance.now();
 const customers = Number(process.env.BENCH_CUSTOMERS); // checked and always set by bench/run.ts

@@ -23,6 +23,8 @@ import { listenLocally, postGraphQL } from "./support/http.js";
 import { PlaintextCipher } from "./support/plaintext-cipher.js";
 
 const send = (reply: HostReply) => process.send!(reply);
+/** BENCH_FULL_CIPHER=none: the full server over plaintext data, to tell encryption's share apart. */
+const unencryptedFull = process.env.BENCH_FULL_CIPHER === "none";
 
 interface HostedServer {
   services: Services;
@@ -35,7 +37,7 @@ interface HostedServer {
 
 async function startFull(): Promise<HostedServer> {
   const { config } = parseConfig(process.env);
-  const app = await buildApp(config);
+  const app = await buildApp(config, unencryptedFull ? { cipher: new PlaintextCipher() } : {});
   return {
     services: app.services,
     url: await listenLocally(app.server),
@@ -76,12 +78,14 @@ if (!login.data?.logIn) throw new Error(`bench login failed: ${JSON.stringify(lo
 const token = login.data.logIn.accessToken as string;
 
 let answered = 0;
+let answeredSinceStart = 0; // for per-request figures from a CPU profile, which covers them all
 let inFlight = 0;
 hosted.http.on("request", (_request, response: ServerResponse) => {
   inFlight++;
   response.once("close", () => {
     inFlight--;
     answered++;
+    answeredSinceStart++;
   });
 });
 async function settled() {
@@ -127,6 +131,9 @@ process.on("message", (message: HostRequest) => {
       }
       case "close":
         clearInterval(sampler);
+        if (process.env.BENCH_CPU_PROF) {
+          console.log(`${name} server: ${answeredSinceStart} requests answered in all`);
+        }
         await hosted.close();
         // Exit once the reply is out (a --cpu-prof profile is written on exit).
         process.send!({ type: "closed" } satisfies HostReply, () => process.exit(0));

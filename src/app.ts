@@ -32,6 +32,7 @@ import { AuditLog } from "./security/audit/audit-log.js";
 import { auditFieldResolution } from "./security/audit/field-audit.js";
 import { abuseLimits } from "./security/limits/index.js";
 import { operationContexts } from "./http/operation-context.js";
+import type { FieldCipher } from "./security/pii.js";
 import { openServices } from "./services.js";
 
 export interface App {
@@ -54,6 +55,11 @@ export interface AppDeps {
    * No setting leads here: main.ts and the tests always serve buildApiSchema().
    */
   schema?: GraphQLSchema;
+  /**
+   * A cipher in place of the one built from PII_KEYS, for bench/run.ts only (its diagnostic run
+   * without encryption, BENCH_FULL_CIPHER=none). No setting leads here.
+   */
+  cipher?: FieldCipher;
 }
 
 /** TRUST_PROXY: "true", a hop count, or comma-separated addresses/CIDRs; off by default. */
@@ -70,7 +76,8 @@ function parseTrustProxy(value: string | undefined) {
 /** The one wiring function: main.ts and every test build the server through it. */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger(config.logLevel);
-  const services = await openServices(config, logger, deps.pglite);
+  const opened = await openServices(config, logger, deps.pglite);
+  const services = deps.cipher ? { ...opened, cipher: deps.cipher } : opened;
   const { database, redis } = services;
   // before serving: rows of the previous release move into the contact envelope
   await convertLegacyContacts(database.db, services.cipher, logger);
