@@ -15,11 +15,15 @@ import { type FieldCostKind, fieldCostKind, MUTATION_COST, OBJECT_COST } from ".
  * resolver still awaiting I/O is raced against the deadline, so the response is sent when the
  * deadline passes instead of when the slowest promise settles. Work already handed to the
  * database runs on until its statement_timeout; nothing new is started.
+ *
+ * The deadline is the timer's: it fires as soon as the event loop is free, which is at the
+ * latest when the execution next waits for I/O (a synchronous stretch of resolvers only reads
+ * what is already in memory). Reading the clock in every resolver instead cost a 50-row page
+ * 400 clock reads for the same effect.
  */
 export class OperationMeter {
   /** The cost of what really resolved, from the same model as the requested cost. */
   actualCost = 0;
-  private readonly deadline: number;
   private readonly timer: NodeJS.Timeout;
   /**
    * How to reject each resolver promise still pending, so the deadline can settle them all.
@@ -31,13 +35,12 @@ export class OperationMeter {
   private expiredError: Error | undefined;
 
   constructor(readonly timeoutMs: number) {
-    this.deadline = Date.now() + timeoutMs;
     this.timer = setTimeout(() => this.expire(), timeoutMs);
     this.timer.unref();
   }
 
   get timedOut(): boolean {
-    return Date.now() >= this.deadline;
+    return this.expiredError !== undefined;
   }
 
   /** The promise settles as the resolver's does, or with EXECUTION_TIMEOUT at the deadline. */
