@@ -251,6 +251,7 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
     "req/s full",
     "req/s base",
     "full/base",
+    "rounds min–max",
     "p50 ms f/b",
     "p99 ms f/b",
     "CPU ms/op f/b",
@@ -259,7 +260,8 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
     "peak RSS MB f/b",
   ];
   const rows = results.map(({ operation, runs: { full, baseline } }) => {
-    const ratio = median(full.map((run, i) => run.rps / baseline[i]!.rps));
+    const ratios = full.map((run, i) => run.rps / baseline[i]!.rps);
+    const ratio = median(ratios);
     const pair = (pick: (r: Run) => number, digits = 0) =>
       `${m(full, pick).toFixed(digits)} / ${m(baseline, pick).toFixed(digits)}`;
     const total = (runs: Run[]) => runs.reduce((sum, r) => sum + r.errors, 0);
@@ -269,6 +271,8 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
       m(full, (r) => r.rps).toFixed(0),
       m(baseline, (r) => r.rps).toFixed(0),
       `${ratio.toFixed(2)}×`,
+      // the spread of the per-round ratios: how far one run's verdict can be trusted
+      `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`,
       pair((r) => r.p50),
       pair((r) => r.p99),
       pair((r) => r.cpuMsPerRequest, 2),
@@ -321,6 +325,7 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
         )}) so that the budget does not refuse the load; every other limit at its default.\n` +
       "Baseline: the same route, context, resolvers and database handle without shield, abuse limits,\n" +
       "budgets or audit, and with a no-op cipher over a plaintext copy of the data set (bench/ only).\n" +
+      "full/base is the median of the per-round throughput ratios, rounds min–max their range.\n" +
       "Each server runs compiled (as npm start), in a process of its own over its own database\n" +
       "(seeded by another process beforehand; peak RSS is the server process's, sampled during\n" +
       "each run); autocannon runs in the parent. SQL/op counts every statement the server sent\n" +

@@ -41,6 +41,9 @@ describe("npm run bench (smoke)", () => {
     expect(rows.map((row) => row.operation?.slice(0, 2))).toEqual(["1 ", "2 ", "3 ", "4 ", "5 "]);
     for (const row of rows) {
       expect(row["full/base"]).toMatch(/^\d+\.\d\d×$/);
+      // one round: its ratio is the median, the minimum and the maximum
+      const ratio = row["full/base"]!.slice(0, -1);
+      expect(row["rounds min–max"]).toBe(`${ratio}–${ratio}×`);
       expect(row["errors f/b"]).toBe("0 / 0");
       const [sqlFull] = row["SQL/op f/b"]!.split(" / ").map(Number);
       expect(sqlFull).toBeGreaterThan(0);
@@ -62,5 +65,14 @@ describe("npm run bench (smoke)", () => {
     expect(failed?.stderr).toContain(
       'BENCH_SECONDS must be a whole number of at least 1 (got "five")',
     );
+  });
+
+  it("refuses a cipher mode it does not know, before starting anything", async () => {
+    const failed = await bench({ BENCH_FULL_CIPHER: "plain" }).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr).toContain('BENCH_FULL_CIPHER must be "none" or unset (got "plain")');
   });
 });
