@@ -184,7 +184,6 @@ try {
       BENCH_SERVER: server,
       BENCH_CUSTOMERS: String(CUSTOMERS),
       BENCH_FULL_CIPHER: FULL_CIPHER,
-      ...(CPU_PROF_DIR ? { BENCH_CPU_PROF: CPU_PROF_DIR } : {}),
     };
   }
   // Both data sets are seeded at once (a core each), by processes that exit before serving.

@@ -131,7 +131,7 @@ process.on("message", (message: HostRequest) => {
       }
       case "close":
         clearInterval(sampler);
-        if (process.env.BENCH_CPU_PROF) {
+        if (process.execArgv.includes("--cpu-prof")) {
           console.log(`${name} server: ${answeredSinceStart} requests answered in all`);
         }
         await hosted.close();

@@ -47,10 +47,10 @@ const instrumented = new WeakSet<GraphQLSchema>();
 /**
  * Lets the audit log see the fields that can be denied or serve personal data: every field with
  * a resolver (authorization and resolvers throw FORBIDDEN from there) and every personal-data
- * field. A field read straight from its parent object can do neither and is left alone, so a
- * page of rows does not pay for auditing its plain columns (Apollo's willResolveField would run
- * for every field of every response). Changes the schema in place and returns it; apply it
- * last, so that it sees what graphql-js sees.
+ * field. Only a field without a resolver (graphql-js reads its parent's property) is left alone.
+ * TypeGraphQL gives every field of the served schema a resolver, so there every field is wrapped:
+ * one call each, where Apollo's willResolveField also built a closure per field. Changes the
+ * schema in place and returns it; apply it last, so that it sees what graphql-js sees.
  */
 export function auditFieldResolution(schema: GraphQLSchema): GraphQLSchema {
   if (instrumented.has(schema)) return schema;

@@ -130,8 +130,9 @@ const instrumented = new WeakSet<GraphQLSchema>();
 
 /**
  * Wraps the resolvers that cost something or do work (composite fields and fields with their own
- * resolver) so each operation's meter sees them. Plain scalar properties stay unwrapped: they
- * cost 0 and cannot be slow. Changes the schema in place and returns it.
+ * resolver) so each operation's meter sees them. Scalar fields without a resolver stay unwrapped:
+ * they cost 0 and cannot be slow (TypeGraphQL gives every field of the served schema a resolver,
+ * so there that leaves only introspection). Changes the schema in place and returns it.
  */
 export function instrumentSchema(schema: GraphQLSchema): GraphQLSchema {
   if (instrumented.has(schema)) return schema;
