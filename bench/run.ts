@@ -11,8 +11,8 @@
  *
  * DATABASE_URL: PostgreSQL (a scratch database per server is created and dropped); otherwise
  * PGlite in a temporary directory per server. BENCH_SECONDS (per round, default 5),
- * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (default 2, 0
- * for none) and BENCH_CUSTOMERS (default 10,000; fewer for the smoke test) size it.
+ * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (per server and
+ * operation before its rounds, default 10, 0 for none) and BENCH_CUSTOMERS (default 10,000; fewer for the smoke test) size it.
  * BENCH_ONLY=1,3 runs only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile of each
  * server process there (in full/ and baseline/). BENCH_FULL_CIPHER=none is a diagnostic: the
  * full server over a plaintext copy with the baseline's no-op cipher, every other layer in
@@ -43,7 +43,10 @@ function knob(name: string, fallback: number, min = 1): number {
 const SECONDS = knob("BENCH_SECONDS", 5);
 const ROUNDS = knob("BENCH_ROUNDS", 5);
 const CONNECTIONS = knob("BENCH_CONNECTIONS", 8);
-const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 2, 0);
+// Long enough for V8 to optimize each server's code for the operation: after 2 s the first round
+// still ran both servers at 1.3-1.7× the CPU per request of later rounds, the full server (more
+// code to optimize) more so, which put a steady 0.85-0.95× round at 0.73× (README "Performance").
+const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 10, 0);
 const CUSTOMERS = knob("BENCH_CUSTOMERS", BENCH_DATASET.customersPerOrganization * 2, 2);
 const SERVERS: ServerName[] = ["full", "baseline"];
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
@@ -285,6 +288,12 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
   for (const row of rows) console.log(line(row));
+  // In the order they ran: a trend (warm-up, a neighbour's load) shows here, not in the median.
+  console.log("\nfull/base per round, in order:");
+  for (const { operation, runs } of results) {
+    const ratios = runs.full.map((run, i) => (run.rps / runs.baseline[i]!.rps).toFixed(2));
+    console.log(`  ${operation.name}: ${ratios.join(" ")}`);
+  }
 
   const targets = results.map(({ operation, runs }) => {
     const ratio = median(runs.full.map((run, i) => run.rps / runs.baseline[i]!.rps));

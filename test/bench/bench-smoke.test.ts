@@ -52,6 +52,13 @@ describe("npm run bench (smoke)", () => {
       expect(cpuFull).toBeGreaterThan(0);
       expect(cpuBase).toBeGreaterThan(0);
     }
+    const perRound = lines.slice(lines.indexOf("full/base per round, in order:") + 1).slice(0, 5);
+    expect(perRound.map((line) => line.replace(/: .*/, ""))).toEqual(
+      rows.map((row) => `  ${row.operation}`),
+    );
+    for (const [i, row] of rows.entries()) {
+      expect(perRound[i]).toBe(`  ${row.operation}: ${row["full/base"]!.slice(0, -1)}`);
+    }
     expect(stdout).toMatch(/≤ 6 SQL statements per operation: met/);
     expect(stdout).toMatch(/zero errors: met/);
   }, 300_000);
