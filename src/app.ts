@@ -16,6 +16,7 @@ import { seedDemoDataIfEmpty } from "./db/seed.js";
 import type { Context, Services } from "./graphql/context.js";
 import { formatError } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
+import { variableErrorsStatusPlugin } from "./graphql/variable-errors-status.js";
 import { registerCors } from "./http/cors.js";
 import { registerConnectionDraining } from "./http/draining.js";
 import { registerErrorResponses } from "./http/error-responses.js";
@@ -122,7 +123,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     introspection: true, // the policy (public, authenticated, off) is introspectionPolicyPlugin's
     logger,
     allowBatchedHttpRequests: false, // batches are split by the route, one context each
-    status400ForVariableCoercionErrors: false,
     includeStacktraceInErrorResponses: config.isDevelopment,
     formatError: formatError(config, logger),
     plugins: [
@@ -137,6 +137,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         : ApolloServerPluginLandingPageDisabled(),
       limits.plugin,
       introspectionPolicyPlugin(config.introspection),
+      variableErrorsStatusPlugin(),
       metricsPlugin(metrics), // last: it reads what the other plugins put on the response
     ],
   });

@@ -9,6 +9,7 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { GraphQLSchema } from "graphql";
 import { type Context, type Services } from "../../src/graphql/context.js";
 import { formatError } from "../../src/graphql/format-error.js";
+import { variableErrorsStatusPlugin } from "../../src/graphql/variable-errors-status.js";
 import { registerCors } from "../../src/http/cors.js";
 import { registerErrorResponses } from "../../src/http/error-responses.js";
 import { metricsPlugin, ServerMetrics } from "../../src/http/metrics.js";
@@ -49,11 +50,11 @@ export async function startBareServer(
   const apollo = new ApolloServer<Context>({
     schema,
     allowBatchedHttpRequests: false,
-    status400ForVariableCoercionErrors: false,
     formatError: formatError(config, services.logger),
     plugins: [
       ApolloServerPluginCacheControlDisabled(), // as buildApp
       ApolloServerPluginLandingPageDisabled(),
+      variableErrorsStatusPlugin(),
       metricsPlugin(metrics),
     ],
   });
