@@ -41,40 +41,6 @@ describe("execution deadline", () => {
     ]);
   });
 
-  it("races a promise that several fields share once: they settle with it, or time out together", async () => {
-    const shared = instrumentSchema(
-      buildSchema("type Row { name: String }  type Query { first: Row  second: Row }"),
-    );
-    const run = async (promise: Promise<{ name: string }>, timeoutMs: number) => {
-      const context = {};
-      const meter = startMeter(context, timeoutMs);
-      const rootValue = { first: () => promise, second: () => promise };
-      const result = await execute({
-        schema: shared,
-        document: parse("{ first { name } second { name } }"),
-        rootValue,
-        contextValue: context,
-      });
-      meter.stop();
-      return result;
-    };
-    // the legitimate case, a loader's cached row: both fields get the value
-    expect((await run(Promise.resolve({ name: "row" }), 10_000)).data).toEqual({
-      first: { name: "row" },
-      second: { name: "row" },
-    });
-    // a shared promise that hangs: both fields time out at the deadline
-    const timedOut = await run(never, 50);
-    expect(timedOut.data).toEqual({ first: null, second: null });
-    expect(timedOut.errors?.map((e) => [e.path, e.extensions.code])).toEqual([
-      [["first"], "EXECUTION_TIMEOUT"],
-      [["second"], "EXECUTION_TIMEOUT"],
-    ]);
-    const meter = startMeter({}, 10_000);
-    expect(meter.race(never)).toBe(meter.race(never));
-    meter.stop();
-  });
-
   it("starts no resolver once the deadline has passed", async () => {
     const context = {};
     const meter = startMeter(context, 1);

@@ -32,13 +32,6 @@ export class OperationMeter {
    * survivors made the young-generation collections of a 50-row page cost half as much again.
    */
   private readonly pending = new Set<(error: unknown) => void>();
-  /**
-   * The race of each resolver promise, so that fields given the same promise share one race: a
-   * loader hands every field that asks for the same row (the author of 250 notes, say) its one
-   * cached promise, and a race per field cost the nested customers page more than any other
-   * layer did. Weak: a race lives only as long as its promise.
-   */
-  private readonly races = new WeakMap<PromiseLike<unknown>, Promise<unknown>>();
   private expiredError: Error | undefined;
 
   constructor(readonly timeoutMs: number) {
@@ -53,9 +46,7 @@ export class OperationMeter {
   /** The promise settles as the resolver's does, or with EXECUTION_TIMEOUT at the deadline. */
   race<T>(promise: PromiseLike<T>): Promise<T> {
     if (this.expiredError) return Promise.reject(this.expiredError);
-    const existing = this.races.get(promise) as Promise<T> | undefined;
-    if (existing) return existing;
-    const raced = new Promise<T>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       this.pending.add(reject);
       promise.then(
         (value) => {
@@ -68,8 +59,6 @@ export class OperationMeter {
         },
       );
     });
-    this.races.set(promise, raced);
-    return raced;
   }
 
   countElements(value: unknown): void {
