@@ -41,6 +41,36 @@ describe("execution deadline", () => {
     ]);
   });
 
+  it("times out every field that awaits one shared promise (a loader's cached row)", async () => {
+    const shared = instrumentSchema(
+      buildSchema("type Row { name: String }  type Query { first: Row  second: Row }"),
+    );
+    const run = async (promise: Promise<{ name: string }>, timeoutMs: number) => {
+      const context = {};
+      const meter = startMeter(context, timeoutMs);
+      const result = await execute({
+        schema: shared,
+        document: parse("{ first { name } second { name } }"),
+        rootValue: { first: () => promise, second: () => promise },
+        contextValue: context,
+      });
+      meter.stop();
+      return result;
+    };
+    // the legitimate case: both fields get the row
+    expect((await run(Promise.resolve({ name: "row" }), 10_000)).data).toEqual({
+      first: { name: "row" },
+      second: { name: "row" },
+    });
+    // a shared promise that hangs: both fields time out at the deadline
+    const timedOut = await run(never, 50);
+    expect(timedOut.data).toEqual({ first: null, second: null });
+    expect(timedOut.errors?.map((e) => [e.path, e.extensions.code])).toEqual([
+      [["first"], "EXECUTION_TIMEOUT"],
+      [["second"], "EXECUTION_TIMEOUT"],
+    ]);
+  });
+
   it("starts no resolver once the deadline has passed", async () => {
     const context = {};
     const meter = startMeter(context, 1);
