@@ -12,7 +12,8 @@
  * DATABASE_URL: PostgreSQL (a scratch database per server is created and dropped); otherwise
  * PGlite in a temporary directory per server. BENCH_SECONDS (per round, default 5),
  * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (per server and
- * operation before its rounds, default 10, 0 for none) and BENCH_CUSTOMERS (default 10,000; fewer for the smoke test) size it.
+ * operation before its rounds, default 10, 0 for none) and BENCH_CUSTOMERS (default 10,000;
+ * fewer for the smoke test) size it.
  * BENCH_ONLY=1,3 runs only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile of each
  * server process there (in full/ and baseline/). BENCH_FULL_CIPHER=none is a diagnostic: the
  * full server over a plaintext copy with the baseline's no-op cipher, every other layer in
