@@ -247,6 +247,11 @@ try {
   }
 }
 
+/** full/base throughput of each round, in the order the rounds ran. */
+function roundRatios(runs: Record<ServerName, Run[]>): number[] {
+  return runs.full.map((run, i) => run.rps / runs.baseline[i]!.rps);
+}
+
 function printTable(results: { operation: Operation; runs: Record<ServerName, Run[]> }[]) {
   const m = (runs: Run[], pick: (r: Run) => number) => median(runs.map(pick));
   const header = [
@@ -262,8 +267,9 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
     "SQL/op f/b",
     "peak RSS MB f/b",
   ];
-  const rows = results.map(({ operation, runs: { full, baseline } }) => {
-    const ratios = full.map((run, i) => run.rps / baseline[i]!.rps);
+  const rows = results.map(({ operation, runs }) => {
+    const { full, baseline } = runs;
+    const ratios = roundRatios(runs);
     const ratio = median(ratios);
     const pair = (pick: (r: Run) => number, digits = 0) =>
       `${m(full, pick).toFixed(digits)} / ${m(baseline, pick).toFixed(digits)}`;
@@ -292,12 +298,12 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
   // In the order they ran: a trend (warm-up, a neighbour's load) shows here, not in the median.
   console.log("\nfull/base per round, in order:");
   for (const { operation, runs } of results) {
-    const ratios = runs.full.map((run, i) => (run.rps / runs.baseline[i]!.rps).toFixed(2));
+    const ratios = roundRatios(runs).map((ratio) => ratio.toFixed(2));
     console.log(`  ${operation.name}: ${ratios.join(" ")}`);
   }
 
   const targets = results.map(({ operation, runs }) => {
-    const ratio = median(runs.full.map((run, i) => run.rps / runs.baseline[i]!.rps));
+    const ratio = median(roundRatios(runs));
     const all = [...runs.full, ...runs.baseline];
     return {
       name: operation.name,

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from "@apollo/server";
+import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from "@apollo/server";
 import { ErrorCode } from "./errors.js";
 
 /**
@@ -13,22 +13,20 @@ import { ErrorCode } from "./errors.js";
  * limits) as it is.
  */
 export function variableErrorsStatusPlugin(): ApolloServerPlugin {
-  return {
-    requestDidStart: () =>
-      Promise.resolve({
-        willSendResponse: ({ response }) => {
-          if (response.http.status !== 400 || response.body.kind !== "single") {
-            return Promise.resolve();
-          }
-          const { data, errors } = response.body.singleResult;
-          const onlyBadVariables =
-            data === undefined &&
-            errors !== undefined &&
-            errors.length > 0 &&
-            errors.every((error) => error.extensions?.code === ErrorCode.BAD_USER_INPUT);
-          if (onlyBadVariables) response.http.status = 200;
-          return Promise.resolve();
-        },
-      }),
+  // One listener for every request: it keeps no per-request state.
+  const listener: GraphQLRequestListener<BaseContext> = {
+    willSendResponse: ({ response }) => {
+      if (response.http.status === 400 && response.body.kind === "single") {
+        const { data, errors } = response.body.singleResult;
+        const onlyBadVariables =
+          data === undefined &&
+          errors !== undefined &&
+          errors.length > 0 &&
+          errors.every((error) => error.extensions?.code === ErrorCode.BAD_USER_INPUT);
+        if (onlyBadVariables) response.http.status = 200;
+      }
+      return Promise.resolve();
+    },
   };
+  return { requestDidStart: () => Promise.resolve(listener) };
 }
