@@ -14,7 +14,7 @@ import type { Config } from "./config.js";
 import { convertLegacyContacts } from "./db/legacy-contacts.js";
 import { seedDemoDataIfEmpty } from "./db/seed.js";
 import type { Context, Services } from "./graphql/context.js";
-import { formatError } from "./graphql/format-error.js";
+import { formatError, requestIdPlugin } from "./graphql/format-error.js";
 import { buildApiSchema } from "./graphql/schema.js";
 import { variableErrorsStatusPlugin } from "./graphql/variable-errors-status.js";
 import { registerCors } from "./http/cors.js";
@@ -26,7 +26,7 @@ import { metricsPlugin, registerMetricsRoute, ServerMetrics } from "./http/metri
 import { registerOperationsRoutes } from "./http/operations-routes.js";
 import { parseOriginPatterns } from "./http/origins.js";
 import { Readiness } from "./http/readiness.js";
-import { registerRequestIdHeader } from "./http/request-scope.js";
+import { registerRequestIdHeader } from "./http/request-id.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { createLogger } from "./logger.js";
 import { AuditLog } from "./security/audit/audit-log.js";
@@ -137,6 +137,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         : ApolloServerPluginLandingPageDisabled(),
       limits.plugin,
       introspectionPolicyPlugin(config.introspection),
+      requestIdPlugin(), // for formatError
       variableErrorsStatusPlugin(),
       metricsPlugin(metrics), // last: it reads what the other plugins put on the response
     ],

@@ -8,13 +8,13 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { GraphQLSchema } from "graphql";
 import { type Context, type Services } from "../../src/graphql/context.js";
-import { formatError } from "../../src/graphql/format-error.js";
+import { formatError, requestIdPlugin } from "../../src/graphql/format-error.js";
 import { variableErrorsStatusPlugin } from "../../src/graphql/variable-errors-status.js";
 import { registerCors } from "../../src/http/cors.js";
 import { registerErrorResponses } from "../../src/http/error-responses.js";
 import { metricsPlugin, ServerMetrics } from "../../src/http/metrics.js";
 import { parseOriginPatterns } from "../../src/http/origins.js";
-import { registerRequestIdHeader } from "../../src/http/request-scope.js";
+import { registerRequestIdHeader } from "../../src/http/request-id.js";
 import { registerSecurityHeaders } from "../../src/http/security-headers.js";
 import { type OperationRecord, registerGraphQLRoute } from "../../src/http/graphql-route.js";
 import { listenLocally } from "./http.js";
@@ -54,6 +54,7 @@ export async function startBareServer(
     plugins: [
       ApolloServerPluginCacheControlDisabled(), // as buildApp
       ApolloServerPluginLandingPageDisabled(),
+      requestIdPlugin(),
       variableErrorsStatusPlugin(),
       metricsPlugin(metrics),
     ],

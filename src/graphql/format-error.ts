@@ -1,10 +1,51 @@
+import type { ApolloServerPlugin, GraphQLRequestListener } from "@apollo/server";
 import type { GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
-import { currentRequestId } from "../http/request-scope.js";
+import type { Context } from "./context.js";
 import { ErrorCode } from "./errors.js";
 import { redactInputValues } from "./input-value-redaction.js";
 import { fieldSuggestionsEnabled, withoutSuggestions } from "./suggestions.js";
+
+const REQUEST_ID = Symbol("requestId");
+
+/**
+ * Marks an error with the id of the request it belongs to. Apollo calls formatError with the
+ * error alone, so the request id travels on the error object: each error Apollo formats is
+ * created for its request (graphql-js locates every resolver error anew), never shared.
+ * An AsyncLocalStorage carried it before, at the price of an async hook on every promise of
+ * every request (README "Performance").
+ */
+export function tagWithRequestId(error: unknown, requestId: string): void {
+  if (typeof error === "object" && error !== null) {
+    (error as Record<symbol, unknown>)[REQUEST_ID] = requestId;
+  }
+}
+
+const tagOf = (error: unknown): string | undefined => {
+  const tag = (error as Record<symbol, unknown> | null | undefined)?.[REQUEST_ID];
+  return typeof tag === "string" ? tag : undefined;
+};
+
+/** The error's tag, or that of the error Apollo wrapped (a failed context that threw a non-GraphQLError). */
+const requestIdOf = (error: unknown): string | undefined =>
+  tagOf(error) ?? tagOf((error as { originalError?: unknown } | null)?.originalError);
+
+/**
+ * Tags every error of an operation with its request id before Apollo formats it (Apollo passes
+ * didEncounterErrors the very objects it then hands to formatError). Errors Apollo formats
+ * outside an operation (a malformed HTTP request, a failed context) are the route's to tag.
+ */
+export function requestIdPlugin(): ApolloServerPlugin<Context> {
+  // One listener for every request: it reads the request's context and keeps no state.
+  const listener: GraphQLRequestListener<Context> = {
+    didEncounterErrors: ({ errors, contextValue }) => {
+      for (const error of errors) tagWithRequestId(error, contextValue.requestId);
+      return Promise.resolve();
+    },
+  };
+  return { requestDidStart: () => Promise.resolve(listener) };
+}
 
 /**
  * Every error carries the request id (clients quote it, operators find the log line by it).
@@ -15,7 +56,7 @@ import { fieldSuggestionsEnabled, withoutSuggestions } from "./suggestions.js";
 export function formatError(config: Config, logger: Logger) {
   const suggestions = fieldSuggestionsEnabled(config);
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const requestId = currentRequestId();
+    const requestId = requestIdOf(error);
     const code = formatted.extensions?.code;
     if (code === ErrorCode.INTERNAL_SERVER_ERROR) {
       const original = (error as { originalError?: unknown }).originalError ?? error;

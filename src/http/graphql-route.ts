@@ -7,8 +7,8 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "../graphql/errors.js";
 import type { Context } from "../graphql/context.js";
+import { tagWithRequestId } from "../graphql/format-error.js";
 import { sendError } from "./error-responses.js";
-import { runInRequestScope } from "./request-scope.js";
 
 /** The audit record of one operation (src/security/audit). */
 export interface OperationRecord {
@@ -55,19 +55,41 @@ function batchError(reply: FastifyReply, message: string, code: string, status =
 
 const GRAPHQL_RESPONSE_JSON = "application/graphql-response+json";
 
+interface ErrorsBody {
+  data?: unknown;
+  errors?: { extensions?: Record<string, unknown> }[];
+}
+
 /**
- * GraphQL over HTTP: with application/graphql-response+json a response without `data` (the
- * request failed before execution, e.g. variables that do not coerce) must not be a 2xx, while
- * application/json keeps 200 for it (BEHAVIOUR: BAD_USER_INPUT is 200). Only error bodies are
- * parsed to check.
+ * The status and body to send for one operation's response.
+ * - GraphQL over HTTP: with application/graphql-response+json a response without `data` (the
+ *   request failed before execution, e.g. variables that do not coerce) must not be a 2xx,
+ *   while application/json keeps 200 for it (BEHAVIOUR: BAD_USER_INPUT is 200).
+ * - A refusal (4xx/5xx) may come from Apollo's checks of the HTTP request itself, which format
+ *   their error before any operation hook could tag it with the request id: it gets it here.
+ * Only bodies with errors that are refusals or may need the status change are parsed.
  */
-function statusFor(response: HTTPGraphQLResponse, body: string): number {
+function finishResponse(
+  response: HTTPGraphQLResponse,
+  requestId: string,
+): { status: number; body: string } {
+  if (response.body.kind !== "complete") throw new Error("incremental delivery is not enabled");
+  const body = response.body.string;
   const status = response.status ?? 200;
-  if (status >= 300 || !response.headers.get("content-type")?.startsWith(GRAPHQL_RESPONSE_JSON)) {
-    return status;
+  const strict = response.headers.get("content-type")?.startsWith(GRAPHQL_RESPONSE_JSON) ?? false;
+  if (!body.startsWith('{"errors":') || (status < 300 && !strict)) return { status, body };
+  const parsed = JSON.parse(body) as ErrorsBody;
+  let tagged = false;
+  for (const error of status >= 300 ? (parsed.errors ?? []) : []) {
+    if (error.extensions?.requestId === undefined) {
+      error.extensions = { ...error.extensions, requestId };
+      tagged = true;
+    }
   }
-  if (!body.startsWith('{"errors":')) return status;
-  return (JSON.parse(body) as { data?: unknown }).data === undefined ? 400 : status;
+  return {
+    status: strict && status < 300 && parsed.data === undefined ? 400 : status,
+    body: tagged ? JSON.stringify(parsed) : body,
+  };
 }
 
 /**
@@ -81,10 +103,10 @@ export function registerGraphQLRoute(
   options: GraphQLRouteOptions,
 ): void {
   const send = (reply: FastifyReply, response: HTTPGraphQLResponse) => {
-    if (response.body.kind !== "complete") throw new Error("incremental delivery is not enabled");
+    const { status, body } = finishResponse(response, reply.request.id);
     for (const [key, value] of response.headers) void reply.header(key, value);
-    void reply.code(statusFor(response, response.body.string));
-    return response.body.string;
+    void reply.code(status);
+    return body;
   };
 
   /** Runs one operation and records its audit event if Apollo's plugin did not (e.g. a 401). */
@@ -96,7 +118,14 @@ export function registerGraphQLRoute(
     const audit = options.audit.begin(request, operation);
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: toGraphQLRequest(request, operation),
-      context: async () => audit.attach(await context()),
+      context: async () => {
+        try {
+          return audit.attach(await context());
+        } catch (error) {
+          tagWithRequestId(error, request.id); // Apollo formats it outside any operation hook
+          throw error;
+        }
+      },
     });
     await audit.recordHttpResponse(response);
     return response;
@@ -105,7 +134,7 @@ export function registerGraphQLRoute(
   server.route({
     method: ["GET", "POST"],
     url: "/graphql",
-    handler: (request, reply) => runInRequestScope(request.id, () => handle(request, reply)),
+    handler: handle,
   });
 
   // Other methods on the endpoint are a known resource with the wrong method, not a 404.
@@ -163,7 +192,7 @@ export function registerGraphQLRoute(
     );
     if (retryAfter > 0) void reply.header("retry-after", String(retryAfter));
     void reply.code(statuses.has(401) ? 401 : statuses.size === 1 ? [...statuses][0]! : 200);
-    const bodies = responses.map((r) => (r.body.kind === "complete" ? r.body.string : "null"));
+    const bodies = responses.map((r) => finishResponse(r, request.id).body);
     return `[${bodies.join(",")}]`;
   }
 }

@@ -23,6 +23,8 @@ const people = {
   bob: { name: "Bob Tamper", email: "bob@tamper.example", phone: "+14155550002" },
 };
 const ids = { alice: "", bob: "" };
+/** The request ids the failed reads' errors carried, to find their lines in the server log. */
+const failedRequestIds = new Set<string>();
 
 beforeAll(async () => {
   const sink = new Writable({
@@ -72,6 +74,7 @@ function expectFailedFields(res: Awaited<ReturnType<typeof read>>, fields: strin
       code: "INTERNAL_SERVER_ERROR",
       requestId: expect.any(String),
     });
+    failedRequestIds.add(error.extensions!.requestId as string);
   }
   for (const field of fields) expect(res.body.data!.customer[field]).toBeNull();
 }
@@ -152,6 +155,10 @@ describe("tampered ciphertexts", () => {
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.join("\n")).toContain(`customers.contact of row ${row("alice")}`);
     expect(failures.join("\n")).toContain(`customers.tax_id of row ${row("alice")}`);
+    // each line carries the id of the request whose response reported the failure
+    for (const line of failures) {
+      expect(failedRequestIds).toContain((JSON.parse(line) as { reqId?: string }).reqId);
+    }
     const everything = logLines.join("\n");
     for (const value of [
       people.alice.email,

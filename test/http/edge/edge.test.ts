@@ -308,15 +308,60 @@ describe("errors outside GraphQL", () => {
   });
 
   it("carry the request id on every GraphQL error, matching the X-Request-Id header", async () => {
-    const res = await post(prod.url, JSON.stringify({ query: "{ customers { nope } }" }), {
-      authorization: `Bearer ${prodToken}`,
-    });
-    expect(res.status).toBe(400);
-    const body = await json(res);
-    expect(body.errors[0].extensions).toMatchObject({
-      code: "GRAPHQL_VALIDATION_FAILED",
-      requestId: res.headers.get("x-request-id"),
-    });
+    const auth = { authorization: `Bearer ${prodToken}` };
+    const cases: [string, Response, number, string][] = [
+      // refused by validation, inside the operation's hooks
+      [
+        "validation",
+        await post(prod.url, JSON.stringify({ query: "{ customers { nope } }" }), auth),
+        400,
+        "GRAPHQL_VALIDATION_FAILED",
+      ],
+      // refused by Apollo's own check of the HTTP request, outside any operation hook
+      [
+        "variables as a string",
+        await post(prod.url, JSON.stringify({ query: "{ __typename }", variables: "{}" }), auth),
+        400,
+        "BAD_REQUEST",
+      ],
+      // the context could not be created
+      [
+        "bad token",
+        await post(prod.url, typename, { authorization: "Bearer not-a-token" }),
+        401,
+        "UNAUTHENTICATED",
+      ],
+      // an error of an executed operation, next to data
+      [
+        "execution",
+        await post(
+          prod.url,
+          JSON.stringify({ query: "{ me { id } customers(first: 0) { totalCount } }" }),
+          auth,
+        ),
+        200,
+        "BAD_USER_INPUT",
+      ],
+    ];
+    for (const [name, res, status, code] of cases) {
+      const body = await json(res);
+      expect({ name, status: res.status }).toEqual({ name, status });
+      expect(body.errors[0].extensions, name).toMatchObject({
+        code,
+        requestId: res.headers.get("x-request-id"),
+      });
+    }
+    const batch = await post(
+      prod.url,
+      JSON.stringify([{ query: "{ __typename }", variables: "{}" }, { query: "{ nope }" }]),
+      auth,
+    );
+    const requestId = batch.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await json(batch)).map((r: any) => r.errors[0].extensions)).toEqual([
+      { code: "BAD_REQUEST", requestId },
+      expect.objectContaining({ code: "GRAPHQL_VALIDATION_FAILED", requestId }),
+    ]);
   });
 });
 
