@@ -79,16 +79,12 @@ function finishResponse(
   const strict = response.headers.get("content-type")?.startsWith(GRAPHQL_RESPONSE_JSON) ?? false;
   if (!body.startsWith('{"errors":') || (status < 300 && !strict)) return { status, body };
   const parsed = JSON.parse(body) as ErrorsBody;
-  let tagged = false;
-  for (const error of status >= 300 ? (parsed.errors ?? []) : []) {
-    if (error.extensions?.requestId === undefined) {
-      error.extensions = { ...error.extensions, requestId };
-      tagged = true;
-    }
-  }
+  const untagged =
+    status >= 300 ? (parsed.errors ?? []).filter((e) => e.extensions?.requestId === undefined) : [];
+  for (const error of untagged) error.extensions = { ...error.extensions, requestId };
   return {
     status: strict && status < 300 && parsed.data === undefined ? 400 : status,
-    body: tagged ? JSON.stringify(parsed) : body,
+    body: untagged.length > 0 ? `${JSON.stringify(parsed)}\n` : body,
   };
 }
 
