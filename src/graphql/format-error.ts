@@ -17,7 +17,8 @@ const REQUEST_ID = Symbol("requestId");
  * every request (README "Performance").
  */
 export function tagWithRequestId(error: unknown, requestId: string): void {
-  if (typeof error === "object" && error !== null) {
+  // a frozen error from a library stays untagged rather than failing its request
+  if (typeof error === "object" && error !== null && Object.isExtensible(error)) {
     (error as Record<symbol, unknown>)[REQUEST_ID] = requestId;
   }
 }

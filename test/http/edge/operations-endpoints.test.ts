@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import { GraphQLError } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config.js";
-import { formatError } from "../../../src/graphql/format-error.js";
+import { formatError, tagWithRequestId } from "../../../src/graphql/format-error.js";
 import { createLogger } from "../../../src/logger.js";
 import { createTenant, type Tenant } from "../../support/fixtures.js";
 import { gql } from "../../support/graphql.js";
@@ -253,5 +253,22 @@ describe("masking unexpected errors", () => {
       unexpected(),
     );
     expect(formatted.message).toContain("does not exist");
+  });
+
+  it("names the request an error was tagged with, also through Apollo's wrapper; a frozen error stays untagged", () => {
+    const { config } = parseConfig(productionEnv());
+    const format = formatError(config, capturingLogger().logger);
+    const forbidden = { message: "Forbidden", extensions: { code: "FORBIDDEN" } };
+    const tagged = new GraphQLError("Forbidden");
+    tagWithRequestId(tagged, "req-1");
+    expect(format(forbidden, tagged).extensions).toEqual({ code: "FORBIDDEN", requestId: "req-1" });
+    // a failed context that threw a plain Error reaches formatError wrapped by Apollo
+    const cause = new Error("database unreachable");
+    tagWithRequestId(cause, "req-2");
+    const wrapped = new GraphQLError("Context creation failed", { originalError: cause });
+    expect(format(forbidden, wrapped).extensions?.requestId).toBe("req-2");
+    const frozen = Object.freeze(new GraphQLError("Forbidden"));
+    expect(() => tagWithRequestId(frozen, "req-3")).not.toThrow();
+    expect(format(forbidden, frozen).extensions?.requestId).toBeUndefined();
   });
 });
