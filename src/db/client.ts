@@ -78,12 +78,6 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<Da
   } finally {
     await migrator.end({ timeout: 5 });
   }
-  // The first query loads the server's array types into client.options, which every connection
-  // shares, so later connections need not load them again. postgres-js 3.4.9 loads them at each
-  // connect without a catch: a connection reset meanwhile (a failover, a killed backend) was an
-  // unhandled rejection, which ends a Node process. With the types known, reconnections skip it.
-  await client`select 1`;
-  client.options.fetch_types = false;
   const db = drizzlePostgres({ client, schema, logger }) as unknown as Database;
   return {
     db,

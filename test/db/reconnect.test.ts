@@ -6,11 +6,11 @@ import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import { usingPostgres } from "../support/server.js";
 
 /*
- * PostgreSQL only. After its first query the client stops loading array types on each new
- * connection (postgres-js ran that without a catch: a reset during it was an unhandled
- * rejection, which ends the process). That window cannot be hit on purpose; what this shows is
- * that connections opened after the server killed the first ones still read arrays exactly,
- * with the types loaded once (a lost parser would return the array as its text form).
+ * PostgreSQL only. postgres-js loads the server's array types once per pool, on the first query
+ * that needs them (3.x loaded them at every connect, without a catch: a reset during it was an
+ * unhandled rejection, which ends the process). What this shows is that connections opened after
+ * the server killed the first ones still read arrays exactly (a lost parser would return the
+ * array as its text form).
  */
 describe.skipIf(!usingPostgres())("reconnecting to PostgreSQL", () => {
   const application = `reconnect-${randomBytes(4).toString("hex")}`;

@@ -419,6 +419,90 @@ describe("mutations are never unaudited", () => {
     expect(res.body.data.createCustomer.createdBy.id).toBe(tenant.members.ADMIN.id);
     expect((await onlyEventOf(ua)).outcome).toBe("SUCCESS");
   });
+
+  // PostgreSQL only (PGlite has no connection to kill). The mutation waits on a row lock held
+  // by the test, inside its own transaction, when its backend is killed (a failover, an
+  // administrator, idle_in_transaction_session_timeout). postgres-js 3.x then wrote the
+  // transaction's ROLLBACK to the closed socket from a timer: an uncaught TypeError that ended
+  // the process (porsager/postgres#1208).
+  it.skipIf(!usingPostgres())(
+    "a mutation whose connection is killed mid-transaction fails alone; the server keeps serving",
+    async () => {
+      const app = `audit-tx-kill-${randomBytes(4).toString("hex")}`;
+      const base = new URL(process.env.DATABASE_URL!);
+      base.searchParams.set("application_name", app);
+      const victim = await startServer({ DATABASE_URL: base.toString() });
+      const lockHolder = server.app.services.database.db;
+      const { members } = await createTenant(victim.url, "tx-kill");
+      const { id } = await createCustomer(victim.url, members.ADMIN.token, { name: "Before" });
+      const rowId = rowIdOf(id, "Customer")!;
+      const ua = tag();
+
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const holding = lockHolder.transaction(async (tx) => {
+        await tx.execute(sql`select 1 from customers where id = ${rowId} for update`);
+        locked();
+        await released;
+      });
+      await lockTaken;
+      const waiting = fetch(`${victim.url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "user-agent": ua,
+          authorization: `Bearer ${members.ADMIN.token}`,
+        },
+        body: JSON.stringify({
+          query: `mutation Killed($id: ID!) { updateCustomer(id: $id, input: { name: "After" }) { name } }`,
+          variables: { id },
+        }),
+      });
+      try {
+        // the victim's backend that waits on the lock: the mutation's transaction
+        let killed = 0;
+        for (let attempt = 0; attempt < 100 && killed === 0; attempt++) {
+          const rows = await lockHolder.execute(sql`select pg_terminate_backend(pid)
+            from pg_stat_activity where application_name = ${app} and wait_event_type = 'Lock'`);
+          killed = (rows as unknown[]).length;
+          if (killed === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(killed).toBe(1);
+      } finally {
+        release();
+        await holding;
+      }
+      const response = await waiting;
+      expect(response.status).toBe(500);
+      const body = (await response.json()) as any;
+      expect(body.errors.map((e: any) => e.extensions.code)).toEqual(["INTERNAL_SERVER_ERROR"]);
+      expect(JSON.stringify(body)).not.toMatch(/terminat|57P01|postgres/i);
+
+      // The process is alive, the update did not happen, and the next mutation succeeds.
+      const read = `query($id: ID!) { customer(id: $id) { name } }`;
+      const token = members.ADMIN.token;
+      expect(dataOf(await gql(victim.url, read, { id }, { token })).customer.name).toBe("Before");
+      const retried = await gql(
+        victim.url,
+        `mutation($id: ID!) { updateCustomer(id: $id, input: { name: "After" }) { name } }`,
+        { id },
+        { token },
+      );
+      expect(dataOf(retried).updateCustomer.name).toBe("After");
+      const events = await eventsOf(ua, victim);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        operationName: "Killed",
+        outcome: "ERROR",
+        errorCodes: ["INTERNAL_SERVER_ERROR"],
+      });
+      await victim.close();
+      expect(await verifyChain(lockHolder)).toMatchObject({ intact: true });
+    },
+    60_000,
+  );
 });
 
 describe("query events are buffered and lose nothing", () => {
@@ -501,9 +585,8 @@ describe("query events are buffered and lose nothing", () => {
 
   // PostgreSQL only: PGlite is an in-process database with no connection to kill (the outage
   // test above covers a refusing database on both). Backends are killed while the burst runs
-  // and again while its events wait in the buffer; they are flushed by explicit calls.
-  // Not while an audit transaction is open: postgres-js 3.4.9 then crashes the process
-  // (porsager/postgres#1154, #1208), see the report of issue 7.
+  // and again while its events wait in the buffer; they are flushed by explicit calls. A
+  // mutation's transaction killed mid-way is the test "a mutation whose connection is killed".
   it.skipIf(!usingPostgres())(
     "loses no event when the database connections are killed during a query burst",
     async () => {
