@@ -238,6 +238,64 @@ describe("denials through fragments, aliases and nested paths", () => {
   });
 });
 
+describe("the customer email filter needs the grant of Customer.email", () => {
+  // Matching on an email is reading it: without this rule a VIEWER could confirm guesses.
+  const byEmail = `query($e: String) { customers(filter: { email: $e }) { totalCount nodes { name } } }`;
+  const byName = `{ customers(filter: { nameContains: "lovelace", email: null }) { nodes { name } } }`;
+
+  it(
+    "answers exactly those who may read Customer.email; the rest get FORBIDDEN whatever the guess",
+    async () => {
+      const callers: Caller[] = [...(await callersOf(url, acme)), ANONYMOUS_CALLER];
+      for (const caller of callers) {
+        const options = caller.token ? { token: caller.token } : {};
+        const right = await gql(url, byEmail, { e: CUSTOMER.email.toUpperCase() }, options);
+        const wrong = await gql(url, byEmail, { e: "nobody@test.example" }, options);
+        const mayList = allows(caller, "Query.customers", false);
+        if (mayList && allows(caller, "Customer.email", false)) {
+          expect(dataOf(right).customers, caller.name).toEqual({
+            totalCount: 1,
+            nodes: [{ name: CUSTOMER.name }],
+          });
+          expect(dataOf(wrong).customers, caller.name).toEqual({ totalCount: 0, nodes: [] });
+        } else {
+          expect(errorsOf(right), caller.name).toEqual(forbiddenAt(["customers"]));
+          // a right guess and a wrong one get the same answer
+          expect(errorsOf(wrong), caller.name).toEqual(forbiddenAt(["customers"]));
+          expect(right.body.data, caller.name).toEqual({ customers: null });
+          expect(wrong.body.data, caller.name).toEqual({ customers: null });
+          const messages = [...right.body.errors!, ...wrong.body.errors!].map((e) => e.message);
+          expect(new Set(messages), caller.name).toEqual(new Set(["Not authorized"]));
+        }
+        // without the email filter, whoever may list customers still searches them
+        const named = await gql(url, byName, {}, options);
+        if (mayList) {
+          expect(dataOf(named).customers, caller.name).toEqual({
+            nodes: [{ name: CUSTOMER.name }],
+          });
+        } else {
+          expect(errorsOf(named), caller.name).toEqual(forbiddenAt(["customers"]));
+        }
+      }
+    },
+    SETUP_TIMEOUT_MS,
+  );
+
+  it("states the rule in the introspected description of Query.customers", async () => {
+    const res = await gql(
+      url,
+      `{ __type(name: "Query") { fields { name description } } }`,
+      {},
+      { token: acme.members.ADMIN.token },
+    );
+    const fields = (dataOf(res).__type as { fields: { name: string; description: string }[] })
+      .fields;
+    expect(fields.find((f) => f.name === "customers")?.description).toContain(
+      "Argument filter.email requires: ADMIN, AGENT, or scope customers:pii.",
+    );
+  });
+});
+
 describe("private notes", () => {
   it("are listed and counted only for their author and ADMINs", async () => {
     const secondAgentEmail = uniqueEmail("agent2");

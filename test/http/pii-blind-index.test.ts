@@ -70,7 +70,7 @@ describe("lookups by blind index", () => {
         server.url,
         query,
         { e: `  ${customerEmail.toUpperCase()} ` },
-        { token: tenant.members.VIEWER.token },
+        { token: tenant.members.AGENT.token },
       ),
     );
     expect(dataOf(result).customers).toEqual({

@@ -1,5 +1,11 @@
 import { readFileSync } from "node:fs";
-import { type GraphQLSchema, isIntrospectionType, isObjectType } from "graphql";
+import {
+  getNamedType,
+  type GraphQLSchema,
+  isInputObjectType,
+  isIntrospectionType,
+  isObjectType,
+} from "graphql";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildApiSchema, buildResolverSchema, PERMISSIONS_FILE } from "../../src/graphql/schema.js";
 import { renderPermissions } from "../../src/security/authz/document.js";
@@ -36,6 +42,32 @@ describe("the access policy table", () => {
         .filter((c) => !existing.has(c)),
     );
     expect(stale).toEqual([]);
+  });
+
+  it("names only arguments that exist, down to the input field (a typo cannot disable a rule)", () => {
+    const argumentPaths = Object.entries(POLICY).flatMap(([type, fields]) =>
+      Object.entries(fields).flatMap(([field, policy]) =>
+        policy.kind === "grant"
+          ? Object.keys(policy.arguments ?? {}).map((path) => ({ type, field, path }))
+          : [],
+      ),
+    );
+    expect(argumentPaths.map((a) => `${a.type}.${a.field}(${a.path})`)).toContain(
+      "Query.customers(filter.email)",
+    );
+    const missing = argumentPaths.filter(({ type, field, path }) => {
+      const owner = schema.getType(type);
+      if (!isObjectType(owner)) return true;
+      const [argName, ...inputPath] = path.split(".");
+      let argType = owner.getFields()[field]?.args.find((a) => a.name === argName)?.type;
+      for (const key of inputPath) {
+        const input = argType && getNamedType(argType);
+        if (!isInputObjectType(input)) return true;
+        argType = input.getFields()[key]?.type;
+      }
+      return argType === undefined;
+    });
+    expect(missing).toEqual([]);
   });
 
   it("the coverage walk would notice a field without a rule", async () => {

@@ -23,7 +23,16 @@ export type FieldPolicy =
    * it (the rows inside are checked field by field again).
    */
   | { readonly kind: "structural" }
-  | { readonly kind: "grant"; readonly grant: Grant }
+  | {
+      readonly kind: "grant";
+      readonly grant: Grant;
+      /**
+       * Arguments that need a grant of their own, by dotted path ("filter.email"): matching on a
+       * protected value reveals it as surely as reading it, so a filter on a field needs that
+       * field's grant. An argument left out or null needs nothing more.
+       */
+      readonly arguments?: Readonly<Record<string, Grant>>;
+    }
   /** Query.node: the grant of the typed entry field of the object's type, decided from the id. */
   | { readonly kind: "node" };
 

@@ -15,8 +15,27 @@ export function requirementOf(policy: FieldPolicy | undefined): string | undefin
     case "node":
       return "Requires: what the typed field of the object's type requires (for example Query.customer for a Customer).";
     case "grant":
-      return `Requires: ${describeGrant(policy.grant)}.`;
+      return [
+        `Requires: ${describeGrant(policy.grant)}.`,
+        ...Object.entries(policy.arguments ?? {}).map(
+          ([path, grant]) => `Argument ${path} requires: ${describeGrant(grant)}.`,
+        ),
+      ].join(" ");
   }
+}
+
+/** Every argument with a grant of its own, as "Type.field(path)" and the grant. */
+function argumentRules(): { coordinate: string; grant: Grant }[] {
+  return Object.entries(POLICY).flatMap(([typeName, fields]) =>
+    Object.entries(fields).flatMap(([fieldName, policy]) =>
+      policy.kind === "grant"
+        ? Object.entries(policy.arguments ?? {}).map(([path, grant]) => ({
+            coordinate: `${typeName}.${fieldName}(${path})`,
+            grant,
+          }))
+        : [],
+    ),
+  );
 }
 
 /**
@@ -106,6 +125,17 @@ export function renderPermissions(schema: GraphQLSchema): string {
       ];
       lines.push(`| ${cells.join(" | ")} |`);
     }
+  }
+  const argumentLines = argumentRules().map(
+    ({ coordinate, grant }) => `- \`${coordinate}\`: ${describeGrant(grant)}`,
+  );
+  if (argumentLines.length > 0) {
+    lines.push(
+      "",
+      "Arguments with a rule of their own (using one reveals a protected field, so it needs that",
+      "field's grant; otherwise the whole field is denied):",
+      ...argumentLines,
+    );
   }
   return lines.join("\n") + "\n";
 }

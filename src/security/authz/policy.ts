@@ -8,7 +8,8 @@ import { ALL_ROLES, type FieldPolicy, type Grant } from "./access.js";
  * disagree. A field missing here is denied (shield's fallback) and fails the coverage test.
  */
 
-const grant = (g: Grant): FieldPolicy => ({ kind: "grant", grant: g });
+const grant = (g: Grant, args?: Readonly<Record<string, Grant>>): FieldPolicy =>
+  args ? { kind: "grant", grant: g, arguments: args } : { kind: "grant", grant: g };
 const PUBLIC: FieldPolicy = { kind: "public" };
 const STRUCTURAL: FieldPolicy = { kind: "structural" };
 
@@ -22,8 +23,10 @@ const userLister = grant({ roles: ALL_ROLES, scopes: ["users:read"] });
 const userReader = grant({ roles: ALL_ROLES, scopes: ["users:read"], self: true });
 const userContact = grant({ roles: ["ADMIN"], self: true });
 const userLastLogin = grant({ roles: ["ADMIN", "AUDITOR"], self: true });
-const customerReader = grant({ roles: ALL_ROLES, scopes: ["customers:read"] });
-const customerPii = grant({ roles: ["ADMIN", "AGENT"], scopes: ["customers:pii"] });
+const customerReaderGrant: Grant = { roles: ALL_ROLES, scopes: ["customers:read"] };
+const customerReader = grant(customerReaderGrant);
+const customerPiiGrant: Grant = { roles: ["ADMIN", "AGENT"], scopes: ["customers:pii"] };
+const customerPii = grant(customerPiiGrant);
 const customerWriter = grant({ roles: ["ADMIN", "AGENT"], scopes: ["customers:write"] });
 const noteReader = grant({ roles: ["ADMIN", "AGENT", "VIEWER"] });
 const noteWriter = grant({ roles: ["ADMIN", "AGENT"] });
@@ -41,7 +44,8 @@ export const POLICY: Readonly<Record<string, Readonly<Record<string, FieldPolicy
     user: userLister,
     users: userLister,
     customer: customerReader,
-    customers: customerReader,
+    // The email filter is an exact-match oracle on Customer.email: only its readers may use it.
+    customers: grant(customerReaderGrant, { "filter.email": customerPiiGrant }),
     auditEvents: auditReader,
     apiClients: adminOnly,
   },

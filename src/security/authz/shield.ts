@@ -48,9 +48,28 @@ function decisionOf(policy: Exclude<FieldPolicy, { kind: "public" | "structural"
     };
   }
   const { grant } = policy;
-  if (grant.self)
-    return (parent, _args, ctx) => byPrincipal(ctx, grant) || isOwnUserRow(parent, ctx);
-  return (_parent, _args, ctx) => byPrincipal(ctx, grant);
+  const field: Decide = grant.self
+    ? (parent, _args, ctx) => byPrincipal(ctx, grant) || isOwnUserRow(parent, ctx)
+    : (_parent, _args, ctx) => byPrincipal(ctx, grant);
+  if (!policy.arguments) return field;
+  const argumentGrants = Object.entries(policy.arguments).map(
+    ([path, argumentGrant]) => [path.split("."), argumentGrant] as const,
+  );
+  return (parent, args, ctx) =>
+    field(parent, args, ctx) &&
+    argumentGrants.every(
+      ([path, argumentGrant]) => valueAt(args, path) == null || byPrincipal(ctx, argumentGrant),
+    );
+}
+
+/** The value at a path of (nested input object) arguments; undefined where the path stops. */
+function valueAt(args: Record<string, unknown>, path: readonly string[]): unknown {
+  let value: unknown = args;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
 }
 
 /** Fields whose rule failed in an operation, so a failure is logged once, not once per row. */
