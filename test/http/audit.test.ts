@@ -662,6 +662,47 @@ describe("reading the audit log", () => {
     expect(dataOf(byName).auditEvents.totalCount).toBe(1);
   });
 
+  it("reads another organization's event cursor as an unknown one: it reveals nothing", async () => {
+    await post(
+      { query: `query BeforeForeign { me { id } }` },
+      { token: tenant.members.AGENT.token, ua: tag() },
+    );
+    const other = await createTenant(url, "audit-cursor");
+    await post(
+      { query: `query Foreign { me { id } }` },
+      { token: other.members.AGENT.token, ua: tag() },
+    );
+    await server.app.audit.flush();
+    const page = (token: string, after: string | null) =>
+      gql(
+        url,
+        `query($after: String) {
+          auditEvents(first: 1, after: $after) { nodes { operationName } pageInfo { hasNextPage endCursor } }
+        }`,
+        { after },
+        { token },
+      );
+    const foreignCursor = dataOf(await page(other.members.AUDITOR.token, null)).auditEvents.pageInfo
+      .endCursor as string;
+    const ownCursor = dataOf(await page(tenant.members.AUDITOR.token, null)).auditEvents.pageInfo
+      .endCursor as string;
+    const unknownCursor = Buffer.from(
+      `c1:${"0".repeat(8)}-0000-7000-8000-${"0".repeat(12)}`,
+    ).toString("base64url");
+
+    const empty = { nodes: [], pageInfo: { hasNextPage: false, endCursor: null } };
+    const viaForeign = await page(tenant.members.AUDITOR.token, foreignCursor);
+    expect(viaForeign.body.errors).toBeUndefined();
+    expect(dataOf(viaForeign).auditEvents).toEqual(empty);
+    expect(dataOf(await page(tenant.members.AUDITOR.token, unknownCursor)).auditEvents).toEqual(
+      empty,
+    );
+    // the tenant's own cursors still page on through its (older) events
+    const viaOwn = dataOf(await page(tenant.members.AUDITOR.token, ownCursor)).auditEvents;
+    expect(viaOwn.nodes).toHaveLength(1);
+    expect(viaOwn.pageInfo.hasNextPage).toBe(true);
+  });
+
   it("refuses UPDATE, DELETE and TRUNCATE on the table", async () => {
     const db = server.app.services.database.db;
     for (const statement of [

@@ -47,10 +47,12 @@ export class AuditEventResolver {
           ...conditions,
           // Chain order (seq), not id order: ids are taken when an operation starts, seqs when
           // its event is written. The cursor is an event id; the page continues below its seq.
+          // Seqs are global, so the cursor is looked up in the tenant only: another
+          // organization's event id reads as unknown (an empty page), never as a position.
           page.afterId
             ? lt(
                 auditEvents.seq,
-                sql`(select ${auditEvents.seq} from ${auditEvents} where ${auditEvents.id} = ${page.afterId})`,
+                sql`(select ${auditEvents.seq} from ${auditEvents} where ${auditEvents.id} = ${page.afterId} and ${auditEvents.orgId} = ${orgId})`,
               )
             : undefined,
         ),
