@@ -50,9 +50,15 @@ export const invalidToken = (): GraphQLError =>
     },
   });
 
-/** A limit is exhausted: 429 with Retry-After (seconds), as for every RATE_LIMITED refusal. */
-export const rateLimited = (retryAfterSeconds: number): GraphQLError =>
-  new GraphQLError("Too many requests, retry later", {
+/**
+ * A limit is exhausted (auth attempts, cost budget): 429 with Retry-After, and the same seconds
+ * in extensions.retryAfterSeconds, for every RATE_LIMITED refusal alike.
+ */
+export const rateLimited = (
+  retryAfterSeconds: number,
+  message = "Too many requests, retry later",
+): GraphQLError =>
+  new GraphQLError(message, {
     extensions: {
       code: ErrorCode.RATE_LIMITED,
       retryAfterSeconds,

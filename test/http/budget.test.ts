@@ -49,6 +49,10 @@ function expectRateLimited(res: GraphQLResponse): void {
   expect(codesOf(res)).toEqual(["RATE_LIMITED"]);
   expect(res.body.data).toBeUndefined();
   expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  // the same seconds for programs that read the body only, under one name for every limit
+  expect(res.body.errors?.[0]?.extensions?.retryAfterSeconds).toBe(
+    Number(res.headers.get("retry-after")),
+  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -50,6 +50,10 @@ function expectRateLimited(res: GraphQLResponse) {
   const retryAfter = Number(res.headers.get("retry-after"));
   expect(retryAfter).toBeGreaterThanOrEqual(1);
   expect(retryAfter).toBeLessThanOrEqual(60);
+  // the same seconds for programs that read the body only, under one name for every limit
+  expect(res.body.errors?.[0]?.extensions?.retryAfterSeconds).toBe(
+    Number(res.headers.get("retry-after")),
+  );
 }
 
 describe.each<[string, string | undefined]>([

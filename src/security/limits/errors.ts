@@ -1,6 +1,6 @@
 import { HeaderMap } from "@apollo/server";
 import { GraphQLError } from "graphql";
-import { ErrorCode } from "../../graphql/errors.js";
+import { ErrorCode, rateLimited } from "../../graphql/errors.js";
 
 /** A static limit refused the operation before it ran: HTTP 400 with the limit's own code. */
 export const limitExceeded = (code: ErrorCode, message: string): GraphQLError =>
@@ -8,18 +8,9 @@ export const limitExceeded = (code: ErrorCode, message: string): GraphQLError =>
     extensions: { code, http: { status: 400, headers: new HeaderMap() } },
   });
 
-/** The caller's cost budget cannot pay for the operation: HTTP 429 with Retry-After. */
-export const rateLimited = (retryAfterSeconds: number): GraphQLError =>
-  new GraphQLError(`Cost budget exhausted; retry after ${retryAfterSeconds} s`, {
-    extensions: {
-      code: ErrorCode.RATE_LIMITED,
-      retryAfter: retryAfterSeconds,
-      http: {
-        status: 429,
-        headers: new HeaderMap([["retry-after", String(retryAfterSeconds)]]),
-      },
-    },
-  });
+/** The caller's cost budget cannot pay for the operation: the common RATE_LIMITED refusal. */
+export const budgetExhausted = (retryAfterSeconds: number): GraphQLError =>
+  rateLimited(retryAfterSeconds, `Cost budget exhausted; retry after ${retryAfterSeconds} s`);
 
 export const executionTimeout = (timeoutMs: number): GraphQLError =>
   new GraphQLError(`Execution exceeded the time limit of ${timeoutMs} ms and was stopped`, {

@@ -12,7 +12,7 @@ import type { Context } from "../../graphql/context.js";
 import { ErrorCode } from "../../graphql/errors.js";
 import { OperationAnalysis } from "./analysis.js";
 import type { BucketState, CostBudgets } from "./budget.js";
-import { limitExceeded, rateLimited } from "./errors.js";
+import { budgetExhausted, limitExceeded } from "./errors.js";
 import { type OperationMeter, startMeter } from "./meter.js";
 
 /** The one switch for "Did you mean …" hints: only in development with a public schema. */
@@ -159,7 +159,8 @@ export function limitsPlugin(config: Config, budgets: CostBudgets): ApolloServer
           );
         }
         state = await budgets.apply(account, requested, "take");
-        if (!state.allowed) throw rateLimited(Math.max(1, Math.ceil(state.retryAfterMs / 1000)));
+        if (!state.allowed)
+          throw budgetExhausted(Math.max(1, Math.ceil(state.retryAfterMs / 1000)));
         charged = requested;
       };
 
