@@ -18,6 +18,20 @@ export class PasswordHasher {
   }
 
   /**
+   * Whether a hash was made at another cost than BCRYPT_ROUNDS (the setting changed since): it is
+   * then replaced at the next successful login, so raising the cost reaches every active account
+   * and a known email costs the same bcrypt work as an unknown one (whose dummy hash has the
+   * current cost).
+   */
+  needsRehash(hash: string): boolean {
+    try {
+      return bcrypt.getRounds(hash) !== this.rounds;
+    } catch {
+      return false; // not a bcrypt hash: it verified nothing, so there is nothing to replace
+    }
+  }
+
+  /**
    * Compares against the hash, or against a dummy hash of the same cost when there is none.
    * A password longer than any that can be set never matches: bcrypt would compare only its
    * first 72 bytes, so "the password plus anything" would otherwise pass.

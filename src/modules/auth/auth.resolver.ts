@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 import { uuidv7 } from "../../db/uuidv7.js";
 import { organizations, type UserRow, users } from "../../db/schema.js";
@@ -110,9 +110,18 @@ export class AuthResolver {
       throw invalidCredentials();
     }
     await attempt.succeeded();
+    const rehashed = passwords.needsRehash(user.passwordHash)
+      ? await passwords.hash(password)
+      : undefined;
     const [signedIn] = await ctx.db
       .update(users)
-      .set({ lastLoginAt: new Date() })
+      .set({
+        lastLoginAt: new Date(),
+        // Only over the hash just verified: a password changed meanwhile is never overwritten.
+        ...(rehashed && {
+          passwordHash: sql`case when ${users.passwordHash} = ${user.passwordHash} then ${rehashed} else ${users.passwordHash} end`,
+        }),
+      })
       .where(eq(users.id, user.id))
       .returning();
     return issueSession(ctx, signedIn ?? user);
@@ -168,17 +177,23 @@ export class AuthResolver {
       .where(and(eq(users.id, principal.id), eq(users.orgId, principal.orgId)));
     const attempt = user ? await authLimits.beginLogin(user.emailBidx) : undefined;
     const ok = await passwords.verify(currentPassword.slice(0, 1024), user?.passwordHash);
-    if (!ok || !attempt || attempt.locked) {
+    if (!ok || !user || !attempt || attempt.locked) {
       await attempt?.failed();
       throw badUserInput("currentPassword", "currentPassword is incorrect");
     }
     await attempt.succeeded();
     const passwordHash = await passwords.hash(next);
     await ctx.db.transaction(async (tx) => {
-      await tx
+      // Over the hash just verified only: of two concurrent changes from the same current
+      // password, the second finds it replaced and fails as a wrong current password would.
+      const changed = await tx
         .update(users)
         .set({ passwordHash, sessionsValidAfter: new Date() })
-        .where(eq(users.id, principal.id));
+        .where(and(eq(users.id, principal.id), eq(users.passwordHash, user.passwordHash)))
+        .returning({ id: users.id });
+      if (changed.length === 0) {
+        throw badUserInput("currentPassword", "currentPassword is incorrect");
+      }
       await endAllSessions(tx, principal.id);
     });
     return true;
