@@ -1,3 +1,4 @@
+import bcrypt from "bcrypt";
 import { eq } from "drizzle-orm";
 import jwt from "jsonwebtoken";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -165,6 +166,37 @@ describe("changePassword", () => {
   });
 });
 
+describe("concurrent changePassword", () => {
+  it("from the same current password: exactly one wins, and its password is the one that works", async () => {
+    const own = await createTenant(url, "password-race");
+    const email = own.members.AGENT.email;
+    const token = (await logIn(url, email)).accessToken;
+    const candidates = Array.from({ length: 6 }, (_, i) => `concurrent new passphrase ${i}`);
+    const answers = await Promise.all(
+      candidates.map((n) => gql(url, CHANGE_PASSWORD, { c: PASSWORD, n }, { token })),
+    );
+    const winners = candidates.filter((_, i) => answers[i]!.body.data?.changePassword === true);
+    expect(winners).toHaveLength(1);
+    for (const [i, answer] of answers.entries()) {
+      if (candidates[i] === winners[0]) continue;
+      // refused as a wrong current password, or (arriving once the winner has ended every
+      // session) as a token of an ended session
+      expect(codesOf(answer)).toEqual([
+        answer.status === 401 ? "UNAUTHENTICATED" : "BAD_USER_INPUT",
+      ]);
+    }
+    for (const candidate of candidates) {
+      const res = await gql(
+        url,
+        `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+        { e: email, p: candidate },
+      );
+      if (candidate === winners[0]) expect(dataOf(res).logIn).toBeTruthy();
+      else expectInvalidCredentials(res);
+    }
+  });
+});
+
 describe("the principal is read from the database on every request", () => {
   it("a role change applies to the very next request with the same token", async () => {
     const own = await createTenant(url, "roles");
@@ -205,6 +237,39 @@ describe("passwords", () => {
         },
       ),
     );
+  });
+});
+
+describe("a hash made at another bcrypt cost (BCRYPT_ROUNDS changed since)", () => {
+  it("is replaced at the configured cost on the next successful login, and only then", async () => {
+    const { db } = server.app.services.database;
+    const own = await createTenant(url, "rehash");
+    const { id, email } = own.members.VIEWER;
+    const rowId = rowIdOf(id, "User")!;
+    const hashOf = async () =>
+      (await db.select({ h: users.passwordHash }).from(users).where(eq(users.id, rowId)))[0]!.h;
+    const configured = bcrypt.getRounds(await hashOf());
+    const older = await bcrypt.hash(PASSWORD, configured + 1);
+    await db.update(users).set({ passwordHash: older }).where(eq(users.id, rowId));
+
+    expectInvalidCredentials(
+      await gql(
+        url,
+        `mutation($e: String!) { logIn(email: $e, password: "not the password!") { accessToken } }`,
+        { e: email },
+      ),
+    );
+    expect(await hashOf()).toBe(older); // a failed login changes nothing
+
+    const first = await logIn(url, email);
+    expect(dataOf(await me(first.accessToken)).me.id).toBe(id);
+    const rehashed = await hashOf();
+    expect(bcrypt.getRounds(rehashed)).toBe(configured);
+    expect(await bcrypt.compare(PASSWORD, rehashed)).toBe(true);
+    // the session of the login that rehashed, and the password, both still work
+    expect(dataOf(await refresh(first.refreshToken)).refreshSession).toBeTruthy();
+    await logIn(url, email);
+    expect(await hashOf()).toBe(rehashed); // at the configured cost: left alone
   });
 });
 
