@@ -46,6 +46,18 @@ const errorsOf = (res: GraphQLResponse) =>
 const forbiddenAt = (...paths: (string | number)[][]) =>
   paths.map((path) => ({ path, code: "FORBIDDEN" }));
 
+/** A field's description as an ADMIN's introspection reads it. */
+async function introspectedDescription(type: string, field: string) {
+  const res = await gql(
+    url,
+    `query($t: String!) { __type(name: $t) { fields { name description } } }`,
+    { t: type },
+    { token: acme.members.ADMIN.token },
+  );
+  const fields = (dataOf(res).__type as { fields: { name: string; description: string }[] }).fields;
+  return fields.find((f) => f.name === field)?.description;
+}
+
 async function addNote(tenant: Tenant, customer: string, body: string, isPrivate = false) {
   const res = await gql(
     url,
@@ -224,15 +236,7 @@ describe("denials through fragments, aliases and nested paths", () => {
 
   it("leaves __typename and introspection to anyone shield is concerned with", async () => {
     expect(dataOf(await gql(url, `{ __typename }`))).toEqual({ __typename: "Query" });
-    const res = await gql(
-      url,
-      `{ __type(name: "Customer") { fields { name description } } }`,
-      {},
-      { token: acme.members.ADMIN.token },
-    );
-    const fields = (dataOf(res).__type as { fields: { name: string; description: string }[] })
-      .fields;
-    expect(fields.find((f) => f.name === "email")?.description).toBe(
+    expect(await introspectedDescription("Customer", "email")).toBe(
       "Requires: ADMIN, AGENT, or scope customers:pii.",
     );
   });
@@ -282,15 +286,7 @@ describe("the customer email filter needs the grant of Customer.email", () => {
   );
 
   it("states the rule in the introspected description of Query.customers", async () => {
-    const res = await gql(
-      url,
-      `{ __type(name: "Query") { fields { name description } } }`,
-      {},
-      { token: acme.members.ADMIN.token },
-    );
-    const fields = (dataOf(res).__type as { fields: { name: string; description: string }[] })
-      .fields;
-    expect(fields.find((f) => f.name === "customers")?.description).toContain(
+    expect(await introspectedDescription("Query", "customers")).toContain(
       "Argument filter.email requires: ADMIN, AGENT, or scope customers:pii.",
     );
   });
