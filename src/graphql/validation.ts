@@ -13,6 +13,13 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const CONTROL_EXCEPT_NEWLINE_TAB = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 /* eslint-enable no-control-regex */
 
+/** Text to search by: control characters are refused like in stored text (NUL never matches). */
+export const searchText = (maxLength: number) =>
+  z
+    .string()
+    .max(maxLength, `must be at most ${maxLength} characters`)
+    .refine((s) => !CONTROL.test(s), "must not contain control characters");
+
 export const name = z
   .string()
   .min(1, "must not be empty")

@@ -95,7 +95,9 @@ export class ApiClientResolver {
   ): Promise<{ accessToken: string; expiresIn: number; scopes: string[] }> {
     await countAuthAttempt(ctx);
     const [client] =
-      clientId.length <= 100
+      // A client id is short printable text: anything else names no client (and NUL, which
+      // PostgreSQL text cannot hold, never reaches SQL).
+      clientId.length <= 100 && !clientId.includes("\u0000")
         ? await ctx.db
             .select()
             .from(apiClients)

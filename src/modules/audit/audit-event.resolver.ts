@@ -4,6 +4,7 @@ import { type AuditEventRow, auditEvents } from "../../db/schema.js";
 import { type Context, tenantOf } from "../../graphql/context.js";
 import { fromGlobalId, toGlobalId } from "../../graphql/ids.js";
 import { type Connection, parsePage, toConnection } from "../../graphql/pagination.js";
+import { storableText } from "../../security/audit/describe-operation.js";
 import { AuditEvent, AuditEventConnection, AuditEventFilter } from "./audit-event.type.js";
 
 /** The SQL conditions of a filter; an actorId that names no user or client matches nothing. */
@@ -18,8 +19,9 @@ function filterConditions(
     conditions.push(eq(auditEvents.actorId, actor.rowId));
   }
   if (filter?.outcome != null) conditions.push(eq(auditEvents.outcome, filter.outcome));
+  // Names are stored as storableText keeps them (no NUL, no lone surrogate): compared alike.
   if (filter?.operationName != null)
-    conditions.push(eq(auditEvents.operationName, filter.operationName));
+    conditions.push(eq(auditEvents.operationName, storableText(filter.operationName)));
   return conditions;
 }
 

@@ -17,12 +17,8 @@ export class CustomerFilter {
 
 export const customerFilter = z
   .object({
-    email: z.string().max(254, "must be at most 254 characters").nullish(),
-    nameContains: z
-      .string()
-      .min(1, "must not be empty")
-      .max(200, "must be at most 200 characters")
-      .nullish(),
+    email: v.searchText(254).nullish(),
+    nameContains: v.searchText(200).min(1, "must not be empty").nullish(),
   })
   .nullish();
 
