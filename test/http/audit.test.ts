@@ -42,7 +42,7 @@ async function post(body: unknown, options: { token?: string; ua: string }, targ
       "user-agent": options.ua,
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
     },
-    body: JSON.stringify(body),
+    body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: response.status, body: (await response.json()) as any };
 }
@@ -623,6 +623,96 @@ describe("query events are buffered and lose nothing", () => {
     },
     120_000,
   );
+});
+
+describe("hostile requests are recorded, and leave the audit log working", () => {
+  // as JSON text: deeper than JSON.stringify itself can go in a test worker
+  const deep = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
+
+  it("a 5,000-deep variable: refused, recorded with the depth marked, nothing held open", async () => {
+    for (const query of [
+      `mutation Deep($c: String!) { issueClientToken(clientId: $c, clientSecret: "x") { accessToken } }`,
+      `query DeepQuery($f: CustomerFilter) { customers(filter: $f) { totalCount } }`,
+    ]) {
+      const ua = tag();
+      const res = await post(
+        `{"query": ${JSON.stringify(query)}, "variables": {"c": ${deep(5000)}, "f": ${deep(5000)}}}`,
+        { token: query.startsWith("query") ? tenant.members.AGENT.token : undefined, ua },
+      );
+      expect(res.status).toBeLessThan(500);
+      expect(res.body.errors.map((e: any) => e.extensions.code)).toEqual(["BAD_USER_INPUT"]);
+      const event = await onlyEventOf(ua);
+      expect(event.outcome).toBe("REJECTED");
+      expect(JSON.stringify(event.variables)).toContain("[too deep]");
+    }
+    // the database and the audit log still serve: a mutation commits with its event
+    const ua = tag();
+    const created = await post(
+      { query: `mutation AfterDeep { createCustomer(input: { name: "After deep" }) { id } }` },
+      { token: tenant.members.AGENT.token, ua },
+    );
+    expect(created.body.data.createCustomer.id).toBeTruthy();
+    expect((await onlyEventOf(ua)).outcome).toBe("SUCCESS");
+    expect(server.app.audit.status()).toMatchObject({ full: false });
+  });
+
+  it("a cost beyond a 32-bit integer is refused and stored capped; later events still land", async () => {
+    const items = Array(25).fill("nodes { id }").join(" ");
+    const huge = `query Huge { customers(first: 100) { nodes { notes(first: 100) { nodes { customer {
+      notes(first: 100) { nodes { customer { notes(first: 100) { ${items} } } } } } } } } } }`;
+    const ua = tag();
+    const res = await post({ query: huge }, { token: tenant.members.AGENT.token, ua });
+    expect(res.status).toBe(400);
+    expect(res.body.errors.map((e: any) => e.extensions.code)).toEqual(["COST_LIMIT_EXCEEDED"]);
+    expect((await onlyEventOf(ua)).requestedCost).toBe(2_147_483_647);
+    const next = tag();
+    await post(
+      { query: `query AfterHuge { me { id } }` },
+      { token: tenant.members.AGENT.token, ua: next },
+    );
+    expect((await onlyEventOf(next)).outcome).toBe("SUCCESS");
+    expect(server.app.audit.status().pending).toBe(0);
+  });
+
+  it("an operationName the document lacks, or several unnamed choices, is a 400 (not a 500)", async () => {
+    for (const body of [
+      { query: `query A { __typename }`, operationName: "B" },
+      { query: `query A { __typename } query B { __typename }` },
+    ]) {
+      const ua = tag();
+      const res = await post(body, { token: tenant.members.AGENT.token, ua });
+      expect(res.status).toBe(400);
+      expect(res.body.errors).toHaveLength(1);
+      expect(res.body.errors[0].extensions.code).not.toBe("INTERNAL_SERVER_ERROR");
+      expect((await onlyEventOf(ua)).outcome).toBe("REJECTED");
+    }
+  });
+
+  it("NUL in text that reaches SQL: refused as input or matched as stored, never a 500", async () => {
+    const ua = tag();
+    const filtered = await post(
+      { query: `{ customers(filter: { nameContains: "a\u0000b" }) { totalCount } }` },
+      { token: tenant.members.AGENT.token, ua },
+    );
+    expect(filtered.body.errors.map((e: any) => e.extensions)).toEqual([
+      expect.objectContaining({ code: "BAD_USER_INPUT", field: "filter.nameContains" }),
+    ]);
+    const named = await post(
+      { query: `{ auditEvents(filter: { operationName: "x\u0000y" }) { totalCount } }` },
+      { token: tenant.members.AUDITOR.token, ua },
+    );
+    expect(named.body).toMatchObject({ data: { auditEvents: { totalCount: 0 } } });
+    expect(named.body.errors).toBeUndefined();
+    const client = await post(
+      {
+        query: `mutation($c: String!) { issueClientToken(clientId: $c, clientSecret: "x") { accessToken } }`,
+        variables: { c: "a\u0000b" },
+      },
+      { ua },
+    );
+    expect(client.status).toBe(200);
+    expect(client.body.errors.map((e: any) => e.extensions.code)).toEqual(["UNAUTHENTICATED"]);
+  });
 });
 
 describe("reading the audit log", () => {

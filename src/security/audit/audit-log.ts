@@ -92,6 +92,12 @@ export class AuditLog {
     for (const row of rows) this.logger.info({ audit: logFieldsOf(row) }, "audit event");
   }
 
+  /** The variables of an operation could not be described: its event is stored without them. */
+  describeFailed(error: unknown): void {
+    const { name, message } = error as { name?: unknown; message?: unknown };
+    this.logger.error({ err: { name, message } }, "audit event stored without its variables");
+  }
+
   mutationAuditFailed(error: unknown, draft: AuditEventDraft): void {
     const { code, message } = error as { code?: unknown; message?: unknown };
     this.logger.error(
@@ -121,7 +127,10 @@ export class AuditLog {
         Promise.resolve({
           // How each field resolved reaches the record through auditFieldResolution's wrappers.
           executionDidStart: async (rc) => {
-            await rc.contextValue.audit?.executionStarted(rc.contextValue, rc.operation.operation);
+            // rc.operation is missing (despite its type) when operationName names no operation
+            // of the document: graphql-js then answers with an error, and nothing executes.
+            const operation = rc.operation as typeof rc.operation | undefined;
+            await rc.contextValue.audit?.executionStarted(rc.contextValue, operation?.operation);
           },
           willSendResponse: async (rc) => {
             await rc.contextValue.audit?.recordResponse(rc);

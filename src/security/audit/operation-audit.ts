@@ -7,7 +7,12 @@ import { ErrorCode } from "../../graphql/errors.js";
 import type { AuditEventDraft } from "./event.js";
 import { PII_FIELDS } from "../sensitive-data.js";
 import { appendToChain } from "./chain.js";
-import { describeOperation, type OperationRequest, storableText } from "./describe-operation.js";
+import {
+  describeOperation,
+  type OperationDescription,
+  type OperationRequest,
+  storableText,
+} from "./describe-operation.js";
 import { type HeldTransaction, holdTransaction } from "./held-transaction.js";
 import type { AuditLog } from "./audit-log.js";
 
@@ -20,6 +25,10 @@ export interface RequestInfo {
 }
 
 const MAX_USER_AGENT_LENGTH = 512;
+/** The cost columns are PostgreSQL integers; a refused operation's cost can be any size. */
+const MAX_STORED_COST = 2_147_483_647;
+const storableCost = (cost: number | null | undefined): number | null =>
+  cost == null ? null : Math.min(cost, MAX_STORED_COST);
 
 function errorCodesOf(errors: readonly GraphQLFormattedError[] | undefined): string[] {
   const codes = (errors ?? []).map((e) =>
@@ -109,8 +118,11 @@ export class OperationAudit {
   async recordResponse(rc: GraphQLRequestContextWillSendResponse<Context>): Promise<void> {
     if (this.recorded) return;
     const body = rc.response.body;
-    const errors = body.kind === "single" ? body.singleResult.errors : body.initialResult.errors;
-    const codes = errorCodesOf(errors);
+    const result = body.kind === "single" ? body.singleResult : body.initialResult;
+    const codes = errorCodesOf(result.errors);
+    // A response without data was refused before any field ran (variables that do not coerce,
+    // an operationName the document lacks), though Apollo had begun execution.
+    const executed = this.executed && result.data !== undefined;
     const stored = await this.record(
       {
         query: rc.request.query ?? rc.source,
@@ -119,7 +131,7 @@ export class OperationAudit {
         document: rc.document ?? null,
         queryHash: rc.queryHash,
       },
-      outcomeOf(this.executed, codes),
+      outcomeOf(executed, codes),
       codes,
       rc.contextValue,
     );
@@ -164,6 +176,19 @@ export class OperationAudit {
     await this.record(this.sent, "REJECTED", [code], undefined);
   }
 
+  /**
+   * The operation as the event keeps it. Whatever the client sent, an event is stored (and a
+   * mutation's transaction finished): if describing the variables fails, they are left out.
+   */
+  private describe(request: OperationRequest): OperationDescription {
+    try {
+      return describeOperation(request, this.log.maxTokens);
+    } catch (error) {
+      this.log.describeFailed(error);
+      return describeOperation({ ...request, variables: undefined }, this.log.maxTokens);
+    }
+  }
+
   private draft(
     request: OperationRequest,
     outcome: Outcome,
@@ -189,13 +214,13 @@ export class OperationAudit {
         this.request.userAgent === undefined
           ? null
           : storableText(this.request.userAgent, MAX_USER_AGENT_LENGTH),
-      ...describeOperation(request, this.log.maxTokens),
+      ...this.describe(request),
       outcome,
       errorCodes,
       sensitiveFields: [...this.sensitiveFields].sort(),
       deniedFields: [...this.deniedFields].sort(),
-      requestedCost: cost?.requested ?? null,
-      actualCost: cost?.actual ?? null,
+      requestedCost: storableCost(cost?.requested),
+      actualCost: storableCost(cost?.actual),
       requestId: storableText(this.request.requestId),
       durationMs: Math.round(performance.now() - this.started),
     };
