@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Context } from "./context.js";
 import { ErrorCode } from "./errors.js";
-import { redactInputValues } from "./input-value-redaction.js";
+import { redactInputValues, redactSyntaxError } from "./input-value-redaction.js";
 import { fieldSuggestionsEnabled, withoutSuggestions } from "./suggestions.js";
 
 const REQUEST_ID = Symbol("requestId");
@@ -76,7 +76,11 @@ export function formatError(config: Config, logger: Logger) {
     }
     const inputError =
       code === ErrorCode.BAD_USER_INPUT || code === ErrorCode.GRAPHQL_VALIDATION_FAILED;
-    const message = inputError ? redactInputValues(formatted.message) : formatted.message;
+    const message = inputError
+      ? redactInputValues(formatted.message)
+      : code === ErrorCode.GRAPHQL_PARSE_FAILED
+        ? redactSyntaxError(formatted.message)
+        : formatted.message;
     return {
       ...formatted,
       message: suggestions ? message : withoutSuggestions(message),

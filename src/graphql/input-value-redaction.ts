@@ -5,7 +5,12 @@
  * rewritten to name the variable, the path and the rule, never the value.
  */
 
-const VARIABLE = /^Variable "(\$\w+)" got invalid value [\s\S]*?(?: at "([\w.[\]]+)")?; ([\s\S]*)$/;
+/**
+ * The value ends where graphql-js' reason begins: "; " and one of its reasons' openings, so a
+ * value holding "; " (a string is printed as it is) is not taken for the end of the value.
+ */
+const VARIABLE =
+  /^Variable "(\$\w+)" got invalid value [\s\S]*?(?: at "([\w.[\]]+)")?; ((?:Expected |Field "|Value |\w+ cannot represent |Exactly one )[\s\S]*)$/;
 const LITERAL = /^Expected value of type "([^"]+)", found [\s\S]*?(?:; ([\s\S]*)|\.)$/;
 /** Scalar coercion messages end with ": <the value>". */
 const SCALAR_REASON = /^((?:\w+ cannot represent|Value is not a valid|Expected)[^:]*):[\s\S]*$/;
@@ -26,3 +31,9 @@ export function redactInputValues(message: string): string {
   }
   return withoutValue(message);
 }
+
+/** A syntax error names the token it stopped at; a literal's text may be a secret or PII. */
+const LITERAL_TOKEN = /\b(found|Unexpected) (String|BlockString|Int|Float) "[\s\S]*"(\.?)$/;
+
+export const redactSyntaxError = (message: string): string =>
+  message.replace(LITERAL_TOKEN, "$1 $2$3");

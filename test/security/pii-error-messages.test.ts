@@ -19,6 +19,7 @@ beforeAll(async () => {
 });
 
 const asAdmin = () => ({ token: tenant.members.ADMIN.token });
+const messageOf = (res: Awaited<ReturnType<typeof gql>>) => res.body.errors?.[0]?.message;
 
 async function expectNoEcho(
   query: string,
@@ -66,6 +67,17 @@ describe("error messages never echo input values", () => {
       },
       SECRET,
     );
+    // a value holding "; " does not end early (the rest of it would pass as the reason)
+    await expectNoEcho(
+      create,
+      { input: { name: "x", dateOfBirth: `${SECRET}; 1980-02-30` } },
+      {
+        code: "BAD_USER_INPUT",
+        message:
+          'Variable "$input" got an invalid value at "input.dateOfBirth": Value is not a valid LocalDate.',
+      },
+      "1980-02-30",
+    );
     await expectNoEcho(
       `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
       { e: [SECRET], p: "whatever" },
@@ -94,6 +106,27 @@ describe("error messages never echo input values", () => {
       },
       "4155550123",
     );
+  });
+
+  it("a syntax error names the kind of token it stopped at, never a literal's text", async () => {
+    for (const [document, kind] of [
+      [`mutation { logIn(email: "x" password: "x" "${SECRET}") { accessToken } }`, "String"],
+      [
+        `mutation { logIn(email: "x", password: """${SECRET}""" 4155550123) { accessToken } }`,
+        "Int",
+      ],
+    ] as const) {
+      const res = await gql(url, document, {}, { token: "" });
+      expect(res.status).toBe(400);
+      expect(codesOf(res)).toEqual(["GRAPHQL_PARSE_FAILED"]);
+      expect(res.body.errors![0]!.message).toMatch(
+        new RegExp(`^Syntax Error: .*found ${kind}\\.$`),
+      );
+      expect(JSON.stringify(res.body)).not.toContain(SECRET);
+      expect(JSON.stringify(res.body)).not.toContain("4155550123");
+    }
+    const unnamed = await gql(url, `{ customers(first: 5) { nodes { name } } `, {}, asAdmin());
+    expect(messageOf(unnamed)).toBe("Syntax Error: Expected Name, found <EOF>.");
   });
 
   it("the rules of the API name the field, never the value", async () => {
