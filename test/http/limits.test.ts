@@ -343,6 +343,7 @@ describe("legitimate operations", () => {
       directiveIsRepeatable: true,
       schemaDescription: true,
       inputValueDeprecation: true,
+      oneOf: true,
     });
     const res = await gql(url, query, {}, { token: agent });
     expect(res.status).toBe(200);
@@ -358,6 +359,46 @@ describe("legitimate operations", () => {
     const res = await gql(url, `{ __schema { types { ${nested} } } }`, {}, { token: agent });
     expectRefused(res, 400, "GRAPHQL_VALIDATION_FAILED");
     expect(res.body.errors![0]!.message).toBe("Maximum introspection depth exceeded");
+    await expectServerStillAnswers();
+  });
+
+  it("refuses introspection nested past 20 levels, or reading the schema twice", async () => {
+    let chain = "name";
+    for (let i = 0; i < 60; i++) chain = `ofType { ${chain} }`;
+    const deep = await gql(
+      url,
+      `{ __type(name: "Query") { name ${chain} } }`,
+      {},
+      { token: agent },
+    );
+    expectRefused(deep, 400, "DEPTH_LIMIT_EXCEEDED");
+    // the same chain through fragments
+    const fragments = Array.from(
+      { length: 30 },
+      (_, i) => `fragment F${i} on __Type { ofType { ${i < 29 ? `...F${i + 1}` : "name"} } }`,
+    ).join("\n");
+    const viaFragments = await gql(
+      url,
+      `{ __type(name: "Query") { ...F0 } }\n${fragments}`,
+      {},
+      { token: agent },
+    );
+    expectRefused(viaFragments, 400, "DEPTH_LIMIT_EXCEEDED");
+    const twice = await gql(
+      url,
+      `{ a: __schema { types { name } } b: __schema { types { name } } }`,
+      {},
+      { token: agent },
+    );
+    expectRefused(twice, 400, "COST_LIMIT_EXCEEDED");
+    // what tools send still passes: one schema read (the standard query is above), a type by name
+    const typeByName = await gql(
+      url,
+      `{ __type(name: "Customer") { name fields { name type { name ofType { name ofType { name } } } } } }`,
+      {},
+      { token: agent },
+    );
+    expect(dataOf(typeByName)).toHaveProperty("__type.name", "Customer");
     await expectServerStillAnswers();
   });
 

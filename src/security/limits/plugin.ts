@@ -11,6 +11,7 @@ import type { Config } from "../../config.js";
 import type { Context } from "../../graphql/context.js";
 import { ErrorCode } from "../../graphql/errors.js";
 import { OperationAnalysis } from "./analysis.js";
+import { introspectionLimitRule } from "./introspection.js";
 import type { BucketState, CostBudgets } from "./budget.js";
 import { budgetExhausted, limitExceeded } from "./errors.js";
 import { type OperationMeter, startMeter } from "./meter.js";
@@ -23,7 +24,8 @@ export const suggestionsAllowed = (config: Config): boolean =>
 export const MAX_EXPANDED_FIELDS = 10_000;
 
 /**
- * Aliases and directives, counted by graphql-armor during validation. Its rejections become
+ * Aliases and directives, counted by graphql-armor during validation, and the bounds of
+ * introspection (introspectionLimitRule). Its rejections become
  * errors with our codes (Apollo keeps them as the originalError of its validation error).
  */
 export function limitValidationRules(limits: Config["limits"]): ValidationRule[] {
@@ -52,7 +54,7 @@ export function limitValidationRules(limits: Config["limits"]): ValidationRule[]
     costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: false },
   });
-  return armor.protect().validationRules;
+  return [...armor.protect().validationRules, introspectionLimitRule];
 }
 
 /** The token limit, enforced by graphql-js while parsing (the document is never fully built). */
@@ -66,6 +68,9 @@ const SUGGESTION = / ?Did you mean(.+?)\?$/;
 const STATIC_LIMIT_CODES: ReadonlySet<unknown> = new Set([
   ErrorCode.ALIAS_LIMIT_EXCEEDED,
   ErrorCode.DIRECTIVE_LIMIT_EXCEEDED,
+  // introspectionLimitRule's
+  ErrorCode.DEPTH_LIMIT_EXCEEDED,
+  ErrorCode.COST_LIMIT_EXCEEDED,
 ]);
 
 /** Gives parse and validation errors raised by a limit that limit's code; hides suggestions. */
