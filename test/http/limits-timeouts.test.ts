@@ -1,7 +1,14 @@
-import { sql } from "drizzle-orm";
+import { and, eq, gt, sql } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCustomer, createTenant, type Tenant } from "../support/fixtures.js";
+import { auditEvents, organizations } from "../../src/db/schema.js";
+import {
+  createCustomer,
+  createTenant,
+  PASSWORD,
+  type Tenant,
+  uniqueEmail,
+} from "../support/fixtures.js";
 import { codesOf, dataOf, gql } from "../support/graphql.js";
 import {
   sharedTestServer,
@@ -76,6 +83,33 @@ describe("statement timeout", () => {
 });
 
 describe("execution timeout", () => {
+  it("rolls back a mutation that misses the deadline: nothing written, audited as ERROR", async () => {
+    // bcrypt at cost 12 takes far longer than 50 ms: signUp is still hashing at the deadline
+    const slow = await server({ EXECUTION_TIMEOUT_MS: "50", BCRYPT_ROUNDS: "12" });
+    const startedAt = new Date();
+    const email = uniqueEmail("late");
+    const organizationName = `Late Org ${email}`;
+    const res = await gql(
+      slow.url,
+      `mutation LateSignUp($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
+      { input: { organizationName, displayName: "Late", email, password: PASSWORD } },
+    );
+    expect(codesOf(res)).toEqual(["EXECUTION_TIMEOUT"]);
+    expect(res.body.data).toBeNull(); // signUp is non-null
+    // the resolver finishes hashing after the response, and then finds no database to write to
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const { db } = slow.app.services.database;
+    expect(
+      await db.select().from(organizations).where(eq(organizations.name, organizationName)),
+    ).toEqual([]);
+    await slow.app.audit.flush();
+    const events = await db
+      .select({ outcome: auditEvents.outcome, errorCodes: auditEvents.errorCodes })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.operationName, "LateSignUp"), gt(auditEvents.at, startedAt)));
+    expect(events).toEqual([{ outcome: "ERROR", errorCodes: ["EXECUTION_TIMEOUT"] }]);
+  });
+
   it.runIf(usingPostgres())("answers at the deadline with EXECUTION_TIMEOUT", async () => {
     const { url } = await server({ EXECUTION_TIMEOUT_MS: "300" });
     const token = tenant.members.AGENT.token;

@@ -51,6 +51,21 @@ export function outcomeOf(executed: boolean, codes: readonly string[]): Outcome 
   return codes.length > 0 ? "ERROR" : "SUCCESS";
 }
 
+/** Rolls back a mutation that missed its deadline. */
+class MutationAbandoned extends Error {
+  override name = "MutationAbandoned";
+}
+
+/** What a resolver still running past its operation's deadline gets as its database. */
+const ENDED_OPERATION_DATABASE = new Proxy(
+  {},
+  {
+    get() {
+      throw new MutationAbandoned("the operation ended at its deadline");
+    },
+  },
+) as Database;
+
 /** The code of an error a field resolver threw (or returned, as graphql-js allows). */
 function codeOf(error: unknown): unknown {
   return (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
@@ -245,6 +260,14 @@ export class OperationAudit {
       return true;
     }
     this.transaction = undefined;
+    if (errorCodes.includes(ErrorCode.EXECUTION_TIMEOUT)) {
+      // Resolvers may still run past the deadline: they must not write outside the transaction
+      // (unaudited), nor may their work commit under an event that says the mutation failed.
+      this.useDatabase(contextValue, ENDED_OPERATION_DATABASE);
+      await transaction.finish(() => Promise.reject(new MutationAbandoned())).catch(() => {});
+      this.log.enqueue(draft);
+      return true;
+    }
     this.useDatabase(contextValue, this.log.database);
     try {
       const rows = await transaction.finish((tx) =>
