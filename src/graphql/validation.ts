@@ -12,6 +12,10 @@ import { badUserInput } from "./errors.js";
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const CONTROL_EXCEPT_NEWLINE_TAB = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 /* eslint-enable no-control-regex */
+/** Half a UTF-16 surrogate pair: not text, and PostgreSQL could only store it as U+FFFD. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
+const WELL_FORMED = "must be valid Unicode text";
 
 /** Text to search by: control characters are refused like in stored text (NUL never matches). */
 export const searchText = (maxLength: number) =>
@@ -24,13 +28,15 @@ export const name = z
   .string()
   .min(1, "must not be empty")
   .max(200, "must be at most 200 characters")
-  .refine((s) => !CONTROL.test(s), "must not contain control characters");
+  .refine((s) => !CONTROL.test(s), "must not contain control characters")
+  .refine(wellFormed, WELL_FORMED);
 
 export const noteBody = z
   .string()
   .min(1, "must not be empty")
   .max(10_000, "must be at most 10000 characters")
-  .refine((s) => !CONTROL_EXCEPT_NEWLINE_TAB.test(s), "must not contain control characters");
+  .refine((s) => !CONTROL_EXCEPT_NEWLINE_TAB.test(s), "must not contain control characters")
+  .refine(wellFormed, WELL_FORMED);
 
 export const email = z
   .string()

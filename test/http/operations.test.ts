@@ -314,7 +314,7 @@ describe("input validation: BAD_USER_INPUT naming the field, and nothing written
 
   it("refuses a note body over 10,000 characters or with control characters", async () => {
     const customer = await createCustomer(url, agent);
-    for (const body of ["x".repeat(10_001), "bell\u0007", ""]) {
+    for (const body of ["x".repeat(10_001), "bell\u0007", "", "half a pair \ud83d"]) {
       const res = await gql(
         url,
         `mutation($c: ID!, $b: String!) { addNote(customerId: $c, body: $b) { id } }`,
@@ -333,6 +333,30 @@ describe("input validation: BAD_USER_INPUT naming the field, and nothing written
       { token: agent },
     );
     expect(dataOf(notes).customer.notes.totalCount).toBe(0);
+  });
+
+  it("stores text exactly as sent, astral characters included; half a surrogate pair is refused", async () => {
+    const exact = "Zoë 🦊 \u{1F600} Ünïcödé";
+    const created = await createCustomer(url, agent, { name: exact });
+    const read = await gql(
+      url,
+      `query($id: ID!) { customer(id: $id) { name } }`,
+      { id: created.id },
+      {
+        token: agent,
+      },
+    );
+    expect(dataOf(read).customer.name).toBe(exact);
+    const res = await gql(
+      url,
+      `mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }`,
+      { input: { name: "LS\ud800end" } },
+      { token: agent },
+    );
+    expect(res.body.errors?.[0]?.extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "input.name",
+    });
   });
 
   it("refuses passwords shorter than 12 or longer than 72 bytes", async () => {
