@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Context } from "./context.js";
 import { ErrorCode } from "./errors.js";
-import { redactInputValues, redactSyntaxError } from "./input-value-redaction.js";
+import { redactInputValues, redactSyntaxError, variableFieldOf } from "./input-value-redaction.js";
 import { fieldSuggestionsEnabled, withoutSuggestions } from "./suggestions.js";
 
 const REQUEST_ID = Symbol("requestId");
@@ -81,10 +81,15 @@ export function formatError(config: Config, logger: Logger) {
       : code === ErrorCode.GRAPHQL_PARSE_FAILED
         ? redactSyntaxError(formatted.message)
         : formatted.message;
+    // graphql-js' variable errors name no field; BEHAVIOUR.md promises one on BAD_USER_INPUT
+    const field =
+      code === ErrorCode.BAD_USER_INPUT && formatted.extensions?.field === undefined
+        ? variableFieldOf(formatted.message)
+        : undefined;
     return {
       ...formatted,
       message: suggestions ? message : withoutSuggestions(message),
-      extensions: { ...formatted.extensions, requestId },
+      extensions: { ...formatted.extensions, ...(field === undefined ? {} : { field }), requestId },
     };
   };
 }

@@ -32,6 +32,17 @@ export function redactInputValues(message: string): string {
   return withoutValue(message);
 }
 
+/**
+ * The input a graphql-js variable error is about, for extensions.field: the path inside the
+ * variable ("input.email") or else the variable's name ("e" for $e).
+ */
+export function variableFieldOf(message: string): string | undefined {
+  const variable = VARIABLE.exec(message);
+  if (!variable) return undefined;
+  const [, name, path] = variable;
+  return path ?? name!.slice(1);
+}
+
 /** A syntax error names the token it stopped at; a literal's text may be a secret or PII. */
 const LITERAL_TOKEN = /\b(found|Unexpected) (String|BlockString|Int|Float) "[\s\S]*"(\.?)$/;
 

@@ -90,6 +90,21 @@ describe("error messages never echo input values", () => {
     );
   });
 
+  it("a variable of the wrong type names its input in extensions.field, as resolver checks do", async () => {
+    const nested = await gql(url, create, { input: { name: "x", email: 42 } }, asAdmin());
+    expect(nested.body.errors![0]!.extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "input.email",
+    });
+    const whole = await gql(
+      url,
+      `query($f: Int) { customers(first: $f) { totalCount } }`,
+      { f: 1.5 },
+      asAdmin(),
+    );
+    expect(whole.body.errors![0]!.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "f" });
+  });
+
   it("a literal of the wrong type in the document is refused without its value", async () => {
     await expectNoEcho(
       `mutation { createCustomer(input: { name: "x", dateOfBirth: "1979-02-30" }) { id } }`,
