@@ -17,32 +17,25 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
 const WELL_FORMED = "must be valid Unicode text";
 
-/** Text to search by: control characters are refused like in stored text (NUL never matches). */
-export const searchText = (maxLength: number) =>
+const NO_CONTROL = "must not contain control characters";
+
+/** One line of text (names, emails, searches): at most maxLength characters, no control ones. */
+export const lineText = (maxLength: number) =>
   z
     .string()
     .max(maxLength, `must be at most ${maxLength} characters`)
-    .refine((s) => !CONTROL.test(s), "must not contain control characters");
+    .refine((s) => !CONTROL.test(s), NO_CONTROL);
 
-export const name = z
-  .string()
-  .min(1, "must not be empty")
-  .max(200, "must be at most 200 characters")
-  .refine((s) => !CONTROL.test(s), "must not contain control characters")
-  .refine(wellFormed, WELL_FORMED);
+export const name = lineText(200).min(1, "must not be empty").refine(wellFormed, WELL_FORMED);
 
 export const noteBody = z
   .string()
   .min(1, "must not be empty")
   .max(10_000, "must be at most 10000 characters")
-  .refine((s) => !CONTROL_EXCEPT_NEWLINE_TAB.test(s), "must not contain control characters")
+  .refine((s) => !CONTROL_EXCEPT_NEWLINE_TAB.test(s), NO_CONTROL)
   .refine(wellFormed, WELL_FORMED);
 
-export const email = z
-  .string()
-  .max(254, "must be at most 254 characters")
-  .refine((s) => !CONTROL.test(s), "must not contain control characters")
-  .pipe(z.email("must be a valid email address"));
+export const email = lineText(254).pipe(z.email("must be a valid email address"));
 
 export const phone = z
   .string()

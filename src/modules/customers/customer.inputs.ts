@@ -17,8 +17,8 @@ export class CustomerFilter {
 
 export const customerFilter = z
   .object({
-    email: v.searchText(254).nullish(),
-    nameContains: v.searchText(200).min(1, "must not be empty").nullish(),
+    email: v.lineText(254).nullish(),
+    nameContains: v.lineText(200).min(1, "must not be empty").nullish(),
   })
   .nullish();
 
