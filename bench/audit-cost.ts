@@ -3,7 +3,7 @@ import { PGlite } from "@electric-sql/pglite";
 import autocannon from "autocannon";
 import { buildApp } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
-import type { Services } from "../src/graphql/context.js";
+import type { Services } from "../src/graphql/types.js";
 import { buildApiSchema } from "../src/graphql/schema.js";
 import { createCustomer, createTenant } from "../test/support/fixtures.js";
 import { startBareServer } from "./support/bare-server.js";

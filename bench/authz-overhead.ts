@@ -14,7 +14,7 @@ import { execute, parse } from "graphql";
 import { buildApp, type App } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
 import { createContext } from "../src/graphql/context.js";
-import { resolvePrincipal } from "../src/security/principal.js";
+import { loadPrincipal, verifyAuthorization } from "../src/security/principal.js";
 import { describeAccess } from "../src/security/authz/document.js";
 import { applyAuthorization } from "../src/security/authz/shield.js";
 import { buildApiSchema, buildResolverSchema } from "../src/graphql/schema.js";
@@ -155,7 +155,10 @@ for (const name of names) {
  * turns request by request: drift in the machine's load then hits all three alike.
  */
 const services = servers.shielded.app.services;
-const principal = await resolvePrincipal(`Bearer ${token}`, services.tokens, services.database.db);
+const principal = await loadPrincipal(
+  verifyAuthorization(`Bearer ${token}`, services.tokens)!,
+  services.database.db,
+);
 const document = parse(QUERY);
 const executionMs: Record<keyof typeof servers, number[]> = {
   baseline: [],

@@ -12,7 +12,7 @@ import "reflect-metadata";
 import type { Server, ServerResponse } from "node:http";
 import { buildApp } from "../src/app.js";
 import { parseConfig } from "../src/config.js";
-import type { Services } from "../src/graphql/context.js";
+import type { Services } from "../src/graphql/types.js";
 import { buildResolverSchema } from "../src/graphql/schema.js";
 import { createLogger } from "../src/logger.js";
 import { openServices } from "../src/services.js";

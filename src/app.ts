@@ -13,16 +13,15 @@ import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { convertLegacyContacts } from "./db/legacy-contacts.js";
 import { seedDemoDataIfEmpty } from "./db/seed.js";
-import type { Context, Services } from "./graphql/context.js";
-import { formatError, requestIdPlugin } from "./graphql/format-error.js";
+import { formatError } from "./graphql/pipeline/errors.js";
+import { buildPipeline } from "./graphql/pipeline/index.js";
 import { buildApiSchema } from "./graphql/schema.js";
-import { variableErrorsStatusPlugin } from "./graphql/variable-errors-status.js";
+import type { Context, Services } from "./graphql/types.js";
 import { registerCors } from "./http/cors.js";
 import { registerConnectionDraining } from "./http/draining.js";
 import { registerErrorResponses } from "./http/error-responses.js";
 import { registerGraphQLRoute } from "./http/graphql-route.js";
-import { introspectionPolicyPlugin } from "./http/introspection.js";
-import { metricsPlugin, registerMetricsRoute, ServerMetrics } from "./http/metrics.js";
+import { registerMetricsRoute, ServerMetrics } from "./http/metrics.js";
 import { registerOperationsRoutes } from "./http/operations-routes.js";
 import { parseOriginPatterns } from "./http/origins.js";
 import { Readiness } from "./http/readiness.js";
@@ -30,9 +29,6 @@ import { registerRequestIdHeader } from "./http/request-id.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { createLogger } from "./logger.js";
 import { AuditLog } from "./security/audit/audit-log.js";
-import { auditFieldResolution } from "./security/audit/field-audit.js";
-import { abuseLimits } from "./security/limits/index.js";
-import { operationContexts } from "./http/operation-context.js";
 import type { FieldCipher } from "./security/pii.js";
 import { openServices } from "./services.js";
 
@@ -92,13 +88,27 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
 
   const loggerInstance: FastifyBaseLogger = logger; // pino's Logger, seen as Fastify's base type
+  const { requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.http;
   const server: FastifyInstance = Fastify({
     loggerInstance,
     bodyLimit: config.limits.bodyBytes,
     trustProxy: parseTrustProxy(config.trustProxy),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
+    // Slow clients are cut off (Fastify's defaults are "never"): the whole request (headers and
+    // body) must arrive within REQUEST_TIMEOUT_MS or it is answered 408, a socket silent that
+    // long is closed, and an idle keep-alive connection closes after a few seconds. Node checks
+    // the request deadlines every second rather than every 30 s.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: 1_000,
+    },
   });
+  server.server.maxConnections = maxConnections; // past it, new sockets are closed at once
   server.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
   const readiness = new Readiness(server.log);
   const metrics = new ServerMetrics();
@@ -114,13 +124,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     onRejected: (code) => metrics.reject(code),
   });
 
-  const limits = abuseLimits(config, services);
+  const pipeline = buildPipeline(services, { audit, metrics });
   const apollo = new ApolloServer<Context>({
-    // audit wrappers last: they see each field's outcome as graphql-js does
-    schema: auditFieldResolution(limits.instrument(deps.schema ?? (await buildApiSchema()))),
-    parseOptions: limits.parseOptions,
-    validationRules: limits.validationRules,
-    introspection: true, // the policy (public, authenticated, off) is introspectionPolicyPlugin's
+    schema: pipeline.wrapSchema(deps.schema ?? (await buildApiSchema())),
+    parseOptions: pipeline.parseOptions,
+    validationRules: pipeline.validationRules,
+    introspection: true, // the policy (public, authenticated, off) is the pipeline's
     logger,
     allowBatchedHttpRequests: false, // batches are split by the route, one context each
     includeStacktraceInErrorResponses: config.isDevelopment,
@@ -131,24 +140,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       // page's execution), and a hint could have marked tenant data cacheable.
       ApolloServerPluginCacheControlDisabled(),
       fastifyApolloDrainPlugin(server),
-      audit.plugin(),
       config.isDevelopment
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageDisabled(),
-      limits.plugin,
-      introspectionPolicyPlugin(config.introspection),
-      requestIdPlugin(), // for formatError
-      variableErrorsStatusPlugin(),
-      metricsPlugin(metrics), // last: it reads what the other plugins put on the response
+      pipeline.plugin,
     ],
   });
   await apollo.start();
 
-  registerGraphQLRoute(server, apollo, {
-    batchLimit: config.limits.batch,
-    audit,
-    contextFor: operationContexts(services),
-  });
+  registerGraphQLRoute(server, apollo, pipeline);
 
   readiness.add("database", async () => {
     await database.ping();

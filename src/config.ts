@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
@@ -74,6 +75,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default("0.0.0.0"),
   DATA_DIR: z.string().min(1).default("./data"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_POOL_SIZE: int(1, 1000).default(10),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** Prepended to every Redis key, so that several deployments (or test servers) can share one. */
   REDIS_KEY_PREFIX: z.string().min(1).max(64).default("cra:"),
@@ -100,6 +102,17 @@ const envSchema = z.object({
   TOKEN_LIMIT: int(1).default(2000),
   BATCH_LIMIT: int(1).default(10),
   BODY_LIMIT_BYTES: int(1024).default(100_000),
+  // Isolation: no principal, organization or client can take the server from the others.
+  CONCURRENT_OPERATIONS_PER_PRINCIPAL: int(1).default(4),
+  CONCURRENT_OPERATIONS_PER_ORGANIZATION: int(1).default(8),
+  CONCURRENCY_WAIT_MS: int(0, 60_000).default(1_000),
+  // bcrypt work at once: half the cores, so hashing never takes every core from the rest.
+  PASSWORD_HASH_CONCURRENCY: int(1, 64).default(
+    Math.max(1, Math.floor(availableParallelism() / 2)),
+  ),
+  REQUEST_TIMEOUT_MS: int(1_000).default(30_000),
+  KEEP_ALIVE_TIMEOUT_MS: int(100).default(5_000),
+  MAX_CONNECTIONS: int(1).default(1_024),
   EXECUTION_TIMEOUT_MS: int(1).default(10_000),
   STATEMENT_TIMEOUT_MS: int(1).default(5_000),
   // Cost budgets (leaky buckets).
@@ -215,6 +228,7 @@ export function parseConfig(env: Env) {
     host: e.HOST,
     dataDir: resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwt: {
@@ -234,6 +248,7 @@ export function parseConfig(env: Env) {
       blindIndexNextKey: e.BLIND_INDEX_KEY_NEXT,
     },
     bcryptRounds: e.BCRYPT_ROUNDS,
+    passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY,
     corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),
     introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
     trustProxy: e.TRUST_PROXY,
@@ -251,6 +266,16 @@ export function parseConfig(env: Env) {
       bodyBytes: e.BODY_LIMIT_BYTES,
       executionTimeoutMs: e.EXECUTION_TIMEOUT_MS,
       statementTimeoutMs: e.STATEMENT_TIMEOUT_MS,
+    },
+    fairShare: {
+      perPrincipal: e.CONCURRENT_OPERATIONS_PER_PRINCIPAL,
+      perOrganization: e.CONCURRENT_OPERATIONS_PER_ORGANIZATION,
+      waitMs: e.CONCURRENCY_WAIT_MS,
+    },
+    http: {
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.MAX_CONNECTIONS,
     },
     budgets: {
       principal: { points: e.BUDGET_POINTS, restorePerSecond: e.BUDGET_RESTORE_PER_SECOND },

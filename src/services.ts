@@ -2,9 +2,10 @@ import type { PGlite } from "@electric-sql/pglite";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
-import type { Services } from "./graphql/context.js";
+import type { Services } from "./graphql/types.js";
 import { connectRedis } from "./redis.js";
 import { AuthLimits } from "./security/auth-limits.js";
+import { FairShare } from "./security/limits/fair-share.js";
 import { PasswordHasher } from "./security/passwords.js";
 import { BlindIndex, FieldCipher } from "./security/pii.js";
 import { AccessTokens } from "./security/tokens.js";
@@ -19,6 +20,7 @@ export async function openServices(
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     statementTimeoutMs: config.limits.statementTimeoutMs,
+    poolSize: config.databasePoolSize,
     ...(pglite ? { pglite } : {}),
   });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
@@ -28,9 +30,10 @@ export async function openServices(
     logger,
     cipher: new FieldCipher(config.pii.keys, config.pii.activeKeyId),
     blindIndex: new BlindIndex(config.pii.blindIndexKey, config.pii.blindIndexNextKey),
-    passwords: new PasswordHasher(config.bcryptRounds),
+    passwords: new PasswordHasher(config.bcryptRounds, config.passwordHashConcurrency),
     tokens: new AccessTokens(config.jwt),
     authLimits: new AuthLimits(config.authLimits, { redis, keyPrefix: config.redisKeyPrefix }),
+    fairShare: new FairShare(config.fairShare),
     redis,
   };
 }

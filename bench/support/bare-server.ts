@@ -7,23 +7,46 @@ import type { Server } from "node:http";
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { GraphQLSchema } from "graphql";
-import { type Context, type Services } from "../../src/graphql/context.js";
-import { formatError, requestIdPlugin } from "../../src/graphql/format-error.js";
-import { variableErrorsStatusPlugin } from "../../src/graphql/variable-errors-status.js";
+import type { Database } from "../../src/db/client.js";
+import { OperationTransaction } from "../../src/db/transaction.js";
+import { createContext } from "../../src/graphql/context.js";
+import { invalidToken } from "../../src/graphql/errors.js";
+import {
+  formatError,
+  requestIdTagging,
+  variableErrorsStatus,
+} from "../../src/graphql/pipeline/errors.js";
+import type { OperationPipeline } from "../../src/graphql/pipeline/index.js";
+import { asPlugin, composeStages } from "../../src/graphql/pipeline/stage.js";
+import type { Services } from "../../src/graphql/types.js";
+import type { Context } from "../../src/graphql/types.js";
 import { registerCors } from "../../src/http/cors.js";
 import { registerErrorResponses } from "../../src/http/error-responses.js";
-import { metricsPlugin, ServerMetrics } from "../../src/http/metrics.js";
+import { registerGraphQLRoute } from "../../src/http/graphql-route.js";
+import { operationMetrics, ServerMetrics } from "../../src/http/metrics.js";
 import { parseOriginPatterns } from "../../src/http/origins.js";
 import { registerRequestIdHeader } from "../../src/http/request-id.js";
 import { registerSecurityHeaders } from "../../src/http/security-headers.js";
-import { type OperationRecord, registerGraphQLRoute } from "../../src/http/graphql-route.js";
+import { ANONYMOUS, loadPrincipal, verifyAuthorization } from "../../src/security/principal.js";
+import { InvalidTokenError } from "../../src/security/tokens.js";
 import { listenLocally } from "./http.js";
-import { operationContexts } from "../../src/http/operation-context.js";
+
+/** Writes straight to the pool, each statement committing alone: no transaction, no audit event. */
+class Autocommit extends OperationTransaction {
+  constructor(private readonly db: Database) {
+    super(db, () => undefined);
+  }
+
+  override write(): Promise<Database> {
+    return Promise.resolve(this.db);
+  }
+}
 
 /**
- * buildApp's server with no audit log and no abuse limits (no plugin, no validation rules, no
- * resolver meter, no budget): the same HTTP edge (request ids, security headers, CORS, error
- * responses, metrics), route, context and resolvers over the given schema and services.
+ * buildApp's server without the operation pipeline's security stages: no admission (fair share,
+ * budgets), no abuse limits, no audit log, no deadline or metered cost; the same HTTP edge
+ * (request ids, security headers, CORS, error responses, metrics), route, context and resolvers
+ * over the given schema and services, the principal loaded once per request as buildApp does.
  * Exists only in bench/, as the baseline that layers are measured against.
  */
 export async function startBareServer(
@@ -54,22 +77,44 @@ export async function startBareServer(
     plugins: [
       ApolloServerPluginCacheControlDisabled(), // as buildApp
       ApolloServerPluginLandingPageDisabled(),
-      requestIdPlugin(),
-      variableErrorsStatusPlugin(),
-      metricsPlugin(metrics),
+      asPlugin(requestIdTagging),
+      asPlugin(variableErrorsStatus),
+      composeStages([operationMetrics(metrics)]),
     ],
   });
   await apollo.start();
-  const unaudited: OperationRecord = {
-    attach: (context) => context,
-    recordHttpResponse: () => Promise.resolve(),
-    recordRefusal: () => Promise.resolve(),
+  const principals = new WeakMap<object, ReturnType<typeof loadPrincipal>>();
+  const principalOf = async (request: Parameters<OperationPipeline["admitRequest"]>[0]) => {
+    try {
+      const claims = verifyAuthorization(request.headers.authorization, services.tokens);
+      if (!claims) return ANONYMOUS;
+      let principal = principals.get(request);
+      if (!principal) {
+        principal = loadPrincipal(claims, services.database.db);
+        principals.set(request, principal);
+      }
+      return await principal;
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw invalidToken();
+      throw error;
+    }
   };
-  registerGraphQLRoute(server, apollo, {
-    batchLimit: config.limits.batch,
-    audit: { admit: () => true, begin: () => unaudited },
-    contextFor: operationContexts(services),
-  });
+  const autocommit = new Autocommit(services.database.db);
+  const unguarded: OperationPipeline = {
+    admitRequest: () => undefined,
+    runOperation: (request, _operation, execute) =>
+      execute(async () => {
+        const context = createContext(services, {
+          principal: await principalOf(request),
+          requestId: request.id,
+          ip: request.ip,
+          userAgent: request.headers["user-agent"],
+        });
+        context.operation.transaction = autocommit;
+        return context;
+      }),
+  };
+  registerGraphQLRoute(server, apollo, unguarded);
   const url = await listenLocally(server);
   return {
     url,

@@ -1,6 +1,6 @@
 import { uuidv7 } from "../../src/db/uuidv7.js";
 import { customers, notes, organizations, type Role } from "../../src/db/schema.js";
-import type { Services } from "../../src/graphql/context.js";
+import type { Services } from "../../src/graphql/types.js";
 import { encryptCustomerFields } from "../../src/modules/customers/customers.repository.js";
 import { insertUser } from "../../src/modules/users/users.repository.js";
 
@@ -46,7 +46,7 @@ export async function seedDataset(
   label: string,
 ): Promise<string[]> {
   const { db } = services.database;
-  const passwordHash = await services.passwords.hash(BENCH_PASSWORD);
+  const passwordHash = await services.passwords.hash(BENCH_PASSWORD, "seed");
   const agents: string[] = [];
   for (let o = 0; o < size.organizations; o++) {
     const orgId = uuidv7();

@@ -30,6 +30,8 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
   statementTimeoutMs: number;
+  /** Connections of the server's PostgreSQL pool (DATABASE_POOL_SIZE); PGlite has one. */
+  poolSize?: number;
   /** An already-open PGlite to share (tests share one per worker; it takes seconds to start). */
   pglite?: PGlite;
 }
@@ -58,13 +60,17 @@ function statementCounter() {
 /** Opens PostgreSQL when a URL is given, else the embedded PGlite under dataDir; migrates either. */
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.statementTimeoutMs)
+    ? openPostgres(options.databaseUrl, options.statementTimeoutMs, options.poolSize)
     : openPglite(options);
 }
 
-async function openPostgres(url: string, statementTimeoutMs: number): Promise<DatabaseHandle> {
+async function openPostgres(
+  url: string,
+  statementTimeoutMs: number,
+  poolSize: number | undefined,
+): Promise<DatabaseHandle> {
   const client = postgres(url, {
-    max: 10,
+    ...(poolSize === undefined ? {} : { max: poolSize }),
     onnotice: () => {},
     connection: { statement_timeout: statementTimeoutMs, application_name: "customer-records-api" },
   });

@@ -1,6 +1,6 @@
 import { count } from "drizzle-orm";
 import { uuidv7 } from "./uuidv7.js";
-import type { Services } from "../graphql/context.js";
+import type { Services } from "../graphql/types.js";
 import { insertCustomer } from "../modules/customers/customers.repository.js";
 import { insertUser } from "../modules/users/users.repository.js";
 import { notes, organizations, type Role } from "./schema.js";
@@ -64,7 +64,7 @@ export async function seedDemoDataIfEmpty(services: Services): Promise<boolean> 
   const { db } = services.database;
   const [existing] = await db.select({ n: count() }).from(organizations);
   if ((existing?.n ?? 0) > 0) return false;
-  const passwordHash = await services.passwords.hash(DEMO_PASSWORD);
+  const passwordHash = await services.passwords.hash(DEMO_PASSWORD, "seed");
   await db.transaction(async (tx) => {
     for (const demo of DEMO_ORGANIZATIONS) {
       const orgId = uuidv7();

@@ -6,31 +6,10 @@ import {
 } from "@apollo/server";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "../graphql/errors.js";
-import type { Context } from "../graphql/context.js";
-import { tagWithRequestId } from "../graphql/format-error.js";
+import type { OperationPipeline } from "../graphql/pipeline/index.js";
+import { tagWithRequestId } from "../graphql/pipeline/errors.js";
+import type { Context } from "../graphql/types.js";
 import { sendError } from "./error-responses.js";
-
-/** The audit record of one operation (src/security/audit). */
-export interface OperationRecord {
-  attach(context: Context): Context;
-  /** Records the operation from its HTTP response unless the plugin already did. */
-  recordHttpResponse(response: HTTPGraphQLResponse): Promise<void>;
-  recordRefusal(code: string): Promise<void>;
-}
-
-export interface OperationAuditor {
-  /** False when the operations cannot be audited now: they are refused with 503. */
-  admit(operations: number): boolean;
-  begin(request: FastifyRequest, operation: unknown): OperationRecord;
-}
-
-export interface GraphQLRouteOptions {
-  batchLimit: number;
-  /** A fresh context for one operation; called once per operation, also within a batch. */
-  contextFor(request: FastifyRequest): () => Promise<Context>;
-  /** Admits operations and records one audit event for each, whatever its fate. */
-  audit: OperationAuditor;
-}
 
 function headersOf(request: FastifyRequest): HeaderMap {
   const map = new HeaderMap();
@@ -47,10 +26,6 @@ function toGraphQLRequest(request: FastifyRequest, body: unknown): HTTPGraphQLRe
     headers: headersOf(request),
     search: new URL(request.url, "http://localhost/").search,
   };
-}
-
-function batchError(reply: FastifyReply, message: string, code: string, status = 400) {
-  return sendError(reply, status, message, code);
 }
 
 const GRAPHQL_RESPONSE_JSON = "application/graphql-response+json";
@@ -89,14 +64,15 @@ function finishResponse(
 }
 
 /**
- * POST/GET /graphql through Apollo's executeHTTPGraphQLRequest. Batched requests (a JSON array)
- * are split here rather than by Apollo, so that every operation of a batch runs with its own
- * context (its own loaders, transaction and audit record) and the batch size is capped.
+ * POST/GET /graphql through Apollo's executeHTTPGraphQLRequest: the HTTP side of the operation
+ * pipeline (src/graphql/pipeline). Batched requests (a JSON array) are split here rather than by
+ * Apollo, so that every operation of a batch runs with its own context (its own loaders,
+ * transaction, fair-share slot and audit record) and the batch size is capped.
  */
 export function registerGraphQLRoute(
   server: FastifyInstance,
   apollo: ApolloServer<Context>,
-  options: GraphQLRouteOptions,
+  pipeline: OperationPipeline,
 ): void {
   const send = (reply: FastifyReply, response: HTTPGraphQLResponse) => {
     const { status, body } = finishResponse(response, reply.request.id);
@@ -105,27 +81,20 @@ export function registerGraphQLRoute(
     return body;
   };
 
-  /** Runs one operation and records its audit event if Apollo's plugin did not (e.g. a 401). */
-  const execute = async (
-    request: FastifyRequest,
-    operation: unknown,
-    context: () => Promise<Context>,
-  ) => {
-    const audit = options.audit.begin(request, operation);
-    const response = await apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: toGraphQLRequest(request, operation),
-      context: async () => {
-        try {
-          return audit.attach(await context());
-        } catch (error) {
-          tagWithRequestId(error, request.id); // Apollo formats it outside any operation hook
-          throw error;
-        }
-      },
-    });
-    await audit.recordHttpResponse(response);
-    return response;
-  };
+  const execute = (request: FastifyRequest, operation: unknown) =>
+    pipeline.runOperation(request, operation, (context) =>
+      apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: toGraphQLRequest(request, operation),
+        context: async () => {
+          try {
+            return await context();
+          } catch (error) {
+            tagWithRequestId(error, request.id); // Apollo formats it outside any operation hook
+            throw error;
+          }
+        },
+      }),
+    );
 
   server.route({
     method: ["GET", "POST"],
@@ -146,39 +115,13 @@ export function registerGraphQLRoute(
   async function handle(request: FastifyRequest, reply: FastifyReply) {
     // Responses carry tenant and personal data: no shared or browser cache may keep them.
     void reply.header("cache-control", "no-store");
-    const context = options.contextFor(request);
     const operations = Array.isArray(request.body) ? (request.body as unknown[]) : undefined;
-    const refusal =
-      operations?.length === 0
-        ? {
-            message: "A batched request must contain at least one operation",
-            code: ErrorCode.BAD_REQUEST,
-          }
-        : operations && operations.length > options.batchLimit
-          ? {
-              message: `A batched request may contain at most ${options.batchLimit} operations`,
-              code: ErrorCode.BATCH_LIMIT_EXCEEDED,
-            }
-          : undefined;
-    if (!options.audit.admit(operations && !refusal ? operations.length : 1)) {
-      void reply.header("retry-after", "1");
-      return batchError(
-        reply,
-        "The server cannot take operations right now",
-        ErrorCode.SERVICE_UNAVAILABLE,
-        503,
-      );
-    }
+    const refusal = pipeline.admitRequest(request, operations);
     if (refusal) {
-      await options.audit.begin(request, undefined).recordRefusal(refusal.code);
-      return batchError(reply, refusal.message, refusal.code);
+      return sendError(reply, refusal.status, refusal.message, refusal.code, refusal.headers);
     }
-    if (!operations) {
-      return send(reply, await execute(request, request.body, context));
-    }
-    const responses = await Promise.all(
-      operations.map((operation) => execute(request, operation, context)),
-    );
+    if (!operations) return send(reply, await execute(request, request.body));
+    const responses = await Promise.all(operations.map((operation) => execute(request, operation)));
     const statuses = new Set(responses.map((r) => r.status ?? 200));
     for (const [key, value] of responses[0]!.headers) void reply.header(key, value);
     // An operation refused for its budget tells the client when to retry, whatever its place.

@@ -1,10 +1,14 @@
 import { timingSafeEqual, createHash } from "node:crypto";
-import type { ApolloServerPlugin, GraphQLRequestContextWillSendResponse } from "@apollo/server";
+import type {
+  ApolloServerPlugin,
+  GraphQLRequestContextWillSendResponse,
+  GraphQLRequestListener,
+} from "@apollo/server";
 import type { FastifyInstance } from "fastify";
 import type { GraphQLFormattedError } from "graphql";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 import { ErrorCode } from "../graphql/errors.js";
-import type { Context } from "../graphql/context.js";
+import type { Context } from "../graphql/types.js";
 import { sendError } from "./error-responses.js";
 import { deniedField } from "./denied-field.js";
 
@@ -84,10 +88,14 @@ interface CostExtension {
 }
 
 /**
- * Records every operation once its response is final. Keep it the LAST plugin: hooks of one
- * phase run in plugin order, and extensions.cost is added by the limits plugin's willSendResponse.
+ * Records every operation once its response is final: the operation pipeline runs it after every
+ * other stage (it reads extensions.cost), once per operation (a listener made per operation, for
+ * its start time). The server hooks count refusals before an operation exists.
  */
-export function metricsPlugin(metrics: ServerMetrics): ApolloServerPlugin<Context> {
+export function operationMetrics(metrics: ServerMetrics): {
+  listener: () => GraphQLRequestListener<Context>;
+  server: Pick<ApolloServerPlugin<Context>, "contextCreationDidFail" | "invalidRequestWasReceived">;
+} {
   const record = (ctx: GraphQLRequestContextWillSendResponse<Context>, startedAt: bigint) => {
     if (ctx.response.body.kind !== "single") return;
     const { data, errors, extensions } = ctx.response.body.singleResult;
@@ -119,18 +127,18 @@ export function metricsPlugin(metrics: ServerMetrics): ApolloServerPlugin<Contex
     }
   };
   return {
-    requestDidStart: () => {
+    listener: () => {
       const startedAt = process.hrtime.bigint();
-      return Promise.resolve({
-        willSendResponse: (ctx) => Promise.resolve(record(ctx, startedAt)),
-      });
+      return { willSendResponse: (ctx) => Promise.resolve(record(ctx, startedAt)) };
     },
-    // Refusals before an operation exists: a bad token, a CSRF-suspect or malformed request.
-    contextCreationDidFail: ({ error }) =>
-      Promise.resolve(
-        metrics.reject((error as { extensions?: { code?: unknown } }).extensions?.code),
-      ),
-    invalidRequestWasReceived: () => Promise.resolve(metrics.reject(ErrorCode.BAD_REQUEST)),
+    server: {
+      // Refusals before an operation exists: a bad token, a CSRF-suspect or malformed request.
+      contextCreationDidFail: ({ error }) =>
+        Promise.resolve(
+          metrics.reject((error as { extensions?: { code?: unknown } }).extensions?.code),
+        ),
+      invalidRequestWasReceived: () => Promise.resolve(metrics.reject(ErrorCode.BAD_REQUEST)),
+    },
   };
 }
 

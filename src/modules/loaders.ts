@@ -1,30 +1,9 @@
 import DataLoader from "dataloader";
 import { and, eq, inArray } from "drizzle-orm";
-import {
-  type CustomerRow,
-  customers,
-  type NoteRow,
-  type OrganizationRow,
-  organizations,
-  type UserRow,
-  users,
-} from "../db/schema.js";
-import { type Context, tenantOf } from "../graphql/context.js";
-import type { Page } from "../graphql/pagination.js";
+import { customers, type NoteRow, organizations, users } from "../db/schema.js";
+import { tenantOf } from "../graphql/tenant.js";
+import type { Context, Loaders } from "../graphql/types.js";
 import { countNotesByCustomer, findNotePages } from "./notes/notes.repository.js";
-
-/**
- * Per-request batching: every object reached through a field (createdBy, author, customer,
- * notes) is loaded for the whole page in one statement. Every loader is scoped to the caller's
- * organization in SQL, so an id from another tenant loads as missing.
- */
-export interface Loaders {
-  organization: DataLoader<string, OrganizationRow | undefined>;
-  user: DataLoader<string, UserRow | undefined>;
-  customer: DataLoader<string, CustomerRow | undefined>;
-  notesPage: DataLoader<{ customerId: string } & Page, NoteRow[], string>;
-  noteCount: DataLoader<string, number>;
-}
 
 /** A loader of rows by id; ids not returned by fetch (missing, or another tenant's) load as undefined. */
 function byId<T extends { id: string }>(fetch: (ids: string[]) => Promise<T[]>) {
@@ -34,6 +13,10 @@ function byId<T extends { id: string }>(fetch: (ids: string[]) => Promise<T[]>) 
   });
 }
 
+/**
+ * The loaders of one operation. Every loader is scoped to the caller's organization in SQL, so an
+ * id from another tenant loads as missing.
+ */
 export function createLoaders(ctx: Context): Loaders {
   return {
     organization: byId((ids) =>

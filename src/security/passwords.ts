@@ -1,20 +1,40 @@
 import bcrypt from "bcrypt";
+import { RoundRobin } from "./round-robin.js";
 
 export const PASSWORD_MIN_BYTES = 12;
 export const PASSWORD_MAX_BYTES = 72; // bcrypt ignores anything past 72 bytes
 
-/** Password hashing with bcrypt; an unknown account costs the same work as a wrong password. */
+/**
+ * Password hashing with bcrypt; an unknown account costs the same work as a wrong password.
+ *
+ * bcrypt is the most expensive thing the server does (a quarter of a second of a core at cost
+ * 12), so at most `concurrency` hashes run at once (PASSWORD_HASH_CONCURRENCY) and callers take
+ * turns by key: an organization, or an anonymous client address. One tenant hashing in a loop
+ * delays another's login by one hash at most, and never takes every core from the requests that
+ * hash nothing.
+ */
 export class PasswordHasher {
   private readonly dummyHash: Promise<string>;
+  private readonly turns: RoundRobin;
   /** Count of bcrypt comparisons, so tests can show unknown and known emails cost the same. */
   comparisons = 0;
 
-  constructor(private readonly rounds: number) {
+  constructor(
+    private readonly rounds: number,
+    concurrency: number,
+  ) {
+    this.turns = new RoundRobin(concurrency);
     this.dummyHash = bcrypt.hash("not-a-real-password-only-for-timing", rounds);
   }
 
-  hash(password: string): Promise<string> {
-    return bcrypt.hash(password, this.rounds);
+  /** `turnOf`: whose turn the work takes (an organization id, or a client address). */
+  hash(password: string, turnOf: string): Promise<string> {
+    return this.turns.run(turnOf, () => bcrypt.hash(password, this.rounds));
+  }
+
+  /** Hashes waiting for their turn (tests). */
+  get waiting(): number {
+    return this.turns.waiting;
   }
 
   /**
@@ -36,9 +56,10 @@ export class PasswordHasher {
    * A password longer than any that can be set never matches: bcrypt would compare only its
    * first 72 bytes, so "the password plus anything" would otherwise pass.
    */
-  async verify(password: string, hash: string | undefined): Promise<boolean> {
+  async verify(password: string, hash: string | undefined, turnOf: string): Promise<boolean> {
     this.comparisons++;
-    const matches = await bcrypt.compare(password, hash ?? (await this.dummyHash));
+    const against = hash ?? (await this.dummyHash);
+    const matches = await this.turns.run(turnOf, () => bcrypt.compare(password, against));
     return matches && hash !== undefined && Buffer.byteLength(password) <= PASSWORD_MAX_BYTES;
   }
 }

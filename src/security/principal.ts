@@ -24,19 +24,25 @@ export const ANONYMOUS: Principal = Object.freeze({ kind: "anonymous" });
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
- * Who is calling: no Authorization header is anonymous; anything else must be a valid bearer
- * token of a user or API client that still exists (and is not revoked). The role and scopes come
- * from the database, not the token, so changes take effect on the next request.
+ * What the Authorization header says, checked without the database: no header is anonymous;
+ * anything else must be a bearer token with a valid signature and claims (InvalidTokenError).
  */
-export async function resolvePrincipal(
+export function verifyAuthorization(
   authorization: string | undefined,
   tokens: AccessTokens,
-  db: Database,
-): Promise<Principal> {
-  if (authorization === undefined) return ANONYMOUS;
+): AccessClaims | undefined {
+  if (authorization === undefined) return undefined;
   const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(authorization.trim());
   if (!match) throw new InvalidTokenError("not a bearer token");
-  const claims = tokens.verify(match[1]!);
+  return tokens.verify(match[1]!);
+}
+
+/**
+ * Who is calling, as the database has it now: the user or API client of verified claims, which
+ * must still exist (and not be revoked). The role and scopes come from the database, not the
+ * token, so changes take effect on the next request.
+ */
+export function loadPrincipal(claims: AccessClaims, db: Database): Promise<Principal> {
   return claims.typ === "user" ? loadUser(claims, db) : loadClient(claims, db);
 }
 

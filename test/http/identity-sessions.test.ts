@@ -4,7 +4,7 @@ import jwt from "jsonwebtoken";
 import { beforeAll, describe, expect, it } from "vitest";
 import { apiClients, users } from "../../src/db/schema.js";
 import { rowIdOf } from "../../src/graphql/ids.js";
-import { resolvePrincipal } from "../../src/security/principal.js";
+import { loadPrincipal, verifyAuthorization } from "../../src/security/principal.js";
 import { createTenant, logIn, PASSWORD, type Tenant, uniqueEmail } from "../support/fixtures.js";
 import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
 import { sharedTestServer, type TestServer } from "../support/server.js";
@@ -359,11 +359,8 @@ describe("partner API clients", () => {
       .update(apiClients)
       .set({ scopes: ["customers:read", "audit:read"] })
       .where(eq(apiClients.id, rowIdOf(client.id, "ApiClient")!));
-    const principal = await resolvePrincipal(
-      `Bearer ${accessToken}`,
-      server.app.services.tokens,
-      db,
-    );
+    const claims = verifyAuthorization(`Bearer ${accessToken}`, server.app.services.tokens)!;
+    const principal = await loadPrincipal(claims, db);
     expect(principal.kind).toBe("client");
     expect(principal.kind === "client" && [...principal.scopes]).toEqual(["customers:read"]);
   });

@@ -1,6 +1,6 @@
 import { execute, parse } from "graphql";
 import { describe, expect, it } from "vitest";
-import type { Context } from "../../src/graphql/context.js";
+import type { Context } from "../../src/graphql/types.js";
 import { buildApiSchema } from "../../src/graphql/schema.js";
 import { newAuthzState } from "../../src/security/authz/state.js";
 

@@ -3,7 +3,8 @@ import { and, asc, eq, isNull } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
 import { uuidv7 } from "../../db/uuidv7.js";
 import { type ApiClientRow, apiClients } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { invalidCredentials, notFound } from "../../graphql/errors.js";
 import { requireRowId, toGlobalId } from "../../graphql/ids.js";
 import { parseInput } from "../../graphql/validation.js";
@@ -43,7 +44,9 @@ export class ApiClientResolver {
     const principal = tenantOf(ctx);
     const input = parseInput(createApiClientInput, rawInput, "input");
     const clientSecret = newOpaqueSecret("cs");
-    const [client] = await ctx.db
+    const [client] = await (
+      await ctx.write()
+    )
       .insert(apiClients)
       .values({
         id: uuidv7(),
@@ -68,7 +71,8 @@ export class ApiClientResolver {
   ): Promise<ApiClientRow> {
     const { orgId } = tenantOf(ctx);
     const rowId = requireRowId(id, "ApiClient");
-    const [row] = await ctx.db
+    const db = await ctx.write();
+    const [row] = await db
       .update(apiClients)
       .set({ revokedAt: new Date() })
       .where(
@@ -76,7 +80,7 @@ export class ApiClientResolver {
       )
       .returning();
     if (row) return row;
-    const [already] = await ctx.db
+    const [already] = await db
       .select()
       .from(apiClients)
       .where(and(eq(apiClients.id, rowId), eq(apiClients.orgId, orgId)));

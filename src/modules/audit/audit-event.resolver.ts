@@ -1,7 +1,8 @@
 import { and, count, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from "type-graphql";
 import { type AuditEventRow, auditEvents } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { fromGlobalId, toGlobalId } from "../../graphql/ids.js";
 import { type Connection, parsePage, toConnection } from "../../graphql/pagination.js";
 import { storableText } from "../../security/audit/describe-operation.js";

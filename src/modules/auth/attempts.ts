@@ -1,4 +1,4 @@
-import type { Context } from "../../graphql/context.js";
+import type { Context } from "../../graphql/types.js";
 import { rateLimited } from "../../graphql/errors.js";
 import { TooManyAttemptsError } from "../../security/auth-limits.js";
 

@@ -1,8 +1,10 @@
 import { and, eq, sql } from "drizzle-orm";
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
+import type { Database } from "../../db/client.js";
 import { uuidv7 } from "../../db/uuidv7.js";
 import { organizations, type UserRow, users } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { badUserInput, forbidden, invalidCredentials } from "../../graphql/errors.js";
 import {
   email as emailRule,
@@ -29,14 +31,18 @@ interface AuthResult {
   user: UserRow;
 }
 
-/** Access token for the session (a new one unless a rotation has just issued its refresh token). */
+/**
+ * Access token for the session (a new one unless a rotation has just issued its refresh token).
+ * `db` is the operation's transaction: the caller has written already.
+ */
 async function issueSession(
   ctx: Context,
+  db: Database,
   user: UserRow,
   rotated?: IssuedRefreshToken,
 ): Promise<AuthResult> {
   const { tokens, config } = ctx.services;
-  const session = rotated ?? (await startSession(ctx.db, user, config.jwt.refreshTokenSeconds));
+  const session = rotated ?? (await startSession(db, user, config.jwt.refreshTokenSeconds));
   const access = tokens.signUser(user.id, user.orgId, session.familyId);
   // AuthPayload.user is read as "self" by whoever called, though the caller is anonymous.
   ctx.authz.ownUserIds.add(user.id);
@@ -60,9 +66,12 @@ export class AuthResolver {
     await countAuthAttempt(ctx);
     const input = parseInput(signUpInput, rawInput, "input");
     const { cipher, blindIndex, passwords } = ctx.services;
-    const passwordHash = await passwords.hash(input.password);
+    // The caller is anonymous: hashing takes the turn of its address (PasswordHasher).
+    const passwordHash = await passwords.hash(input.password, ctx.ip);
+    const db = await ctx.write();
     try {
-      const user = await ctx.db.transaction(async (tx) => {
+      // a savepoint: an email already taken leaves no organization behind
+      const user = await db.transaction(async (tx) => {
         const [org] = await tx
           .insert(organizations)
           .values({ id: uuidv7(), name: input.organizationName })
@@ -79,7 +88,7 @@ export class AuthResolver {
           },
         );
       });
-      return await issueSession(ctx, user);
+      return await issueSession(ctx, db, user);
     } catch (error) {
       if (error instanceof EmailTakenError) throw emailTaken("input.email");
       throw error;
@@ -104,16 +113,18 @@ export class AuthResolver {
     const attempt = emailIndex ? await authLimits.beginLogin(emailIndex) : undefined;
     const user = plausible ? await findUserByEmail(ctx.db, blindIndex, email) : undefined;
     // A locked account costs the same bcrypt work, and fails the same way, as a wrong password.
-    const ok = await passwords.verify(password.slice(0, 1024), user?.passwordHash);
+    // Known or not, the email's work takes the turn of the caller's address.
+    const ok = await passwords.verify(password.slice(0, 1024), user?.passwordHash, ctx.ip);
     if (!ok || !user || !attempt || attempt.locked) {
       await attempt?.failed();
       throw invalidCredentials();
     }
     await attempt.succeeded();
     const rehashed = passwords.needsRehash(user.passwordHash)
-      ? await passwords.hash(password)
+      ? await passwords.hash(password, ctx.ip)
       : undefined;
-    const [signedIn] = await ctx.db
+    const db = await ctx.write();
+    const [signedIn] = await db
       .update(users)
       .set({
         lastLoginAt: new Date(),
@@ -124,7 +135,7 @@ export class AuthResolver {
       })
       .where(eq(users.id, user.id))
       .returning();
-    return issueSession(ctx, signedIn ?? user);
+    return issueSession(ctx, db, signedIn ?? user);
   }
 
   @Mutation(() => AuthPayload, {
@@ -136,23 +147,24 @@ export class AuthResolver {
     @Ctx() ctx: Context,
   ): Promise<AuthResult> {
     await countAuthAttempt(ctx);
+    const db = await ctx.write();
     const outcome = await rotateSession(
-      ctx.db,
+      db,
       refreshToken,
       ctx.services.config.jwt.refreshTokenSeconds,
     );
     if (!outcome.ok) throw invalidCredentials();
-    const [user] = await ctx.db
+    const [user] = await db
       .select()
       .from(users)
       .where(and(eq(users.id, outcome.session.userId), eq(users.orgId, outcome.session.orgId)));
     if (!user) throw invalidCredentials();
-    return issueSession(ctx, user, outcome.issued);
+    return issueSession(ctx, db, user, outcome.issued);
   }
 
   @Mutation(() => Boolean, { description: "Ends the session family of the refresh token." })
   async logOut(@Arg("refreshToken", () => String) refreshToken: string, @Ctx() ctx: Context) {
-    await endSession(ctx.db, refreshToken);
+    await endSession(await ctx.write(), refreshToken);
     return true;
   }
 
@@ -176,14 +188,20 @@ export class AuthResolver {
       .from(users)
       .where(and(eq(users.id, principal.id), eq(users.orgId, principal.orgId)));
     const attempt = user ? await authLimits.beginLogin(user.emailBidx) : undefined;
-    const ok = await passwords.verify(currentPassword.slice(0, 1024), user?.passwordHash);
+    const ok = await passwords.verify(
+      currentPassword.slice(0, 1024),
+      user?.passwordHash,
+      principal.orgId,
+    );
     if (!ok || !user || !attempt || attempt.locked) {
       await attempt?.failed();
       throw badUserInput("currentPassword", "currentPassword is incorrect");
     }
     await attempt.succeeded();
-    const passwordHash = await passwords.hash(next);
-    await ctx.db.transaction(async (tx) => {
+    const passwordHash = await passwords.hash(next, principal.orgId);
+    await (
+      await ctx.write()
+    ).transaction(async (tx) => {
       // Over the hash just verified only: of two concurrent changes from the same current
       // password, the second finds it replaced and fails as a wrong current password would.
       const changed = await tx

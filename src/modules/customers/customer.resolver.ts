@@ -1,7 +1,8 @@
 import { and, eq } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import { type CustomerRow, customers, type NoteRow, type UserRow } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { notFound } from "../../graphql/errors.js";
 import { requireRowId, rowIdOf, toGlobalId } from "../../graphql/ids.js";
 import { type Connection, parsePage, toConnection } from "../../graphql/pagination.js";
@@ -86,7 +87,7 @@ export class CustomerResolver {
     const principal = tenantOf(ctx);
     const input = parseInput(customerInput, rawInput, "input");
     return insertCustomer(
-      ctx.db,
+      await ctx.write(),
       ctx.services,
       {
         orgId: principal.orgId,
@@ -107,7 +108,7 @@ export class CustomerResolver {
     const { orgId } = tenantOf(ctx);
     const rowId = requireRowId(id, "Customer");
     const patch = parseInput(customerPatch, rawInput, "input");
-    const row = await updateCustomerRow(ctx.db, ctx.services, { orgId, rowId }, patch);
+    const row = await updateCustomerRow(await ctx.write(), ctx.services, { orgId, rowId }, patch);
     if (!row) throw notFound();
     return row;
   }
@@ -116,7 +117,9 @@ export class CustomerResolver {
   async deleteCustomer(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
     const { orgId } = tenantOf(ctx);
     const rowId = requireRowId(id, "Customer");
-    const deleted = await ctx.db
+    const deleted = await (
+      await ctx.write()
+    )
       .delete(customers)
       .where(and(eq(customers.id, rowId), eq(customers.orgId, orgId)))
       .returning({ id: customers.id });

@@ -1,7 +1,8 @@
 import { and, eq } from "drizzle-orm";
 import { Arg, Ctx, ID, Query, Resolver } from "type-graphql";
 import { apiClients, auditEvents, notes } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { fromGlobalId, type NodeType } from "../../graphql/ids.js";
 import { visibleNotes } from "../notes/notes.repository.js";
 import { Node } from "../shared/relay.js";

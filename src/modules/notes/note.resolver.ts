@@ -2,7 +2,8 @@ import { and, eq } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Mutation, Resolver, Root } from "type-graphql";
 import { uuidv7 } from "../../db/uuidv7.js";
 import { type CustomerRow, customers, type NoteRow, notes, type UserRow } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { forbidden, notFound } from "../../graphql/errors.js";
 import { requireRowId, toGlobalId } from "../../graphql/ids.js";
 import { noteBody, parseInput } from "../../graphql/validation.js";
@@ -24,27 +25,26 @@ export class NoteResolver {
     if (principal.kind !== "user") throw forbidden(); // a note always has a person as author
     const customerRowId = requireRowId(customerId, "Customer");
     const body = parseInput(noteBody, rawBody, "body");
-    return ctx.db.transaction(async (tx) => {
-      // The customer must exist in the caller's organization (locked so it cannot vanish meanwhile).
-      const [customer] = await tx
-        .select({ id: customers.id })
-        .from(customers)
-        .where(and(eq(customers.id, customerRowId), eq(customers.orgId, principal.orgId)))
-        .for("share");
-      if (!customer) throw notFound();
-      const [row] = await tx
-        .insert(notes)
-        .values({
-          id: uuidv7(),
-          orgId: principal.orgId,
-          customerId: customer.id,
-          authorId: principal.id,
-          body,
-          private: isPrivate ?? false,
-        })
-        .returning();
-      return row!;
-    });
+    const tx = await ctx.write();
+    // The customer must exist in the caller's organization (locked so it cannot vanish meanwhile).
+    const [customer] = await tx
+      .select({ id: customers.id })
+      .from(customers)
+      .where(and(eq(customers.id, customerRowId), eq(customers.orgId, principal.orgId)))
+      .for("share");
+    if (!customer) throw notFound();
+    const [row] = await tx
+      .insert(notes)
+      .values({
+        id: uuidv7(),
+        orgId: principal.orgId,
+        customerId: customer.id,
+        authorId: principal.id,
+        body,
+        private: isPrivate ?? false,
+      })
+      .returning();
+    return row!;
   }
 
   @FieldResolver(() => ID)

@@ -1,6 +1,7 @@
 import { Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
 import type { OrganizationRow } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { toGlobalId } from "../../graphql/ids.js";
 import { Organization } from "./organization.type.js";
 

@@ -1,7 +1,8 @@
 import { and, asc, eq } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import { type UserRow, users } from "../../db/schema.js";
-import { type Context, tenantOf } from "../../graphql/context.js";
+import { tenantOf } from "../../graphql/tenant.js";
+import type { Context } from "../../graphql/types.js";
 import { badUserInput, forbidden, notFound } from "../../graphql/errors.js";
 import { requireRowId, rowIdOf, toGlobalId } from "../../graphql/ids.js";
 import { type Connection, parsePage, toConnection } from "../../graphql/pagination.js";
@@ -65,15 +66,12 @@ export class UserResolver {
     const { orgId } = tenantOf(ctx);
     const input = parseInput(createUserInput, rawInput, "input");
     const { cipher, blindIndex, passwords } = ctx.services;
+    const passwordHash = await passwords.hash(input.password, orgId);
     try {
       return await insertUser(
-        ctx.db,
+        await ctx.write(),
         { cipher, blindIndex },
-        {
-          orgId,
-          ...input,
-          passwordHash: await passwords.hash(input.password),
-        },
+        { orgId, ...input, passwordHash },
       );
     } catch (error) {
       if (error instanceof EmailTakenError) throw emailTaken("input.email");
@@ -92,7 +90,8 @@ export class UserResolver {
   ): Promise<UserRow> {
     const { orgId } = tenantOf(ctx);
     const rowId = requireRowId(id, "User");
-    return ctx.db.transaction(async (tx) => {
+    const db = await ctx.write();
+    return db.transaction(async (tx) => {
       // Lock the organization's admins (in id order, so concurrent demotions serialize).
       const admins = await tx
         .select({ id: users.id })
@@ -129,10 +128,11 @@ export class UserResolver {
         userBinding(self.id, "phone"),
       );
     }
-    const query = ctx.db.update(users).set(changes);
+    const db = await ctx.write();
+    const query = db.update(users).set(changes);
     const [updated] = await (Object.keys(changes).length > 0
       ? query.where(and(eq(users.id, self.id), eq(users.orgId, self.orgId))).returning()
-      : ctx.db
+      : db
           .select()
           .from(users)
           .where(and(eq(users.id, self.id), eq(users.orgId, self.orgId))));

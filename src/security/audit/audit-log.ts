@@ -1,13 +1,11 @@
-import type { ApolloServerPlugin } from "@apollo/server";
 import type { FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
-import type { Context } from "../../graphql/context.js";
 import { AuditBuffer, type AuditBufferStatus } from "./buffer.js";
 import type { OperationRequest } from "./describe-operation.js";
 import { type AuditEventDraft, logFieldsOf } from "./event.js";
-import { OperationAudit } from "./operation-audit.js";
+import { type AuditSink, OperationAudit } from "./operation-audit.js";
 
 export interface AuditLogOptions {
   database: Database;
@@ -41,14 +39,12 @@ function sentOperation(request: FastifyRequest, operation: unknown): OperationRe
  * through a bounded write-behind buffer; mutation events commit with the mutation. A copy of
  * every stored event (no variables, no user agent) goes to the structured log.
  */
-export class AuditLog {
-  readonly database: Database;
+export class AuditLog implements AuditSink {
   readonly maxTokens: number;
   private readonly buffer: AuditBuffer;
   private readonly logger: Logger;
 
   constructor(options: AuditLogOptions) {
-    this.database = options.database;
     this.maxTokens = options.maxTokens;
     this.logger = options.logger.child({ component: "audit" });
     this.buffer = new AuditBuffer(options.database, this.logger, {
@@ -118,24 +114,5 @@ export class AuditLog {
   /** After the server stopped taking requests: writes everything still buffered. */
   close(): Promise<void> {
     return this.buffer.close();
-  }
-
-  /** The Apollo plugin recording each operation (per operation of a batch). */
-  plugin(): ApolloServerPlugin<Context> {
-    return {
-      requestDidStart: () =>
-        Promise.resolve({
-          // How each field resolved reaches the record through auditFieldResolution's wrappers.
-          executionDidStart: async (rc) => {
-            // rc.operation is missing (despite its type) when operationName names no operation
-            // of the document: graphql-js then answers with an error, and nothing executes.
-            const operation = rc.operation as typeof rc.operation | undefined;
-            await rc.contextValue.audit?.executionStarted(rc.contextValue, operation?.operation);
-          },
-          willSendResponse: async (rc) => {
-            await rc.contextValue.audit?.recordResponse(rc);
-          },
-        }),
-    };
   }
 }

@@ -1,5 +1,5 @@
 import type { GraphQLSchema } from "graphql";
-import type { Context } from "../../graphql/context.js";
+import type { Context } from "../../graphql/types.js";
 import {
   type FieldResolver,
   isPromiseLike,
@@ -16,7 +16,7 @@ type Resolver = FieldResolver<Context>;
  */
 function audited(resolve: Resolver, coordinate: string, personalData: boolean): Resolver {
   return (source, args, context, info) => {
-    const audit = context.audit;
+    const audit = context.operation.audit;
     if (!audit) return resolve(source, args, context, info);
     let result: unknown;
     try {

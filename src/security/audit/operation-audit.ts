@@ -1,10 +1,9 @@
 import type { GraphQLRequestContextWillSendResponse, HTTPGraphQLResponse } from "@apollo/server";
 import type { GraphQLFormattedError } from "graphql";
+import type { AuditEventRow } from "../../db/schema.js";
 import { uuidv7 } from "../../db/uuidv7.js";
-import type { Database } from "../../db/client.js";
-import type { Context } from "../../graphql/context.js";
 import { ErrorCode } from "../../graphql/errors.js";
-import type { AuditEventDraft } from "./event.js";
+import type { Context, FieldOutcomeRecorder } from "../../graphql/types.js";
 import { PII_FIELDS } from "../sensitive-data.js";
 import { appendToChain } from "./chain.js";
 import {
@@ -13,8 +12,7 @@ import {
   type OperationRequest,
   storableText,
 } from "./describe-operation.js";
-import { type HeldTransaction, holdTransaction } from "./held-transaction.js";
-import type { AuditLog } from "./audit-log.js";
+import type { AuditEventDraft } from "./event.js";
 
 type Outcome = AuditEventDraft["outcome"];
 
@@ -22,6 +20,24 @@ export interface RequestInfo {
   requestId: string;
   ip: string;
   userAgent: string | undefined;
+}
+
+/** Who the caller's verified token names, before (or without) the principal being loaded. */
+export interface ClaimedActor {
+  kind: "user" | "client";
+  id: string;
+  orgId: string;
+}
+
+/** Where an operation's record goes (the AuditLog). */
+export interface AuditSink {
+  /** Token limit used when a document Apollo did not parse (a 401) is described. */
+  readonly maxTokens: number;
+  enqueue(draft: AuditEventDraft): void;
+  releaseSlot(): void;
+  written(rows: AuditEventRow[]): void;
+  describeFailed(error: unknown): void;
+  mutationAuditFailed(error: unknown, draft: AuditEventDraft): void;
 }
 
 const MAX_USER_AGENT_LENGTH = 512;
@@ -51,21 +67,6 @@ export function outcomeOf(executed: boolean, codes: readonly string[]): Outcome 
   return codes.length > 0 ? "ERROR" : "SUCCESS";
 }
 
-/** Rolls back a mutation that missed its deadline. */
-class MutationAbandoned extends Error {
-  override name = "MutationAbandoned";
-}
-
-/** What a resolver still running past its operation's deadline gets as its database. */
-const ENDED_OPERATION_DATABASE = new Proxy(
-  {},
-  {
-    get() {
-      throw new MutationAbandoned("the operation ended at its deadline");
-    },
-  },
-) as Database;
-
 /** The code of an error a field resolver threw (or returned, as graphql-js allows). */
 function codeOf(error: unknown): unknown {
   return (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
@@ -73,49 +74,45 @@ function codeOf(error: unknown): unknown {
 
 /**
  * The audit record of one GraphQL operation, from admission to stored event: exactly one event
- * is stored per operation, by the plugin (willSendResponse) or, when Apollo never ran the
- * operation's plugin hooks (a bad token fails in the context function), by the route.
- * A mutation's event is written in the mutation's own transaction.
+ * is stored per operation, by the pipeline's record stage from Apollo's response or, when Apollo
+ * never ran the operation's hooks (a refusal in the context function), from the HTTP response.
+ * A mutation's event is added to the mutation's own transaction, which commits with it.
  */
-export class OperationAudit {
+export class OperationAudit implements FieldOutcomeRecorder {
   readonly id = uuidv7();
   private readonly at = new Date();
   private readonly started = performance.now();
   private context: Context | undefined;
-  private transaction: HeldTransaction | undefined;
-  private executed = false;
-  private recorded = false;
+  private claimed: ClaimedActor | undefined;
+  private stored = false;
   private readonly sensitiveFields = new Set<string>();
   private readonly deniedFields = new Set<string>();
 
   constructor(
-    private readonly log: AuditLog,
+    private readonly log: AuditSink,
     private readonly request: RequestInfo,
     /** The operation as sent (POST body or GET parameters), for events recorded by the route. */
     private readonly sent: OperationRequest,
   ) {}
 
-  /** Links the operation's context to this record (Apollo clones the context; both hold it). */
-  attach(context: Context): Context {
-    this.context = context;
-    context.audit = this;
-    return context;
+  /** Whether the operation's event has been made (it is stored, or on its way to the buffer). */
+  get recorded(): boolean {
+    return this.stored;
   }
 
   /**
-   * Execution begins. A mutation gets its transaction now: both the context Apollo passes to
-   * resolvers and the original one (which the loaders read) switch to it.
+   * The actor a verified token names: the event's actor when the operation is refused before its
+   * principal is loaded (fair share, an empty budget, a revoked session).
    */
-  async executionStarted(contextValue: Context, operationType: string | undefined): Promise<void> {
-    this.executed = true;
-    if (operationType !== "mutation") return;
-    this.transaction = await holdTransaction(this.log.database);
-    this.useDatabase(contextValue, this.transaction.db);
+  claim(actor: ClaimedActor): void {
+    this.claimed = actor;
   }
 
-  private useDatabase(contextValue: Context | undefined, db: Database): void {
-    if (contextValue) contextValue.db = db;
-    if (this.context) this.context.db = db;
+  /** Links the operation's context to this record; its field wrappers report here. */
+  attach(context: Context): Context {
+    this.context = context;
+    context.operation.audit = this;
+    return context;
   }
 
   fieldResolved(field: string, error: unknown, result: unknown): void {
@@ -129,16 +126,19 @@ export class OperationAudit {
     }
   }
 
-  /** The plugin's record, from Apollo's final response; a failed mutation audit fails the response. */
-  async recordResponse(rc: GraphQLRequestContextWillSendResponse<Context>): Promise<void> {
-    if (this.recorded) return;
+  /**
+   * The record from Apollo's final response. A mutation's event commits with the mutation; if it
+   * cannot, the mutation is rolled back and the response becomes a 500.
+   */
+  async recordResponse(
+    rc: GraphQLRequestContextWillSendResponse<Context>,
+    executed: boolean,
+  ): Promise<void> {
+    if (this.stored) return;
     const body = rc.response.body;
     const result = body.kind === "single" ? body.singleResult : body.initialResult;
     const codes = errorCodesOf(result.errors);
-    // A response without data was refused before any field ran (variables that do not coerce,
-    // an operationName the document lacks), though Apollo had begun execution.
-    const executed = this.executed && result.data !== undefined;
-    const stored = await this.record(
+    const draft = this.draft(
       {
         query: rc.request.query ?? rc.source,
         operationName: rc.request.operationName,
@@ -146,11 +146,32 @@ export class OperationAudit {
         document: rc.document ?? null,
         queryHash: rc.queryHash,
       },
-      outcomeOf(executed, codes),
+      // A response without data was refused before any field ran (variables that do not coerce,
+      // an operationName the document lacks), though Apollo had begun execution.
+      outcomeOf(executed && result.data !== undefined, codes),
       codes,
       rc.contextValue,
     );
-    if (!stored) {
+    const transaction = rc.contextValue.operation.transaction;
+    // A query's event, or a mutation rolled back at its deadline: through the buffer.
+    if (!transaction || transaction.abandoned) {
+      this.log.enqueue(draft);
+      return;
+    }
+    try {
+      const rows = await transaction.commit((tx) =>
+        appendToChain(tx, [draft], { firstAttempt: true }),
+      );
+      this.log.written(rows);
+      this.log.releaseSlot();
+    } catch (error) {
+      // Rolled back: the failure is recorded under the same id, through the buffer.
+      this.log.mutationAuditFailed(error, draft);
+      this.log.enqueue({
+        ...draft,
+        outcome: "ERROR",
+        errorCodes: [ErrorCode.INTERNAL_SERVER_ERROR],
+      });
       rc.response.body = {
         kind: "single",
         singleResult: {
@@ -167,9 +188,9 @@ export class OperationAudit {
     }
   }
 
-  /** The route's record for an operation the plugin did not record (e.g. a 401). */
-  async recordHttpResponse(response: HTTPGraphQLResponse): Promise<void> {
-    if (this.recorded) return;
+  /** The record of an operation Apollo refused before its hooks ran (e.g. a 401, a 429). */
+  recordHttpResponse(response: HTTPGraphQLResponse): void {
+    if (this.stored) return;
     let errors: GraphQLFormattedError[] | undefined;
     if (response.body.kind === "complete") {
       try {
@@ -182,13 +203,13 @@ export class OperationAudit {
     if (codes.length === 0 && (response.status ?? 200) >= 400) {
       codes.push(ErrorCode.INTERNAL_SERVER_ERROR);
     }
-    await this.record(this.sent, outcomeOf(this.executed, codes), codes, undefined);
+    this.log.enqueue(this.draft(this.sent, outcomeOf(false, codes), codes, undefined));
   }
 
-  /** A request refused by the route before any operation ran (e.g. too many in a batch). */
-  async recordRefusal(code: string): Promise<void> {
-    if (this.recorded) return;
-    await this.record(this.sent, "REJECTED", [code], undefined);
+  /** A request refused before any operation ran (e.g. too many in a batch). */
+  recordRefusal(code: string): void {
+    if (this.stored) return;
+    this.log.enqueue(this.draft(this.sent, "REJECTED", [code], undefined));
   }
 
   /**
@@ -204,26 +225,29 @@ export class OperationAudit {
     }
   }
 
+  /** The event; marks the operation recorded (one event per operation, whatever happens next). */
   private draft(
     request: OperationRequest,
     outcome: Outcome,
     errorCodes: string[],
     contextValue: Context | undefined,
   ): AuditEventDraft {
+    this.stored = true;
     const context = contextValue ?? this.context;
     const principal = context?.principal;
-    const authenticated = principal && principal.kind !== "anonymous" ? principal : undefined;
-    const cost = context?.cost;
+    const actor =
+      principal && principal.kind !== "anonymous"
+        ? { kind: principal.kind, id: principal.id, orgId: principal.orgId }
+        : principal
+          ? undefined
+          : this.claimed;
+    const cost = context?.operation.cost;
     return {
       id: this.id,
       at: this.at,
-      orgId: authenticated?.orgId ?? null,
-      actorType: !authenticated
-        ? "ANONYMOUS"
-        : authenticated.kind === "user"
-          ? "USER"
-          : "API_CLIENT",
-      actorId: authenticated?.id ?? null,
+      orgId: actor?.orgId ?? null,
+      actorType: !actor ? "ANONYMOUS" : actor.kind === "user" ? "USER" : "API_CLIENT",
+      actorId: actor?.id ?? null,
       ip: storableText(this.request.ip),
       userAgent:
         this.request.userAgent === undefined
@@ -239,51 +263,5 @@ export class OperationAudit {
       requestId: storableText(this.request.requestId),
       durationMs: Math.round(performance.now() - this.started),
     };
-  }
-
-  /**
-   * Stores the event: in the mutation's transaction (committing it) or in the buffer. Returns
-   * false when a mutation's transaction could not commit with its event: the mutation is rolled
-   * back and its failure is recorded, under the same id, through the buffer.
-   */
-  private async record(
-    request: OperationRequest,
-    outcome: Outcome,
-    errorCodes: string[],
-    contextValue: Context | undefined,
-  ): Promise<boolean> {
-    this.recorded = true;
-    const draft = this.draft(request, outcome, errorCodes, contextValue);
-    const transaction = this.transaction;
-    if (!transaction) {
-      this.log.enqueue(draft);
-      return true;
-    }
-    this.transaction = undefined;
-    if (errorCodes.includes(ErrorCode.EXECUTION_TIMEOUT)) {
-      // Resolvers may still run past the deadline: they must not write outside the transaction
-      // (unaudited), nor may their work commit under an event that says the mutation failed.
-      this.useDatabase(contextValue, ENDED_OPERATION_DATABASE);
-      await transaction.finish(() => Promise.reject(new MutationAbandoned())).catch(() => {});
-      this.log.enqueue(draft);
-      return true;
-    }
-    this.useDatabase(contextValue, this.log.database);
-    try {
-      const rows = await transaction.finish((tx) =>
-        appendToChain(tx, [draft], { firstAttempt: true }),
-      );
-      this.log.written(rows);
-      this.log.releaseSlot();
-      return true;
-    } catch (error) {
-      this.log.mutationAuditFailed(error, draft);
-      this.log.enqueue({
-        ...draft,
-        outcome: "ERROR",
-        errorCodes: [ErrorCode.INTERNAL_SERVER_ERROR],
-      });
-      return false;
-    }
   }
 }

@@ -10,7 +10,7 @@ import {
   type IMiddlewareFunction,
 } from "graphql-middleware";
 import { allow, deny, type IRules, rule, shield } from "graphql-shield";
-import type { Context } from "../../graphql/context.js";
+import type { Context } from "../../graphql/types.js";
 import { forbidden } from "../../graphql/errors.js";
 import { fromGlobalId } from "../../graphql/ids.js";
 import { type FieldPolicy, type Grant, grantsByPrincipal } from "./access.js";

@@ -2,7 +2,6 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../../config.js";
 import { clientAddressKey } from "../auth-limits.js";
-import type { Principal } from "../principal.js";
 
 /*
  * Cost budgets: one leaky bucket per user, API client, or (anonymous) client IP. The bucket fills
@@ -28,6 +27,8 @@ export interface BucketState {
   available: number;
   /** When refused: how long until the points requested are available. */
   retryAfterMs: number;
+  /** How long until one whole point is available (0 when one is). */
+  emptyForMs: number;
 }
 
 /** `take` is all-or-nothing; `force` applies the change whatever the level (refunds, overruns). */
@@ -41,11 +42,20 @@ function leak(level: number, elapsedMs: number, policy: BucketPolicy): number {
   return Math.max(0, level - (Math.max(0, elapsedMs) * policy.restorePerSecond) / 1000);
 }
 
-function stateOf(level: number, allowed: boolean, points: number, policy: BucketPolicy) {
-  const retryAfterMs = allowed
-    ? 0
-    : Math.ceil(((level + points - policy.points) * 1000) / policy.restorePerSecond);
-  return { allowed, available: Math.max(0, Math.floor(policy.points - level)), retryAfterMs };
+function stateOf(
+  level: number,
+  allowed: boolean,
+  points: number,
+  policy: BucketPolicy,
+): BucketState {
+  const msToLeak = (excess: number) =>
+    Math.max(0, Math.ceil((excess * 1000) / policy.restorePerSecond));
+  return {
+    allowed,
+    available: Math.max(0, Math.floor(policy.points - level)),
+    retryAfterMs: allowed ? 0 : msToLeak(level + points - policy.points),
+    emptyForMs: msToLeak(level - (policy.points - 1)),
+  };
 }
 
 const SWEEP_ABOVE = 10_000;
@@ -163,10 +173,25 @@ export class RedisBuckets implements BucketStore {
   }
 }
 
+/** Who pays for an operation: a user or API client by id, or an anonymous caller by address. */
+export type Payer = { kind: "anonymous" } | { kind: "user" | "client"; id: string };
+
+export interface BudgetAccount {
+  key: string;
+  policy: BucketPolicy;
+}
+
 /** The budgets of all callers: who pays, how much they may hold, and where the buckets live. */
 export class CostBudgets {
   private readonly store: BucketStore;
   private readonly keyPrefix: string;
+  /**
+   * Until when each bucket seen empty (not one point left) stays empty, in this process: every
+   * operation costs at least a point, so until then a caller is refused without asking the store
+   * (or loading its principal). The store stays the truth: this only ever refuses what the store
+   * would, a few milliseconds longer at most if another instance gave points back meanwhile.
+   */
+  private readonly emptyUntil = new Map<string, number>();
 
   /** keyPrefix: REDIS_KEY_PREFIX, shared with the other Redis users of the server. */
   constructor(
@@ -178,16 +203,40 @@ export class CostBudgets {
   }
 
   /** The bucket that pays for an operation: the user, the API client, or the anonymous IP. */
-  accountOf(principal: Principal, ip: string): { key: string; policy: BucketPolicy } {
+  accountOf(payer: Payer, ip: string): BudgetAccount {
     const prefix = this.keyPrefix;
-    if (principal.kind === "anonymous") {
+    if (payer.kind === "anonymous") {
       // One bucket per address, or per IPv6 /64, as for authentication attempts.
       return { key: `${prefix}ip:${clientAddressKey(ip)}`, policy: this.config.anonymous };
     }
-    return { key: `${prefix}${principal.kind}:${principal.id}`, policy: this.config.principal };
+    return { key: `${prefix}${payer.kind}:${payer.id}`, policy: this.config.principal };
   }
 
-  apply(account: { key: string; policy: BucketPolicy }, points: number, mode: BucketMode) {
-    return this.store.apply(account.key, points, account.policy, mode);
+  async apply(account: BudgetAccount, points: number, mode: BucketMode): Promise<BucketState> {
+    const state = await this.store.apply(account.key, points, account.policy, mode);
+    if (state.emptyForMs > 0) {
+      this.emptyUntil.set(account.key, Date.now() + state.emptyForMs);
+      if (this.emptyUntil.size > SWEEP_ABOVE) this.sweepEmpty();
+    } else {
+      this.emptyUntil.delete(account.key);
+    }
+    return state;
+  }
+
+  /** Seconds until the account has a point again, when it was seen empty; else undefined. */
+  emptyForSeconds(account: BudgetAccount): number | undefined {
+    const until = this.emptyUntil.get(account.key);
+    if (until === undefined) return undefined;
+    const ms = until - Date.now();
+    if (ms <= 0) {
+      this.emptyUntil.delete(account.key);
+      return undefined;
+    }
+    return Math.max(1, Math.ceil(ms / 1000));
+  }
+
+  private sweepEmpty(): void {
+    const now = Date.now();
+    for (const [key, until] of this.emptyUntil) if (until <= now) this.emptyUntil.delete(key);
   }
 }

@@ -23,6 +23,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../../graphql/pagination.js";
  *   spellings cost the same); `pageInfo` and `totalCount` belong to the connection itself;
  * - any other list of objects costs 1 plus `first` (default 20) times (1 + its selection);
  * - each mutation field costs 10 plus its selection;
+ * - an operation costs at least 1 (a mutation at least 10), whatever it selects;
  * - introspection (`__schema`, `__type`, `__typename`) is exempt: graphql-js bounds it.
  */
 export type FieldCostKind =
@@ -37,6 +38,14 @@ export type FieldCostKind =
 
 export const OBJECT_COST = 1;
 export const MUTATION_COST = 10;
+
+/**
+ * Nothing is free: whatever an operation selects (`{ __typename }` included), and whether or not
+ * it runs, it takes at least this much from its caller's budget.
+ */
+export function minimumOperationCost(operationType: string | undefined): number {
+  return operationType === "mutation" ? MUTATION_COST : OBJECT_COST;
+}
 
 const isConnectionType = (type: GraphQLCompositeType): boolean =>
   isObjectType(type) &&

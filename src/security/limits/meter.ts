@@ -34,7 +34,11 @@ export class OperationMeter {
   private readonly pending = new Set<(error: unknown) => void>();
   private expiredError: Error | undefined;
 
-  constructor(readonly timeoutMs: number) {
+  /** `expired` runs at the deadline, before any pending resolver is rejected. */
+  constructor(
+    readonly timeoutMs: number,
+    private readonly expired: () => void = () => undefined,
+  ) {
     this.timer = setTimeout(() => this.expire(), timeoutMs);
     this.timer.unref();
   }
@@ -73,6 +77,7 @@ export class OperationMeter {
   private expire(): void {
     const error = executionTimeout(this.timeoutMs);
     this.expiredError = error;
+    this.expired();
     for (const reject of this.pending) reject(error);
     this.pending.clear();
   }
@@ -81,8 +86,12 @@ export class OperationMeter {
 const meters = new WeakMap<object, OperationMeter>();
 
 /** Starts metering the operation that runs with this context (one context per operation). */
-export function startMeter(context: object, timeoutMs: number): OperationMeter {
-  const meter = new OperationMeter(timeoutMs);
+export function startMeter(
+  context: object,
+  timeoutMs: number,
+  expired?: () => void,
+): OperationMeter {
+  const meter = new OperationMeter(timeoutMs, expired);
   meters.set(context, meter);
   return meter;
 }

@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import { GraphQLError } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config.js";
-import { formatError, tagWithRequestId } from "../../../src/graphql/format-error.js";
+import { formatError, tagWithRequestId } from "../../../src/graphql/pipeline/errors.js";
 import { createLogger } from "../../../src/logger.js";
 import { createTenant, type Tenant } from "../../support/fixtures.js";
 import { gql } from "../../support/graphql.js";

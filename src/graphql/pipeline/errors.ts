@@ -1,11 +1,16 @@
-import type { ApolloServerPlugin, GraphQLRequestListener } from "@apollo/server";
+/*
+ * How errors leave the server: every error carries its request id, unexpected ones say nothing
+ * but "Internal server error" outside development, input errors never echo a value, and bad
+ * variables keep the status of every other BAD_USER_INPUT.
+ */
+import type { GraphQLRequestListener } from "@apollo/server";
 import type { GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
-import type { Config } from "../config.js";
-import type { Context } from "./context.js";
-import { ErrorCode } from "./errors.js";
-import { redactInputValues, redactSyntaxError, variableFieldOf } from "./input-value-redaction.js";
-import { fieldSuggestionsEnabled, withoutSuggestions } from "./suggestions.js";
+import type { Config } from "../../config.js";
+import { ErrorCode } from "../errors.js";
+import { redactInputValues, redactSyntaxError, variableFieldOf } from "../input-value-redaction.js";
+import { fieldSuggestionsEnabled, withoutSuggestions } from "../suggestions.js";
+import type { Context } from "../types.js";
 
 const REQUEST_ID = Symbol("requestId");
 
@@ -36,17 +41,40 @@ const requestIdOf = (error: unknown): string | undefined =>
  * Tags every error of an operation with its request id before Apollo formats it (Apollo passes
  * didEncounterErrors the very objects it then hands to formatError). Errors Apollo formats
  * outside an operation (a malformed HTTP request, a failed context) are the route's to tag.
+ * One listener for every request: it reads the request's context and keeps no state.
  */
-export function requestIdPlugin(): ApolloServerPlugin<Context> {
-  // One listener for every request: it reads the request's context and keeps no state.
-  const listener: GraphQLRequestListener<Context> = {
-    didEncounterErrors: ({ errors, contextValue }) => {
-      for (const error of errors) tagWithRequestId(error, contextValue.requestId);
-      return Promise.resolve();
-    },
-  };
-  return { requestDidStart: () => Promise.resolve(listener) };
-}
+export const requestIdTagging: GraphQLRequestListener<Context> = {
+  didEncounterErrors: ({ errors, contextValue }) => {
+    for (const error of errors) tagWithRequestId(error, contextValue.requestId);
+    return Promise.resolve();
+  },
+};
+
+/**
+ * Variables that do not fit the operation's types are BAD_USER_INPUT, answered with 200 under
+ * application/json like every other BAD_USER_INPUT (BEHAVIOUR.md; the route still answers 400
+ * under application/graphql-response+json, as GraphQL over HTTP asks). Apollo Server 5 answers
+ * them with 400, and its switch back to 200 (`status400ForVariableCoercionErrors: false`) is
+ * deprecated, to be removed in v6: this keeps the contract without it.
+ *
+ * Apollo's 400 is set for an executed operation whose result has errors and no `data`, which
+ * only variable coercion produces; the code check keeps any other 400 (parse, validation,
+ * limits) as it is.
+ */
+export const variableErrorsStatus: GraphQLRequestListener<Context> = {
+  willSendResponse: ({ response }) => {
+    if (response.http.status === 400 && response.body.kind === "single") {
+      const { data, errors } = response.body.singleResult;
+      const onlyBadVariables =
+        data === undefined &&
+        errors !== undefined &&
+        errors.length > 0 &&
+        errors.every((error) => error.extensions?.code === ErrorCode.BAD_USER_INPUT);
+      if (onlyBadVariables) response.http.status = 200;
+    }
+    return Promise.resolve();
+  },
+};
 
 /**
  * Every error carries the request id (clients quote it, operators find the log line by it).

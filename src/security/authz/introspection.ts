@@ -1,8 +1,8 @@
-import type { ApolloServerPlugin } from "@apollo/server";
+import type { GraphQLRequestListener } from "@apollo/server";
 import { type DocumentNode, GraphQLError, visit, BREAK } from "graphql";
-import type { Config } from "../config.js";
-import { ErrorCode } from "../graphql/errors.js";
-import type { Context } from "../graphql/context.js";
+import type { Config } from "../../config.js";
+import { ErrorCode } from "../../graphql/errors.js";
+import type { Context } from "../../graphql/types.js";
 
 type IntrospectionPolicy = Config["introspection"];
 
@@ -49,23 +49,16 @@ const introspectionDisabled = () =>
  * INTROSPECTION=public|authenticated|off. Apollo's own switch is all-or-nothing, so the server
  * keeps it on and applies the policy here, once the operation is resolved and the principal known.
  */
-export function introspectionPolicyPlugin(
-  policy: IntrospectionPolicy,
-): ApolloServerPlugin<Context> {
-  const check = (document: DocumentNode, context: Context): void => {
-    if (!readsSchema(document)) return;
-    if (policy === "off") throw introspectionDisabled();
-    if (context.principal.kind === "anonymous") throw authenticationRequired();
-  };
+export function introspectionPolicy(policy: IntrospectionPolicy): GraphQLRequestListener<Context> {
+  if (policy === "public") return {};
   return {
-    requestDidStart: () =>
-      Promise.resolve(
-        policy === "public"
-          ? {}
-          : {
-              didResolveOperation: ({ document, contextValue }) =>
-                Promise.resolve().then(() => check(document, contextValue)),
-            },
-      ),
+    didResolveOperation: ({ document, contextValue }) => {
+      if (!readsSchema(document)) return Promise.resolve();
+      if (policy === "off") return Promise.reject(introspectionDisabled());
+      if (contextValue.principal.kind === "anonymous") {
+        return Promise.reject(authenticationRequired());
+      }
+      return Promise.resolve();
+    },
   };
 }

@@ -1,0 +1,14 @@
+import type { AuthenticatedPrincipal } from "../security/principal.js";
+import { forbidden } from "./errors.js";
+import type { Context } from "./types.js";
+
+/**
+ * The caller's organization. Every data access goes through this, so tenancy does not depend on
+ * the authorization layer having run: an anonymous caller reaches no tenant data at all.
+ */
+export function tenantOf(ctx: Context): AuthenticatedPrincipal {
+  if (ctx.principal.kind === "anonymous") {
+    throw forbidden();
+  }
+  return ctx.principal;
+}
