@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../src/config.js";
 
@@ -42,7 +43,14 @@ describe("configuration", () => {
         principal: { points: 2000, restorePerSecond: 100 },
         anonymous: { points: 200, restorePerSecond: 10 },
       },
+      databasePoolSize: 10,
+      fairShare: { perPrincipal: 4, perOrganization: 8, waitMs: 1000 },
+      http: { requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 },
     });
+    // bcrypt never takes more than half the cores
+    expect(config.passwordHashConcurrency).toBe(
+      Math.max(1, Math.floor(availableParallelism() / 2)),
+    );
   });
 
   it("starts in production with strong secrets, and never seeds demo data there", () => {

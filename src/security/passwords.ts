@@ -32,9 +32,9 @@ export class PasswordHasher {
     return this.turns.run(turnOf, () => bcrypt.hash(password, this.rounds));
   }
 
-  /** Hashes waiting for their turn (tests). */
-  get waiting(): number {
-    return this.turns.waiting;
+  /** Hashes (and comparisons) running, and waiting for their turn (tests). */
+  get load(): { running: number; waiting: number } {
+    return { running: this.turns.running, waiting: this.turns.waiting };
   }
 
   /**

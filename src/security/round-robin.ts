@@ -1,34 +1,38 @@
 /**
  * Runs tasks at most `concurrency` at a time, taking turns between keys: when a slot frees, the
- * next key in rotation runs its oldest task. A key with a long backlog therefore delays another
- * key's next task by at most one task of its own, however many it has queued.
+ * key served least recently runs its oldest task. A key with a long backlog therefore delays
+ * another key's next task by at most one task of its own, however many it has queued.
  */
 export class RoundRobin {
-  private running = 0;
-  /** Keys with waiting tasks, in turn order (a Map keeps insertion order). */
+  private active = 0;
   private readonly queues = new Map<string, (() => void)[]>();
+  /** When each key with a task running or waiting last started one (a counter, not a clock). */
+  private readonly lastServed = new Map<string, number>();
+  private readonly runningByKey = new Map<string, number>();
+  private tick = 0;
 
   constructor(private readonly concurrency: number) {}
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const start = () => {
-        this.running++;
+        this.active++;
+        this.runningByKey.set(key, (this.runningByKey.get(key) ?? 0) + 1);
+        this.lastServed.set(key, ++this.tick);
         task()
           .then(resolve, reject)
-          .finally(() => {
-            this.running--;
-            this.next();
-          });
+          .finally(() => this.finished(key));
       };
-      if (this.running < this.concurrency && this.queues.size === 0) {
-        start();
-        return;
-      }
       const queue = this.queues.get(key);
       if (queue) queue.push(start);
       else this.queues.set(key, [start]);
+      this.next();
     });
+  }
+
+  /** Tasks running now (tests). */
+  get running(): number {
+    return this.active;
   }
 
   /** Tasks waiting for a slot (tests). */
@@ -38,13 +42,30 @@ export class RoundRobin {
     return count;
   }
 
+  private finished(key: string): void {
+    this.active--;
+    const running = this.runningByKey.get(key)! - 1;
+    if (running > 0) this.runningByKey.set(key, running);
+    else this.runningByKey.delete(key);
+    if (running === 0 && !this.queues.has(key)) this.lastServed.delete(key);
+    this.next();
+  }
+
   private next(): void {
-    const first = this.queues.entries().next();
-    if (first.done) return;
-    const [key, queue] = first.value;
-    const start = queue.shift()!;
-    this.queues.delete(key);
-    if (queue.length > 0) this.queues.set(key, queue); // to the back of the rotation
-    start();
+    while (this.active < this.concurrency && this.queues.size > 0) {
+      let chosen: string | undefined;
+      let oldest = Infinity;
+      for (const key of this.queues.keys()) {
+        const served = this.lastServed.get(key) ?? 0;
+        if (served < oldest) {
+          oldest = served;
+          chosen = key;
+        }
+      }
+      const queue = this.queues.get(chosen!)!;
+      const start = queue.shift()!;
+      if (queue.length === 0) this.queues.delete(chosen!);
+      start();
+    }
   }
 }
