@@ -14,7 +14,8 @@
  * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (per server and
  * operation before its rounds, default 10, 0 for none) and BENCH_CUSTOMERS (default 10,000;
  * fewer for the smoke test) size it.
- * BENCH_ONLY=1,3 runs only those operations; BENCH_CPU_PROF=<dir> writes a CPU profile of each
+ * BENCH_ONLY=1,3 runs only those operations (6: the noisy-neighbour line, BENCH_NOISY_SECONDS
+ * per phase, default twice BENCH_SECONDS); BENCH_CPU_PROF=<dir> writes a CPU profile of each
  * server process there (in full/ and baseline/). BENCH_FULL_CIPHER=none is a diagnostic: the
  * full server over a plaintext copy with the baseline's no-op cipher, every other layer in
  * place, so that encryption's share of the difference shows; its figures are not the product's.
@@ -24,8 +25,9 @@ import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
 import type { HostReply, HostRequest, SeedReply, ServerName } from "./support/host-protocol.js";
 import { projectPath } from "../src/paths.js";
-import { BENCH_DATASET } from "./support/dataset.js";
-import { median } from "./support/http.js";
+import { BENCH_DATASET, BENCH_PASSWORD } from "./support/dataset.js";
+import { median, postGraphQL } from "./support/http.js";
+import { measureNoisyNeighbour, printNoisyNeighbour } from "./support/noisy-neighbour.js";
 import { OPERATIONS, type Operation } from "./support/operations.js";
 import { type ScratchDatabase, scratchDatabase } from "./support/scratch-database.js";
 
@@ -48,6 +50,8 @@ const CONNECTIONS = knob("BENCH_CONNECTIONS", 8);
 // still ran both servers at 1.3-1.7× the CPU per request of later rounds, the full server (more
 // code to optimize) more so, which put a steady 0.85-0.95× round at 0.73× (README "Performance").
 const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 10, 0);
+// The noisy-neighbour line: the victim alone, then under flood, this long each.
+const NOISY_SECONDS = knob("BENCH_NOISY_SECONDS", 2 * SECONDS);
 const CUSTOMERS = knob("BENCH_CUSTOMERS", BENCH_DATASET.customersPerOrganization * 2, 2);
 const SERVERS: ServerName[] = ["full", "baseline"];
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
@@ -64,19 +68,21 @@ const RAISED_LIMITS = {
   BUDGET_RESTORE_PER_SECOND: "100000000",
 };
 function productionEnv(database: Record<string, string>): Record<string, string> {
+  return { ...productionDefaults(database), BCRYPT_ROUNDS: "10", ...RAISED_LIMITS };
+}
+/** NODE_ENV=production with fresh strong secrets and every other setting at its default. */
+function productionDefaults(database: Record<string, string>): Record<string, string> {
   const key = () => randomBytes(32).toString("base64");
   return {
     PATH: process.env.PATH ?? "",
     NODE_ENV: "production",
     LOG_LEVEL: "warn",
-    BCRYPT_ROUNDS: "10",
     JWT_SECRET: randomBytes(48).toString("base64url"),
     PII_KEYS: `bench1:${key()}`,
     PII_ACTIVE_KEY: "bench1",
     BLIND_INDEX_KEY: key(),
     METRICS_TOKEN: randomBytes(32).toString("base64url"),
     SEED_DEMO_DATA: "false",
-    ...RAISED_LIMITS,
     ...database,
   };
 }
@@ -197,7 +203,7 @@ try {
   for (const [i, server] of SERVERS.entries()) {
     hosts[server] = forkCompiled(
       "server-host.js",
-      { ...envs[server], BENCH_AGENT_EMAIL: seeded[i]!.agentEmail },
+      { ...envs[server], BENCH_AGENT_EMAIL: seeded[i]!.members[0]!.agents[0]! },
       CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}/${server}`] : [],
     );
   }
@@ -238,7 +244,50 @@ try {
     await exited;
   }
 
-  printTable(results);
+  if (results.length > 0) printTable(results);
+  if (!ONLY || ONLY.includes("6")) {
+    // Over the full server's database (its secrets), by a server with the shipped defaults.
+    const { members } = seeded[0]!;
+    const defaults = {
+      ...productionDefaults(databases.full!.env),
+      JWT_SECRET: envs.full.JWT_SECRET!,
+      PII_KEYS: envs.full.PII_KEYS!,
+      PII_ACTIVE_KEY: envs.full.PII_ACTIVE_KEY!,
+      BLIND_INDEX_KEY: envs.full.BLIND_INDEX_KEY!,
+      BENCH_SERVER: "full",
+      BENCH_AGENT_EMAIL: members[0]!.agents[0]!,
+    };
+    hosts.full = forkCompiled(
+      "server-host.js",
+      defaults,
+      CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}/noisy`] : [],
+    );
+    const noisy = await ask(hosts.full, undefined, "ready");
+    const tokenOf = async (email: string) => {
+      const login = await postGraphQL(
+        noisy.url.replace(/\/graphql$/, ""),
+        `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+        { e: email, p: BENCH_PASSWORD },
+      );
+      return login.data!.logIn.accessToken as string;
+    };
+    const result = await measureNoisyNeighbour({
+      url: noisy.url,
+      victimTokens: [
+        noisy.token,
+        ...(await Promise.all(members[0]!.agents.slice(1, 3).map(tokenOf))),
+      ],
+      adminToken: await tokenOf(members[1]!.admin),
+      userToken: await tokenOf(members[1]!.agents[0]!),
+      seconds: NOISY_SECONDS,
+      warmupSeconds: Math.ceil(WARMUP_SECONDS / 2),
+      flooder: forkCompiled("flood-host.js", { PATH: process.env.PATH ?? "" }),
+    });
+    const exited = new Promise((resolve) => hosts.full!.once("exit", resolve));
+    await ask(hosts.full, { type: "close" }, "closed");
+    await exited;
+    printNoisyNeighbour(result);
+  }
   console.log(`\nTotal time ${((performance.now() - started) / 1000).toFixed(0)} s.`);
 } finally {
   for (const server of SERVERS) {

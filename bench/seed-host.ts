@@ -26,11 +26,9 @@ const size = {
   ...BENCH_DATASET,
   customersPerOrganization: Math.ceil(customers / BENCH_DATASET.organizations),
 };
-const [agentEmail] = await seedDataset(services, size, name);
+const members = await seedDataset(services, size, name);
 const seedSeconds = (performance.now() - started) / 1000;
 await services.database.close();
 await services.redis?.quit();
 
-process.send!({ type: "seeded", agentEmail: agentEmail!, seedSeconds } satisfies SeedReply, () =>
-  process.exit(0),
-);
+process.send!({ type: "seeded", members, seedSeconds } satisfies SeedReply, () => process.exit(0));

@@ -104,8 +104,10 @@ const envSchema = z.object({
   BODY_LIMIT_BYTES: int(1024).default(100_000),
   // Isolation: no principal, organization or client can take the server from the others.
   CONCURRENT_OPERATIONS_PER_PRINCIPAL: int(1).default(4),
-  CONCURRENT_OPERATIONS_PER_ORGANIZATION: int(1).default(8),
+  CONCURRENT_OPERATIONS_PER_ORGANIZATION: int(1).default(4),
   CONCURRENCY_WAIT_MS: int(0, 60_000).default(1_000),
+  // A refused (429) answer is held this long at most (never past its Retry-After).
+  RATE_LIMIT_HOLD_MS: int(0, 10_000).default(1_000),
   // bcrypt work at once: half the cores, so hashing never takes every core from the rest.
   PASSWORD_HASH_CONCURRENCY: int(1, 64).default(
     Math.max(1, Math.floor(availableParallelism() / 2)),
@@ -271,6 +273,7 @@ export function parseConfig(env: Env) {
       perPrincipal: e.CONCURRENT_OPERATIONS_PER_PRINCIPAL,
       perOrganization: e.CONCURRENT_OPERATIONS_PER_ORGANIZATION,
       waitMs: e.CONCURRENCY_WAIT_MS,
+      refusalHoldMs: e.RATE_LIMIT_HOLD_MS,
     },
     http: {
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,

@@ -44,7 +44,7 @@ describe("configuration", () => {
         anonymous: { points: 200, restorePerSecond: 10 },
       },
       databasePoolSize: 10,
-      fairShare: { perPrincipal: 4, perOrganization: 8, waitMs: 1000 },
+      fairShare: { perPrincipal: 4, perOrganization: 4, waitMs: 1000, refusalHoldMs: 1000 },
       http: { requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 },
     });
     // bcrypt never takes more than half the cores

@@ -33,27 +33,35 @@ const CUSTOMERS_PER_BATCH = 1_000;
 const SURNAMES = ["Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra"];
 const pad2 = (n: number) => String(n).padStart(2, "0");
 
+/** Who signs in to one organization of the data set (password BENCH_PASSWORD). */
+export interface SeededMembers {
+  agents: string[];
+  admin: string;
+}
+
 /**
  * Seeds organizations with users, customers (every personal field, encrypted and blind-indexed
  * by the repository's own encryptCustomerFields) and notes, in bulk inserts of 1,000 rows
  * built a batch at a time.
- * Returns the email of one AGENT per organization (password BENCH_PASSWORD). `label` keeps the
- * emails of several copies of the data set apart.
+ * Returns the emails of the AGENTs and of one ADMIN of each organization. `label` keeps the emails of
+ * several copies of the data set apart.
  */
 export async function seedDataset(
   services: Services,
   size: DatasetSize,
   label: string,
-): Promise<string[]> {
+): Promise<SeededMembers[]> {
   const { db } = services.database;
   const passwordHash = await services.passwords.hash(BENCH_PASSWORD, "seed");
-  const agents: string[] = [];
+  const members: SeededMembers[] = [];
   for (let o = 0; o < size.organizations; o++) {
     const orgId = uuidv7();
     await db
       .insert(organizations)
       .values({ id: orgId, name: `Bench ${label} organization ${o + 1}` });
     const userIds: string[] = [];
+    const agents: string[] = [];
+    let admin: string | undefined;
     for (let u = 0; u < size.usersPerOrganization; u++) {
       const role = roleOf(u);
       const email = `${role.toLowerCase()}.${u}@${label}-org${o + 1}.bench.example`;
@@ -66,8 +74,10 @@ export async function seedDataset(
         passwordHash,
       });
       userIds.push(user.id);
-      if (role === "AGENT" && agents.length === o) agents.push(email);
+      if (role === "AGENT") agents.push(email);
+      if (role === "ADMIN") admin ??= email;
     }
+    members.push({ agents, admin: admin! });
     // Rows are built and inserted a batch at a time, so the seed never holds the data set.
     for (let first = 0; first < size.customersPerOrganization; first += CUSTOMERS_PER_BATCH) {
       const customerRows: (typeof customers.$inferInsert)[] = [];
@@ -107,5 +117,5 @@ export async function seedDataset(
       }
     }
   }
-  return agents;
+  return members;
 }

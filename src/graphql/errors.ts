@@ -1,4 +1,4 @@
-import { GraphQLError } from "graphql";
+import { GraphQLError, type GraphQLErrorExtensions } from "graphql";
 
 /** The stable error codes of BEHAVIOUR.md. Clients branch on these, never on messages. */
 export const ErrorCode = {
@@ -25,28 +25,40 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-export const badUserInput = (field: string, message: string): GraphQLError =>
-  new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, field } });
+/**
+ * An error the client caused: expected, frequent under a flood (a refused request, a denied
+ * field on each row of a page), never a bug, so it is made without a stack trace. Capturing one
+ * was an eighth of the server's work per refused request.
+ */
+export function clientError(message: string, extensions: GraphQLErrorExtensions): GraphQLError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new GraphQLError(message, { extensions });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
 
-export const notFound = (): GraphQLError =>
-  new GraphQLError("Not found", { extensions: { code: ErrorCode.NOT_FOUND } });
+export const badUserInput = (field: string, message: string): GraphQLError =>
+  clientError(message, { code: ErrorCode.BAD_USER_INPUT, field });
+
+export const notFound = (): GraphQLError => clientError("Not found", { code: ErrorCode.NOT_FOUND });
 
 export const forbidden = (): GraphQLError =>
-  new GraphQLError("Not authorized", { extensions: { code: ErrorCode.FORBIDDEN } });
+  clientError("Not authorized", { code: ErrorCode.FORBIDDEN });
 
 /** Wrong credentials: one message whatever was wrong (no account enumeration). */
 export const invalidCredentials = (): GraphQLError =>
-  new GraphQLError("Invalid credentials", { extensions: { code: ErrorCode.UNAUTHENTICATED } });
+  clientError("Invalid credentials", { code: ErrorCode.UNAUTHENTICATED });
 
 /** A bad bearer token refuses the whole request with 401 (RFC 6750). */
 export const invalidToken = (): GraphQLError =>
-  new GraphQLError("Invalid or expired token", {
-    extensions: {
-      code: ErrorCode.UNAUTHENTICATED,
-      http: {
-        status: 401,
-        headers: new Map([["www-authenticate", 'Bearer error="invalid_token"']]),
-      },
+  clientError("Invalid or expired token", {
+    code: ErrorCode.UNAUTHENTICATED,
+    http: {
+      status: 401,
+      headers: new Map([["www-authenticate", 'Bearer error="invalid_token"']]),
     },
   });
 
@@ -58,13 +70,11 @@ export const rateLimited = (
   retryAfterSeconds: number,
   message = "Too many requests, retry later",
 ): GraphQLError =>
-  new GraphQLError(message, {
-    extensions: {
-      code: ErrorCode.RATE_LIMITED,
-      retryAfterSeconds,
-      http: {
-        status: 429,
-        headers: new Map([["retry-after", String(retryAfterSeconds)]]),
-      },
+  clientError(message, {
+    code: ErrorCode.RATE_LIMITED,
+    retryAfterSeconds,
+    http: {
+      status: 429,
+      headers: new Map([["retry-after", String(retryAfterSeconds)]]),
     },
   });

@@ -61,6 +61,17 @@ describe("npm run bench (smoke)", () => {
     }
     expect(stdout).toMatch(/≤ 6 SQL statements per operation: met/);
     expect(stdout).toMatch(/zero errors: met/);
+    // The noisy-neighbour line: the victim alone and under flood, and the flood's answers.
+    const victim = (phase: string) => cellsOf(lines.find((line) => line.startsWith(phase))!);
+    for (const phase of ["alone", "under flood"]) {
+      // phase, then reads: p50 p99 max requests errors, writes: the same, /readyz not 200
+      const [, , , , requests, errors, , , , , writeErrors, unready] = victim(phase);
+      expect(Number(requests)).toBeGreaterThan(0);
+      expect([errors, writeErrors, unready].map(Number)).toEqual([0, 0, 0]);
+    }
+    expect(stdout).toMatch(/flood createUser \(ADMIN\): .*× 200/);
+    expect(stdout).toMatch(/flood \{ __typename \} \(anonymous\): .*× 429/);
+    expect(stdout).toMatch(/Victim read p99 under flood \/ alone: \d+\.\d\d×/);
   }, 300_000);
 
   it("refuses a knob that is not a whole number, before starting anything", async () => {

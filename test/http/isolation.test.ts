@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { and, arrayContains, count, eq, sql } from "drizzle-orm";
 import { auditEvents } from "../../src/db/schema.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -224,50 +225,54 @@ describe("fair shares of concurrent operations", () => {
       { token },
     );
 
-  const waitingOnLocks = async () => {
+  /** Backends of one server (by its application_name) waiting on a lock. */
+  const waitingOnLocks = async (app: string) => {
     const rows = await shared.app.services.database.db.execute(
-      sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
+      sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name = ${app}`,
     );
     return (rows as { n: number }[])[0]!.n;
+  };
+  const appName = () => `isolation-${randomBytes(4).toString("hex")}`;
+  const withApplicationName = (app: string) => {
+    const url = new URL(process.env.DATABASE_URL!);
+    url.searchParams.set("application_name", app);
+    return url.toString();
   };
 
   // PostgreSQL only: on PGlite a row lock held by the test would hold the only connection.
   it.skipIf(!usingPostgres())(
-    "past its share a principal, then its organization, is refused; other tenants are not",
+    "past its share a principal, then its organization, is refused; another tenant is not, and cuts the first back",
     async () => {
+      const app = appName();
       const bounded = await server({
+        DATABASE_URL: withApplicationName(app),
         CONCURRENT_OPERATIONS_PER_PRINCIPAL: "2",
-        CONCURRENT_OPERATIONS_PER_ORGANIZATION: "3",
+        CONCURRENT_OPERATIONS_PER_ORGANIZATION: "4",
         CONCURRENCY_WAIT_MS: "0",
       });
       const a = await createTenant(shared.url, "busy");
       const b = await createTenant(shared.url, "neighbour");
       const { id } = await createCustomer(shared.url, a.members.ADMIN.token);
-      const before = await waitingOnLocks();
       const unlock = await lockRow(id);
       const held = [
         track(rename(id, a.members.AGENT.token, bounded.url)),
         track(rename(id, a.members.AGENT.token, bounded.url)),
       ];
       try {
-        await expect.poll(waitingOnLocks, { timeout: 10_000, interval: 20 }).toBe(before + 2);
-        // the agent holds its 2 slots: its next operation is refused at once
+        await expect.poll(() => waitingOnLocks(app), { timeout: 10_000, interval: 20 }).toBe(2);
+        // the agent holds its 2: its next operation is refused at once
         expectRateLimited(await gql(bounded.url, ME, {}, { token: a.members.AGENT.token }));
-        // its organization has a third: the admin's first operation runs, and then holds it
-        expect(dataOf(await gql(bounded.url, ME, {}, { token: a.members.ADMIN.token })).me).toEqual(
-          {
-            id: a.members.ADMIN.id,
-          },
-        );
+        // alone, the organization may run 4: the admin takes the other two
         held.push(track(rename(id, a.members.ADMIN.token, bounded.url)));
-        await expect.poll(waitingOnLocks, { timeout: 10_000, interval: 20 }).toBe(before + 3);
+        held.push(track(rename(id, a.members.ADMIN.token, bounded.url)));
+        await expect.poll(() => waitingOnLocks(app), { timeout: 10_000, interval: 20 }).toBe(4);
         expectRateLimited(await gql(bounded.url, ME, {}, { token: a.members.VIEWER.token }));
-        // another organization is not held up by any of it
+        // another organization is served at once, and from now on each has 2
         expect(
           dataOf(await gql(bounded.url, ME, {}, { token: b.members.VIEWER.token })).me,
-        ).toEqual({
-          id: b.members.VIEWER.id,
-        });
+        ).toEqual({ id: b.members.VIEWER.id });
+        const share = { principal: "x", organization: rowIdOf(a.orgId, "Organization") };
+        expect(bounded.app.services.fairShare.usage(share)).toMatchObject({ tenant: 4, share: 2 });
         expect(held.every((h) => !h.settled)).toBe(true);
       } finally {
         await unlock();
@@ -284,22 +289,23 @@ describe("fair shares of concurrent operations", () => {
   it.skipIf(!usingPostgres())(
     "an operation over its share waits its turn and is served when a slot frees",
     async () => {
+      const app = appName();
       const patient = await server({
+        DATABASE_URL: withApplicationName(app),
         CONCURRENT_OPERATIONS_PER_PRINCIPAL: "1",
         CONCURRENCY_WAIT_MS: "20000",
       });
-      const { members } = await createTenant(shared.url, "queue");
+      const { members, orgId } = await createTenant(shared.url, "queue");
       const { id } = await createCustomer(shared.url, members.ADMIN.token);
-      const before = await waitingOnLocks();
       const unlock = await lockRow(id);
       const first = track(rename(id, members.AGENT.token, patient.url));
       let queued;
       try {
-        await expect.poll(waitingOnLocks, { timeout: 10_000, interval: 20 }).toBe(before + 1);
+        await expect.poll(() => waitingOnLocks(app), { timeout: 10_000, interval: 20 }).toBe(1);
         queued = track(gql(patient.url, ME, {}, { token: members.AGENT.token }));
         const keys = {
           principal: `user:${rowIdOf(members.AGENT.id, "User")}`,
-          organization: undefined,
+          organization: rowIdOf(orgId, "Organization"),
         };
         await expect
           .poll(() => patient.app.services.fairShare.usage(keys).waiting, { timeout: 5_000 })
@@ -368,6 +374,25 @@ describe("nothing is free", () => {
     const malformed = [];
     for (let i = 0; i < 5; i++) malformed.push((await gql(fresh.url, "{ __typename")).status);
     expect(malformed).toEqual([400, 400, 400, 429, 429]);
+  });
+
+  it("holds a refusal for up to a second, so a flood waits on each of its connections", async () => {
+    const held = await server({
+      ANONYMOUS_BUDGET_POINTS: "1",
+      ANONYMOUS_BUDGET_RESTORE_PER_SECOND: "1",
+      RATE_LIMIT_HOLD_MS: "1000", // the default (the test servers answer at once)
+    });
+    const { members } = await createTenant(shared.url, "held");
+    expect((await gql(held.url, "{ __typename }")).status).toBe(200);
+    const started = performance.now();
+    const refused = gql(held.url, "{ __typename }");
+    // meanwhile another caller is answered at once
+    expect(dataOf(await gql(held.url, ME, {}, { token: members.VIEWER.token })).me).toEqual({
+      id: members.VIEWER.id,
+    });
+    expect(performance.now() - started).toBeLessThan(900);
+    expectRateLimited(await refused);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
   });
 
   it("an empty budget is refused before the principal is loaded", async () => {

@@ -1,10 +1,19 @@
-import { describe, expect, it } from "vitest";
-import { FairShare, MAX_WAITING_PER_KEY } from "../../src/security/limits/fair-share.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import {
+  ACTIVE_TENANT_MEMORY_MS,
+  FairShare,
+  MAX_WAITING_PER_TENANT,
+} from "../../src/security/limits/fair-share.js";
 import { RoundRobin } from "../../src/security/round-robin.js";
 
 const alice = { principal: "user:alice", organization: "acme" };
 const bob = { principal: "user:bob", organization: "acme" };
 const carol = { principal: "user:carol", organization: "globex" };
+const anonymous = { principal: "ip:192.0.2.1", organization: undefined };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe("fair shares", () => {
   it("gives a principal its share, queues the next in order, and hands a freed slot on", async () => {
@@ -15,8 +24,8 @@ describe("fair shares", () => {
     const third = share.acquire(alice).then((release) => (order.push("third"), release));
     const fourth = share.acquire(alice).then((release) => (order.push("fourth"), release));
     expect(share.usage(alice)).toMatchObject({ principal: 2, waiting: 2 });
-    // another principal, of another organization, is not behind them
-    expect(await share.acquire(carol)).toBeTypeOf("function");
+    // bob, of the same organization, is not stuck behind alice's own limit
+    (await share.acquire(bob))!();
     first();
     first(); // a second call gives nothing back twice
     await third;
@@ -27,23 +36,37 @@ describe("fair shares", () => {
     expect(share.usage(alice)).toMatchObject({ principal: 1, waiting: 0 });
   });
 
-  it("bounds an organization across its principals", async () => {
-    const share = new FairShare({ perPrincipal: 5, perOrganization: 2, waitMs: 0 });
+  it("gives a tenant alone the whole share, and cuts it to its part while another is active", async () => {
+    vi.useFakeTimers();
+    const share = new FairShare({ perPrincipal: 10, perOrganization: 4, waitMs: 0 });
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push(await share.acquire(i % 2 ? alice : bob));
+    expect(held.every((release) => typeof release === "function")).toBe(true);
+    expect(await share.acquire(alice)).toBeUndefined(); // acme alone: 4 at once
+    // globex arrives: two tenants, two each; globex runs although acme still holds 4
+    const globex = (await share.acquire(carol))!;
+    expect(share.usage(carol)).toMatchObject({ share: 2, tenant: 1 });
+    held.pop()!();
+    held.pop()!();
+    expect(await share.acquire(alice)).toBeUndefined(); // acme holds 2, its part
+    // an anonymous address is a tenant too: three tenants, one each
+    const address = (await share.acquire(anonymous))!;
+    expect(share.usage(anonymous)).toMatchObject({ share: 1 });
+    address();
+    globex();
+    // a second after they went quiet they no longer count: acme has the whole share again
+    vi.advanceTimersByTime(ACTIVE_TENANT_MEMORY_MS + 1);
+    expect(share.usage(alice)).toMatchObject({ share: 4, tenant: 2 });
     expect(await share.acquire(alice)).toBeTypeOf("function");
-    expect(await share.acquire(bob)).toBeTypeOf("function");
-    expect(await share.acquire(alice)).toBeUndefined();
-    // a refusal holds nothing: the principal's slot it took is given back
-    expect(share.usage(alice)).toMatchObject({ principal: 1, organization: 2 });
-    expect(await share.acquire(carol)).toBeTypeOf("function");
   });
 
   it("refuses a waiter past its wait, and past the queue's length at once", async () => {
     const share = new FairShare({ perPrincipal: 1, perOrganization: 10, waitMs: 30 });
     await share.acquire(alice);
     expect(await share.acquire(alice)).toBeUndefined(); // after 30 ms
-    const waiters = Array.from({ length: MAX_WAITING_PER_KEY }, () => share.acquire(alice));
+    const waiters = Array.from({ length: MAX_WAITING_PER_TENANT }, () => share.acquire(alice));
     expect(await share.acquire(alice)).toBeUndefined(); // at once: the queue is full
-    expect(await Promise.all(waiters)).toEqual(Array(MAX_WAITING_PER_KEY).fill(undefined));
+    expect(await Promise.all(waiters)).toEqual(Array(MAX_WAITING_PER_TENANT).fill(undefined));
   });
 });
 

@@ -49,6 +49,8 @@ export async function startServer(
     // Every test connects from 127.0.0.1: the per-address authentication limit is tested on its
     // own servers (test/http/identity-brute-force.test.ts), not on the shared one.
     AUTH_ATTEMPTS_PER_MINUTE: "100000",
+    // Refusals are answered at once here; the hold is tested on its own (test/http/isolation).
+    RATE_LIMIT_HOLD_MS: "0",
     ...env,
   });
   const usesPglite = !config.databaseUrl;

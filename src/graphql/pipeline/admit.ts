@@ -5,6 +5,7 @@
  * next stage), whether that caller already runs its fair share of operations, and whether its
  * budget is known to be empty.
  */
+import type { HTTPGraphQLResponse } from "@apollo/server";
 import type { FastifyRequest } from "fastify";
 import type { AuditLog } from "../../security/audit/audit-log.js";
 import type { ClaimedActor } from "../../security/audit/operation-audit.js";
@@ -53,6 +54,8 @@ const tooManyAtOnce = () =>
 
 export interface AdmitOptions {
   batchLimit: number;
+  /** How long a 429 is held at most (RATE_LIMIT_HOLD_MS). */
+  refusalHoldMs: number;
   tokens: AccessTokens;
   fairShare: FairShare;
   audit: AuditLog;
@@ -109,6 +112,18 @@ export function admitStage(options: AdmitOptions) {
         callers.set(request, caller);
       }
       return caller;
+    },
+
+    /**
+     * Holds a refusal (429) until RATE_LIMIT_HOLD_MS after the operation arrived, never past its
+     * Retry-After. A client flooding over its budget then waits on each connection instead of
+     * sending again at once: its refusals cost the server a timer, not a core, and a flood of
+     * them cannot crowd the other tenants out of the event loop.
+     */
+    async holdRefusal(response: HTTPGraphQLResponse, elapsedMs: number): Promise<void> {
+      const retryAfterMs = Number(response.headers.get("retry-after") ?? 0) * 1000;
+      const holdMs = Math.min(options.refusalHoldMs, retryAfterMs) - elapsedMs;
+      if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
     },
 
     /**

@@ -75,6 +75,7 @@ export function buildPipeline(
   });
   const admit = admitStage({
     batchLimit: config.limits.batch,
+    refusalHoldMs: config.fairShare.refusalHoldMs,
     tokens: services.tokens,
     fairShare: services.fairShare,
     audit: parts.audit,
@@ -97,6 +98,7 @@ export function buildPipeline(
     admitRequest: (request, operations) => admit.admitRequest(request, operations),
 
     async runOperation(request, operation, execute) {
+      const started = performance.now();
       const caller = admit.callerOf(request);
       const run: OperationRun = {
         audit: parts.audit.begin(request, operation),
@@ -123,6 +125,7 @@ export function buildPipeline(
           run.audit.recordHttpResponse(response);
           await run.charge.settle(minimumOperationCost(run.type));
         }
+        if (response.status === 429) await admit.holdRefusal(response, performance.now() - started);
         return response;
       } catch (error) {
         // Apollo failed unexpectedly: nothing of the operation commits, and it is still recorded.

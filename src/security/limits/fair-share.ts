@@ -1,23 +1,33 @@
 /*
  * Fair shares of one server process: how many operations one principal (a user, an API client,
- * or an anonymous client address) and one organization may run at once. An operation over its
- * share waits, first come first served, behind the operations of the same principal or
- * organization only (a queue per key, never one for everybody), for a short while; still
- * waiting then, or with too many already waiting, it is refused. No key's backlog can delay
- * another key's operations, and no organization can hold the whole database pool.
+ * or an anonymous client address) and one tenant (an organization, or an anonymous address) may
+ * run at once.
+ *
+ * A tenant alone may run `perOrganization` operations; while n tenants are active (running or
+ * waiting, or done within the last second) each may run perOrganization / n, at least one. So
+ * one tenant has the whole share when nobody else needs it, and when others arrive it is cut
+ * back to its part: the event loop, the database pool and the cores are split evenly instead of
+ * in proportion to who sends most. A principal never runs more than `perPrincipal`.
+ *
+ * An operation over its share waits behind the operations of its own tenant only, first come
+ * first served, for a short while; still waiting then, or with too many already waiting, it is
+ * refused. (The model: Kubernetes' API Priority and Fairness, which shares a server's seats
+ * between flows; here the flows are tenants.)
  */
 
 export interface FairShareSettings {
   /** Operations one principal may run at once. */
   perPrincipal: number;
-  /** Operations all the principals of one organization may run at once. */
+  /** Operations one tenant may run at once while it is the only one active. */
   perOrganization: number;
   /** How long an operation over its share may wait for a slot (0: refused at once). */
   waitMs: number;
 }
 
-/** Waiting operations per key past which more are refused at once (bounds the memory a key holds). */
-export const MAX_WAITING_PER_KEY = 64;
+/** Waiting operations per tenant past which more are refused at once (bounds its memory). */
+export const MAX_WAITING_PER_TENANT = 64;
+/** A tenant counts as active this long after its last operation ended. */
+export const ACTIVE_TENANT_MEMORY_MS = 1_000;
 
 /** Who an operation counts against: its principal, and its organization if it has one. */
 export interface ShareKeys {
@@ -26,103 +36,133 @@ export interface ShareKeys {
 }
 
 interface Waiter {
+  principal: string;
   admit(): void;
   timer: NodeJS.Timeout | undefined;
 }
 
-/** The slots of one key: how many are taken and who waits for one, in arrival order. */
-class Gate {
-  active = 0;
-  readonly waiting: Waiter[] = [];
+interface Tenant {
+  active: number;
+  readonly waiting: Waiter[];
+  /** Set while the tenant is idle: when it fires the tenant stops counting as active. */
+  forget: NodeJS.Timeout | undefined;
 }
 
 /** Gives the slots back; calling it more than once gives them back once. */
 export type Release = () => void;
 
 export class FairShare {
-  private readonly gates = new Map<string, Gate>();
+  private readonly tenants = new Map<string, Tenant>();
+  private readonly principals = new Map<string, number>();
 
   constructor(private readonly settings: FairShareSettings) {}
 
   /**
-   * Takes a slot of the principal and one of its organization, waiting for them if need be.
-   * Resolves to the release, or to undefined when the operation is refused (nothing is held).
+   * Takes a slot for the operation, waiting for it if need be. Resolves to the release, or to
+   * undefined when the operation is refused (nothing is held).
    */
-  async acquire(keys: ShareKeys): Promise<Release | undefined> {
-    const { perPrincipal, perOrganization } = this.settings;
-    const principal = `p:${keys.principal}`;
-    if (!(await this.take(principal, perPrincipal))) return undefined;
-    if (keys.organization !== undefined) {
-      const organization = `o:${keys.organization}`;
-      if (!(await this.take(organization, perOrganization))) {
-        this.give(principal);
-        return undefined;
-      }
-      return once(() => {
-        this.give(organization);
-        this.give(principal);
-      });
-    }
-    return once(() => this.give(principal));
-  }
-
-  /** Operations running and waiting for a key (tests, metrics). */
-  usage(keys: ShareKeys): { principal: number; organization: number; waiting: number } {
-    const principal = this.gates.get(`p:${keys.principal}`);
-    const organization = keys.organization ? this.gates.get(`o:${keys.organization}`) : undefined;
-    return {
-      principal: principal?.active ?? 0,
-      organization: organization?.active ?? 0,
-      waiting: (principal?.waiting.length ?? 0) + (organization?.waiting.length ?? 0),
-    };
-  }
-
-  private take(key: string, limit: number): Promise<boolean> | boolean {
-    let gate = this.gates.get(key);
-    if (!gate) {
-      gate = new Gate();
-      this.gates.set(key, gate);
-    }
-    if (gate.active < limit) {
-      gate.active++;
-      return true;
-    }
-    if (this.settings.waitMs === 0 || gate.waiting.length >= MAX_WAITING_PER_KEY) return false;
-    const queue = gate.waiting;
-    return new Promise<boolean>((resolve) => {
+  acquire(keys: ShareKeys): Promise<Release | undefined> {
+    const tenantKey =
+      keys.organization === undefined ? `a:${keys.principal}` : `o:${keys.organization}`;
+    const tenant = this.tenantOf(tenantKey);
+    return new Promise((resolve) => {
       const waiter: Waiter = {
+        principal: keys.principal,
         admit: () => {
           clearTimeout(waiter.timer);
-          resolve(true);
+          resolve(this.take(tenantKey, tenant, keys.principal));
         },
-        timer: setTimeout(() => {
-          queue.splice(queue.indexOf(waiter), 1);
-          resolve(false);
-        }, this.settings.waitMs),
+        timer: undefined,
       };
-      queue.push(waiter);
+      tenant.waiting.push(waiter);
+      this.dispatchIn(tenant);
+      if (!tenant.waiting.includes(waiter)) return; // admitted at once
+      const refuse = () => {
+        tenant.waiting.splice(tenant.waiting.indexOf(waiter), 1);
+        this.idled(tenantKey, tenant);
+        resolve(undefined);
+      };
+      if (this.settings.waitMs === 0 || tenant.waiting.length > MAX_WAITING_PER_TENANT) refuse();
+      else waiter.timer = setTimeout(refuse, this.settings.waitMs);
     });
   }
 
-  /** Hands the slot to the first waiter of the key, or frees it. */
-  private give(key: string): void {
-    const gate = this.gates.get(key);
-    if (!gate) return;
-    const next = gate.waiting.shift();
-    if (next) {
-      next.admit(); // the slot passes on: active stays the same
-      return;
-    }
-    gate.active--;
-    if (gate.active === 0) this.gates.delete(key);
+  /** What a tenant and one of its principals hold and wait for (tests, metrics). */
+  usage(keys: ShareKeys): { principal: number; tenant: number; waiting: number; share: number } {
+    const key = keys.organization === undefined ? `a:${keys.principal}` : `o:${keys.organization}`;
+    const tenant = this.tenants.get(key);
+    return {
+      principal: this.principals.get(keys.principal) ?? 0,
+      tenant: tenant?.active ?? 0,
+      waiting: tenant?.waiting.length ?? 0,
+      share: this.tenantShare(),
+    };
   }
-}
 
-function once(release: () => void): Release {
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    release();
-  };
+  /** What each active tenant may run at once now. */
+  private tenantShare(): number {
+    return Math.max(1, Math.floor(this.settings.perOrganization / Math.max(1, this.tenants.size)));
+  }
+
+  private eligible(tenant: Tenant, principal: string): boolean {
+    return (
+      tenant.active < this.tenantShare() &&
+      (this.principals.get(principal) ?? 0) < this.settings.perPrincipal
+    );
+  }
+
+  private tenantOf(key: string): Tenant {
+    let tenant = this.tenants.get(key);
+    if (!tenant) {
+      tenant = { active: 0, waiting: [], forget: undefined };
+      this.tenants.set(key, tenant); // one more active tenant: every share shrinks from now on
+    }
+    clearTimeout(tenant.forget);
+    tenant.forget = undefined;
+    return tenant;
+  }
+
+  private take(tenantKey: string, tenant: Tenant, principal: string): Release {
+    tenant.active++;
+    this.principals.set(principal, (this.principals.get(principal) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      tenant.active--;
+      const left = this.principals.get(principal)! - 1;
+      if (left > 0) this.principals.set(principal, left);
+      else this.principals.delete(principal);
+      this.idled(tenantKey, tenant);
+      this.dispatch();
+    };
+  }
+
+  /** A tenant with nothing running or waiting is forgotten a little later (shares grow back). */
+  private idled(key: string, tenant: Tenant): void {
+    if (tenant.active > 0 || tenant.waiting.length > 0 || tenant.forget) return;
+    tenant.forget = setTimeout(() => {
+      this.tenants.delete(key);
+      this.dispatch();
+    }, ACTIVE_TENANT_MEMORY_MS);
+    tenant.forget.unref();
+  }
+
+  /** Admits every waiter that fits now. */
+  private dispatch(): void {
+    for (const tenant of this.tenants.values()) this.dispatchIn(tenant);
+  }
+
+  /** Admits the tenant's waiters that fit now, in arrival order. */
+  private dispatchIn(tenant: Tenant): void {
+    for (let i = 0; i < tenant.waiting.length && tenant.active < this.tenantShare();) {
+      const waiter = tenant.waiting[i]!;
+      if (!this.eligible(tenant, waiter.principal)) {
+        i++; // blocked by its own principal's share: a later waiter of the tenant may go
+        continue;
+      }
+      tenant.waiting.splice(i, 1);
+      waiter.admit();
+    }
+  }
 }
