@@ -132,6 +132,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     introspection: true, // the policy (public, authenticated, off) is the pipeline's
     logger,
     allowBatchedHttpRequests: false, // batches are split by the route, one context each
+    // Automatic persisted queries are off: one cache shared by every tenant, never specified
+    // here; clients get PERSISTED_QUERY_NOT_SUPPORTED, which Apollo Client's link understands.
+    persistedQueries: false,
     includeStacktraceInErrorResponses: config.isDevelopment,
     formatError: formatError(config, logger),
     plugins: [

@@ -100,7 +100,8 @@ const envSchema = z.object({
   ALIAS_LIMIT: int(0).default(15),
   DIRECTIVE_LIMIT: int(0).default(50),
   TOKEN_LIMIT: int(1).default(2000),
-  BATCH_LIMIT: int(1).default(10),
+  // Operations in one batched request; 1 is batching off (Apollo's default, OWASP's advice).
+  BATCH_LIMIT: int(1, 10).default(1),
   BODY_LIMIT_BYTES: int(1024).default(100_000),
   // Isolation: no principal, organization or client can take the server from the others.
   CONCURRENT_OPERATIONS_PER_PRINCIPAL: int(1).default(4),

@@ -36,7 +36,7 @@ describe("configuration", () => {
         aliases: 15,
         directives: 50,
         tokens: 2000,
-        batch: 10,
+        batch: 1,
         bodyBytes: 100_000,
       },
       budgets: {

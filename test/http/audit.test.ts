@@ -111,7 +111,10 @@ async function failAuditInserts(ua: string, options: { spareErrors?: boolean } =
 }
 
 beforeAll(async () => {
-  server = await startServer({ AUDIT_FLUSH_MS: "50" }, { logger: createLogger("info", logSink) });
+  server = await startServer(
+    { AUDIT_FLUSH_MS: "50", BATCH_LIMIT: "10" }, // batches are off by default; tested on here
+    { logger: createLogger("info", logSink) },
+  );
   url = server.url;
   tenant = await createTenant(url, "audit");
   for (const member of Object.values(tenant.members)) {

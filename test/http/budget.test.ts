@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTenant } from "../support/fixtures.js";
 import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
-import { sharedTestServer, startServer, type TestServer } from "../support/server.js";
+import { sharedTestServer, startSiblingServer, type TestServer } from "../support/server.js";
 import { redisTestUrl } from "../support/environment.js";
 
 /*
@@ -23,8 +23,7 @@ afterAll(async () => {
  * servers accept: creating users costs points that the small test budgets must not pay.
  */
 async function server(env: Record<string, string>): Promise<TestServer> {
-  const { config } = (await sharedTestServer()).app.services;
-  const started = await startServer({ JWT_SECRET: config.jwt.secret, ...env });
+  const started = await startSiblingServer(env);
   servers.push(started);
   return started;
 }
@@ -138,7 +137,11 @@ describe("cost budgets", () => {
   });
 
   it("charges every operation of a batch", async () => {
-    const { url } = await server({ BUDGET_POINTS: "25", BUDGET_RESTORE_PER_SECOND: "1" });
+    const { url } = await server({
+      BUDGET_POINTS: "25",
+      BUDGET_RESTORE_PER_SECOND: "1",
+      BATCH_LIMIT: "10",
+    });
     const members = await tenantMembers("batch");
     const res = await fetch(`${url}/graphql`, {
       method: "POST",

@@ -80,6 +80,7 @@ describe.each<[string, string | undefined]>([
       LOGIN_LOCKOUT_FAILURES: String(LOCKOUT_FAILURES),
       LOGIN_LOCKOUT_SECONDS: String(lockoutSeconds),
       TRUST_PROXY: "true",
+      BATCH_LIMIT: "10",
       ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix } : {}),
     });
 

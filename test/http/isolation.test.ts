@@ -7,7 +7,7 @@ import { createCustomer, createTenant, PASSWORD, uniqueEmail } from "../support/
 import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
 import {
   sharedTestServer,
-  startServer,
+  startSiblingServer,
   type TestServer,
   usingPostgres,
 } from "../support/server.js";
@@ -24,19 +24,9 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-/**
- * A server of its own with the shared one's secrets, so that it accepts its tokens and finds its
- * users (organizations are made on the shared server, whose budgets and hashing are roomy).
- */
+/** A server of its own that knows the shared one's tenants (made there), closed after the file. */
 async function server(env: Record<string, string>): Promise<TestServer> {
-  const { jwt, pii } = (await sharedTestServer()).app.services.config;
-  const started = await startServer({
-    JWT_SECRET: jwt.secret,
-    PII_KEYS: [...pii.keys].map(([id, key]) => `${id}:${key.toString("base64")}`).join(","),
-    PII_ACTIVE_KEY: pii.activeKeyId,
-    BLIND_INDEX_KEY: pii.blindIndexKey.toString("base64"),
-    ...env,
-  });
+  const started = await startSiblingServer(env);
   servers.push(started);
   return started;
 }

@@ -70,6 +70,24 @@ export function sharedTestServer(): Promise<TestServer> {
   return sharedServer;
 }
 
+/**
+ * A server of its own with the shared server's secrets: it accepts the shared server's tokens
+ * and reads the personal data written there, so organizations can be made on the shared server
+ * (roomy budgets, quick hashing) and used against settings of a test's own.
+ */
+export async function startSiblingServer(
+  env: Record<string, string | undefined> = {},
+): Promise<TestServer> {
+  const { jwt, pii } = (await sharedTestServer()).app.services.config;
+  return startServer({
+    JWT_SECRET: jwt.secret,
+    PII_KEYS: [...pii.keys].map(([id, key]) => `${id}:${key.toString("base64")}`).join(","),
+    PII_ACTIVE_KEY: pii.activeKeyId,
+    BLIND_INDEX_KEY: pii.blindIndexKey.toString("base64"),
+    ...env,
+  });
+}
+
 /** The settings production insists on: real secrets (fresh ones here) and bcrypt cost >= 10. */
 export function productionEnv(extra: Record<string, string> = {}): Record<string, string> {
   const key = () => randomBytes(32).toString("base64");

@@ -71,21 +71,29 @@ export function admitStage(options: AdmitOptions) {
      * its operations), or reserves an audit slot for each of its operations.
      */
     admitRequest(request: FastifyRequest, operations: unknown[] | undefined): Refusal | undefined {
-      const tooMany = operations !== undefined && operations.length > options.batchLimit;
+      const { batchLimit } = options;
+      const tooMany = operations !== undefined && operations.length > batchLimit;
       const refusal: Refusal | undefined =
-        operations?.length === 0
+        batchLimit === 1 && operations !== undefined
           ? {
               status: 400,
-              message: "A batched request must contain at least one operation",
-              code: ErrorCode.BAD_REQUEST,
+              message:
+                "Batched requests are off on this server (BATCH_LIMIT=1): send one operation",
+              code: ErrorCode.BATCH_LIMIT_EXCEEDED,
             }
-          : tooMany
+          : operations?.length === 0
             ? {
                 status: 400,
-                message: `A batched request may contain at most ${options.batchLimit} operations (BATCH_LIMIT)`,
-                code: ErrorCode.BATCH_LIMIT_EXCEEDED,
+                message: "A batched request must contain at least one operation",
+                code: ErrorCode.BAD_REQUEST,
               }
-            : undefined;
+            : tooMany
+              ? {
+                  status: 400,
+                  message: `A batched request may contain at most ${batchLimit} operations (BATCH_LIMIT)`,
+                  code: ErrorCode.BATCH_LIMIT_EXCEEDED,
+                }
+              : undefined;
       if (!options.audit.admit(operations && !refusal ? operations.length : 1)) {
         return {
           status: 503,

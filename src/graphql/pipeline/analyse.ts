@@ -12,6 +12,11 @@ import type { Config } from "../../config.js";
 import { OperationAnalysis } from "../../security/limits/analysis.js";
 import { minimumOperationCost } from "../../security/limits/cost-model.js";
 import { credentialFieldsFirstRule } from "../../security/limits/credential-fields.js";
+import {
+  aliasLimitRule,
+  keepRepeatedDirectiveErrorOnly,
+  repeatedDirectiveRule,
+} from "../../security/limits/document-rules.js";
 import { budgetExhausted, limitExceeded } from "../../security/limits/errors.js";
 import { introspectionLimitRule } from "../../security/limits/introspection.js";
 import { ErrorCode } from "../errors.js";
@@ -22,7 +27,8 @@ import { runOf } from "./run.js";
 export const MAX_EXPANDED_FIELDS = 10_000;
 
 /**
- * Aliases and directives, counted by graphql-armor, the bounds of introspection
+ * Aliases (aliasLimitRule: armor does not count those of `__typename`), directives (counted by
+ * graphql-armor, and none repeated at one location), the bounds of introspection
  * (introspectionLimitRule) and the place of credential mutations (credentialFieldsFirstRule).
  * Armor's rejections become errors with our codes (Apollo keeps them as the originalError of its
  * validation error).
@@ -35,11 +41,7 @@ function validationRules(limits: Config["limits"]): ValidationRule[] {
         new GraphQLError(error.message.replace(/^Syntax Error: /, ""), { extensions: { code } }),
       );
   const armor = new ApolloArmor({
-    maxAliases: {
-      n: limits.aliases,
-      propagateOnRejection: false,
-      onReject: [reportAs(ErrorCode.ALIAS_LIMIT_EXCEEDED)],
-    },
+    maxAliases: { enabled: false },
     maxDirectives: {
       n: limits.directives,
       propagateOnRejection: false,
@@ -53,7 +55,13 @@ function validationRules(limits: Config["limits"]): ValidationRule[] {
     costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: false },
   });
-  return [...armor.protect().validationRules, introspectionLimitRule, credentialFieldsFirstRule];
+  return [
+    ...armor.protect().validationRules,
+    aliasLimitRule(limits.aliases),
+    repeatedDirectiveRule,
+    introspectionLimitRule,
+    credentialFieldsFirstRule,
+  ];
 }
 
 // graphql-js 16 says "more that N tokens"; accept the corrected spelling too.
@@ -89,6 +97,8 @@ function relabel(error: GraphQLError): void {
 function analyseListener(limits: Config["limits"]): GraphQLRequestListener<Context> {
   return {
     didEncounterErrors: ({ errors }) => {
+      // Apollo formats this very array next: a repeated directive is answered with one error.
+      keepRepeatedDirectiveErrorOnly(errors as GraphQLError[]);
       for (const error of errors) relabel(error);
       return Promise.resolve();
     },

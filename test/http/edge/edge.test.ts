@@ -40,7 +40,8 @@ beforeAll(async () => {
     SEED_DEMO_DATA: "false",
     BCRYPT_ROUNDS: "4",
   });
-  prod = await startServer(productionEnv({ CORS_ORIGINS: APP_ORIGIN }));
+  // batches are off by default; the request-id test below sends one
+  prod = await startServer(productionEnv({ CORS_ORIGINS: APP_ORIGIN, BATCH_LIMIT: "10" }));
   prodToken = await signUp(prod.url);
 });
 
