@@ -48,6 +48,17 @@ export const notFound = (): GraphQLError => clientError("Not found", { code: Err
 export const forbidden = (): GraphQLError =>
   clientError("Not authorized", { code: ErrorCode.FORBIDDEN });
 
+/**
+ * A field refused to an anonymous caller: UNAUTHENTICATED (200, partial data), so that an SPA
+ * knows to send its user to sign in; a signed-in principal refused a field gets FORBIDDEN.
+ */
+export const signInRequired = (): GraphQLError =>
+  clientError("Authentication required", { code: ErrorCode.UNAUTHENTICATED });
+
+/** The refusal of a field to this principal. */
+export const deniedTo = (principal: { kind: string }): GraphQLError =>
+  principal.kind === "anonymous" ? signInRequired() : forbidden();
+
 /** Wrong credentials: one message whatever was wrong (no account enumeration). */
 export const invalidCredentials = (): GraphQLError =>
   clientError("Invalid credentials", { code: ErrorCode.UNAUTHENTICATED });

@@ -1,5 +1,5 @@
 import type { AuthenticatedPrincipal } from "../security/principal.js";
-import { forbidden } from "./errors.js";
+import { signInRequired } from "./errors.js";
 import type { Context } from "./types.js";
 
 /**
@@ -8,7 +8,7 @@ import type { Context } from "./types.js";
  */
 export function tenantOf(ctx: Context): AuthenticatedPrincipal {
   if (ctx.principal.kind === "anonymous") {
-    throw forbidden();
+    throw signInRequired();
   }
   return ctx.principal;
 }

@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client
 import { ErrorCode } from "../graphql/errors.js";
 import type { Context } from "../graphql/types.js";
 import { sendError } from "./error-responses.js";
+import { isDenial } from "../security/authz/denials.js";
 import { deniedField } from "./denied-field.js";
 
 /**
@@ -51,7 +52,7 @@ export class ServerMetrics {
   });
   readonly denials = new Counter({
     name: "graphql_authorization_denials_total",
-    help: "Fields refused with FORBIDDEN, by parent type and field",
+    help: "Fields refused (FORBIDDEN, or UNAUTHENTICATED to anonymous callers), by parent type and field",
     labelNames: ["type", "field"] as const,
     registers: [this.registry],
   });
@@ -114,9 +115,11 @@ export function operationMetrics(metrics: ServerMetrics): {
       for (const code of new Set(errors.map((e) => e.extensions?.code))) metrics.reject(code);
     }
     for (const error of errors ?? []) {
-      if (error.extensions?.code !== ErrorCode.FORBIDDEN || !ctx.document) continue;
+      if (!error.path || !ctx.document) continue;
       const denied = deniedField(ctx.schema, ctx.document, ctx.operation, error.path);
-      if (denied) metrics.denials.inc(denied);
+      if (denied && isDenial(error.extensions?.code, denied.type, denied.field)) {
+        metrics.denials.inc(denied);
+      }
     }
     const cost = extensions?.cost as CostExtension | undefined;
     if (typeof cost?.requestedQueryCost === "number") {

@@ -13,6 +13,7 @@ import { ensureAuditEvent } from "../support/audit-events.js";
 import {
   allows,
   ANONYMOUS_CALLER,
+  denialOf,
   callersOf,
   SETUP_TIMEOUT_MS,
   API_CLIENT_FIELDS,
@@ -61,14 +62,14 @@ function deniedAt(probe: Probe, caller: Caller): Path | undefined {
   return undefined;
 }
 
-function expectDenied(res: GraphQLResponse, path: Path, label: string) {
+function expectDenied(res: GraphQLResponse, path: Path, caller: Caller, label: string) {
   expect(res.status, label).toBe(200);
   const errors = (res.body.errors ?? []).map((e) => ({
     message: e.message,
     path: e.path,
     code: e.extensions?.code,
   }));
-  expect(errors, label).toEqual([{ message: "Not authorized", path, code: "FORBIDDEN" }]);
+  expect(errors, label).toEqual([{ ...denialOf(caller), path }]);
   expect(valueAt(res.body.data, path), label).toBeNull();
 }
 
@@ -282,7 +283,7 @@ describe("ACCESS.md field matrix: every read cell, for every principal", () => {
           const res = await gql(url, probe.query, variables(caller), { token: caller.token });
           const denied = deniedAt(probe, caller);
           const label = `${probe.name} as ${caller.name}`;
-          if (denied) expectDenied(res, denied, label);
+          if (denied) expectDenied(res, denied, caller, label);
           else expectAllowed(res, probe, label);
         }),
       );

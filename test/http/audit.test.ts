@@ -187,7 +187,8 @@ describe("one audit event per operation", () => {
   it("a denied field: anonymous callers reach no tenant data", async () => {
     const ua = tag();
     const res = await post({ query: `query Peek { customers { nodes { id } } }` }, { ua });
-    expect(res.body.errors[0].extensions.code).toBe("FORBIDDEN");
+    // anonymous: UNAUTHENTICATED (sign in), still a denial of the field
+    expect(res.body.errors[0].extensions.code).toBe("UNAUTHENTICATED");
     const event = await onlyEventOf(ua);
     expect(event).toMatchObject({
       actorType: "ANONYMOUS",
@@ -195,7 +196,7 @@ describe("one audit event per operation", () => {
       orgId: null,
       operationName: "Peek",
       outcome: "DENIED",
-      errorCodes: ["FORBIDDEN"],
+      errorCodes: ["UNAUTHENTICATED"],
       deniedFields: ["Query.customers"],
       sensitiveFields: [],
     });

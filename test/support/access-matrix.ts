@@ -137,3 +137,12 @@ export async function callersOf(url: string, tenant: Tenant): Promise<Caller[]> 
 }
 
 export const ANONYMOUS_CALLER: Caller = { name: "anonymous" };
+
+/**
+ * How a field is refused to a caller (BEHAVIOUR.md): FORBIDDEN to a signed-in principal,
+ * UNAUTHENTICATED to an anonymous caller (so that an SPA knows to ask its user to sign in).
+ */
+export const denialOf = (caller: Caller): { message: string; code: string } =>
+  caller.token === undefined
+    ? { message: "Authentication required", code: "UNAUTHENTICATED" }
+    : { message: "Not authorized", code: "FORBIDDEN" };

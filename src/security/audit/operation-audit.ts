@@ -4,6 +4,7 @@ import type { AuditEventRow } from "../../db/schema.js";
 import { uuidv7 } from "../../db/uuidv7.js";
 import { ErrorCode } from "../../graphql/errors.js";
 import type { Context, FieldOutcomeRecorder } from "../../graphql/types.js";
+import { isDenial } from "../authz/denials.js";
 import { PII_FIELDS } from "../sensitive-data.js";
 import { appendToChain } from "./chain.js";
 import {
@@ -118,7 +119,8 @@ export class OperationAudit implements FieldOutcomeRecorder {
   fieldResolved(field: string, error: unknown, result: unknown): void {
     const failure = error ?? (result instanceof Error ? result : undefined);
     if (failure) {
-      if (codeOf(failure) === ErrorCode.FORBIDDEN) this.deniedFields.add(field);
+      const [type = "", name = ""] = field.split(".");
+      if (isDenial(codeOf(failure), type, name)) this.deniedFields.add(field);
       return;
     }
     if (result !== null && result !== undefined && PII_FIELDS.has(field)) {

@@ -94,7 +94,7 @@ export function renderPermissions(schema: GraphQLSchema): string {
     "Generated from `src/security/authz/policy.ts` by `npm run schema:emit`; do not edit.",
     "The policy is explained in `ACCESS.md`; a test fails when this file is stale.",
     "",
-    "✓ allowed · ✗ denied (the field is `null` with a `FORBIDDEN` error at its path) ·",
+    "✓ allowed · ✗ denied (the field is `null` with a `FORBIDDEN` error at its path, `UNAUTHENTICATED` to an anonymous caller) ·",
     "**self** only on the caller's own `User` (for anonymous callers: the user that",
     "`signUp`, `logIn` or `refreshSession` returns to them) · **↑** connection plumbing,",
     "readable by whoever may read the field that returned it · **by type** `node(id)` obeys",

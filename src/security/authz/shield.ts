@@ -11,7 +11,7 @@ import {
 } from "graphql-middleware";
 import { allow, deny, type IRules, rule, shield } from "graphql-shield";
 import type { Context } from "../../graphql/types.js";
-import { forbidden } from "../../graphql/errors.js";
+import { deniedTo } from "../../graphql/errors.js";
 import { fromGlobalId } from "../../graphql/ids.js";
 import { type FieldPolicy, type Grant, grantsByPrincipal } from "./access.js";
 import { nodeGrant, POLICY } from "./policy.js";
@@ -142,7 +142,7 @@ const shieldOptions = {
     error: unknown,
     _parent: object,
     _args: object,
-    _ctx: unknown,
+    ctx: object,
     _info: GraphQLResolveInfo,
   ): Error => {
     // Rules never throw (guarded() turns a failure into a logged denial), so an error here is
@@ -150,7 +150,7 @@ const shieldOptions = {
     // shield's catch: pass it on unchanged; formatError hides anything unexpected. The denial is
     // thrown, not returned, so the field fails with it (graphql-js, the audit's field wrappers).
     if (error instanceof Error) throw error;
-    throw forbidden();
+    throw deniedTo((ctx as Context).principal);
   },
 };
 
