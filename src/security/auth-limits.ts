@@ -106,6 +106,16 @@ export class AuthLimits {
   }
 
   /**
+   * Seconds until this address may make an attempt again, when it has used them all (nothing is
+   * counted); undefined while it has attempts left.
+   */
+  async exhausted(ip: string): Promise<number | undefined> {
+    const state = await this.attempts.get(clientAddressKey(ip));
+    if (!state || state.consumedPoints < this.settings.attemptsPerMinutePerIp) return undefined;
+    return Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+  }
+
+  /**
    * Starts a login attempt on an account (any stable key for the email, known or not, so that
    * unknown and known emails behave alike). Locked once lockoutFailures attempts in a row failed,
    * for lockoutSeconds from the last of them; attempts during the lock neither count nor extend it.

@@ -169,6 +169,47 @@ describe.each<[string, string | undefined]>([
       expect(dataOf(refreshed).refreshSession.accessToken).toBeTruthy();
     });
 
+    it("counts createUser's 'already registered' answers, then refuses every createUser of the address", async () => {
+      // An ADMIN learns whether an email has an account in any organization (emails are unique
+      // because logIn takes only an email): as costly as signUp's answer, and no more.
+      const address = newAddress();
+      const admin = dataOf(
+        await gql(
+          url,
+          SIGN_UP,
+          {
+            input: {
+              organizationName: "Prober",
+              displayName: "P",
+              email: uniqueEmail("prober"),
+              password: PASSWORD,
+            },
+          },
+          from(newAddress()),
+        ),
+      ).signUp.accessToken as string;
+      const taken = await newAccount(); // an account of another organization
+      const createUser = (email: string) =>
+        gql(
+          url,
+          `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`,
+          { i: { displayName: "Probe", email, password: PASSWORD, role: "VIEWER" } },
+          { token: admin, ...from(address) },
+        );
+      // a new email creates a user and counts nothing
+      for (let i = 0; i < ATTEMPTS_PER_MINUTE + 1; i++) {
+        expect(dataOf(await createUser(uniqueEmail("fresh"))).createUser).toHaveProperty("id");
+      }
+      for (let i = 0; i < ATTEMPTS_PER_MINUTE; i++) {
+        const res = await createUser(taken);
+        expect(codesOf(res)).toEqual(["BAD_USER_INPUT"]);
+        expect(res.body.errors![0]!.message).toBe("input.email is already registered");
+      }
+      // past the limit, every createUser of the address is refused: a taken email and a new one alike
+      expectRateLimited(await createUser(taken));
+      expectRateLimited(await createUser(uniqueEmail("fresh")));
+    });
+
     it("counts every operation of a batched request", async () => {
       const address = newAddress();
       const batch = Array.from({ length: ATTEMPTS_PER_MINUTE + 2 }, () => ({

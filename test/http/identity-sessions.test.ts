@@ -1,13 +1,19 @@
 import bcrypt from "bcrypt";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import jwt from "jsonwebtoken";
 import { beforeAll, describe, expect, it } from "vitest";
-import { apiClients, users } from "../../src/db/schema.js";
+import { apiClients, refreshTokens, users } from "../../src/db/schema.js";
+import { hashOpaqueSecret } from "../../src/security/tokens.js";
 import { rowIdOf } from "../../src/graphql/ids.js";
 import { loadPrincipal, verifyAuthorization } from "../../src/security/principal.js";
 import { createTenant, logIn, PASSWORD, type Tenant, uniqueEmail } from "../support/fixtures.js";
 import { codesOf, dataOf, gql, type GraphQLResponse } from "../support/graphql.js";
-import { sharedTestServer, type TestServer } from "../support/server.js";
+import {
+  sharedTestServer,
+  startSiblingServer,
+  type TestServer,
+  usingPostgres,
+} from "../support/server.js";
 
 let server: TestServer;
 let url: string;
@@ -23,6 +29,7 @@ const CHANGE_PASSWORD = `mutation($c: String!, $n: String!) {
 
 const refresh = (refreshToken: string) => gql(url, REFRESH, { t: refreshToken });
 const me = (token: string) => gql(url, `{ me { id role } }`, {}, { token });
+const ME_ID = `{ me { id } }`;
 
 function expectInvalidToken(res: GraphQLResponse) {
   expect(res.status).toBe(401);
@@ -195,6 +202,114 @@ describe("concurrent changePassword", () => {
       else expectInvalidCredentials(res);
     }
   });
+});
+
+describe("a session racing a password change", () => {
+  // The logIn runs on a server whose bcrypt cost differs from the hash's, so after verifying the
+  // old password it rehashes (a second of bcrypt at cost 14) before it writes the session: the
+  // test changes the password on the shared server meanwhile, once the rehash is seen running.
+  it("a logIn that verified the old password while it changed makes no session", async () => {
+    const slow = await startSiblingServer({ BCRYPT_ROUNDS: "14" });
+    try {
+      const { members } = await createTenant(url, "login-race");
+      const signingIn = gql(
+        slow.url,
+        `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken } }`,
+        { e: members.VIEWER.email, p: PASSWORD },
+      );
+      await expect
+        .poll(() => slow.app.services.passwords.load.running, { timeout: 10_000, interval: 5 })
+        .toBe(1);
+      const changed = await gql(
+        url,
+        CHANGE_PASSWORD,
+        { c: PASSWORD, n: "the new passphrase!" },
+        { token: members.VIEWER.token },
+      );
+      expect(dataOf(changed).changePassword).toBe(true);
+      expect(slow.app.services.passwords.load.running).toBe(1); // the logIn is still hashing
+      expectInvalidCredentials(await signingIn);
+      expect(
+        dataOf(
+          await gql(
+            url,
+            ME_ID,
+            {},
+            { token: (await logIn(url, members.VIEWER.email, "the new passphrase!")).accessToken },
+          ),
+        ).me,
+      ).toEqual({ id: members.VIEWER.id });
+    } finally {
+      await slow.close();
+    }
+  }, 60_000);
+
+  // PostgreSQL only (row locks from a connection of the test's own). The test holds the lock on
+  // the refresh token, so the refreshSession stops there; the changePassword is then started and
+  // waits too; both go on when the test lets go. Before, the refresh's new token was inserted
+  // after the password change had chosen the tokens to end, and kept the session alive.
+  it.skipIf(!usingPostgres())(
+    "a refreshSession racing a password change leaves no working token",
+    async () => {
+      const app = `session-race-${rowIdOf(tenant.members.ADMIN.id, "User")!.slice(0, 8)}`;
+      const base = new URL(process.env.DATABASE_URL!);
+      base.searchParams.set("application_name", app);
+      const racing = await startSiblingServer({ DATABASE_URL: base.toString() });
+      try {
+        const { members } = await createTenant(url, "refresh-race");
+        const session = await logIn(url, members.AGENT.email);
+        const { db } = server.app.services.database;
+        const waiting = async () => {
+          const rows = await db.execute(
+            sql`select count(*)::int as n from pg_stat_activity where application_name = ${app} and wait_event_type = 'Lock'`,
+          );
+          return (rows as { n: number }[])[0]!.n;
+        };
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let locked!: () => void;
+        const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+        const holding = db.transaction(async (tx) => {
+          await tx
+            .select({ id: refreshTokens.id })
+            .from(refreshTokens)
+            .where(eq(refreshTokens.tokenHash, hashOpaqueSecret(session.refreshToken)))
+            .for("update");
+          locked();
+          await released;
+        });
+        await lockTaken;
+        const refreshing = gql(racing.url, REFRESH, { t: session.refreshToken });
+        const changing = gql(
+          racing.url,
+          CHANGE_PASSWORD,
+          { c: PASSWORD, n: "another new passphrase" },
+          { token: members.AGENT.token },
+        );
+        try {
+          await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(2);
+        } finally {
+          release();
+          await holding;
+        }
+        expect(dataOf(await changing).changePassword).toBe(true);
+        const refreshed = await refreshing;
+        // however the two ended, nothing of the old session works afterwards
+        if (!refreshed.body.errors) {
+          const pair = dataOf(refreshed).refreshSession;
+          expectInvalidToken(await me(pair.accessToken));
+          expectInvalidCredentials(await refresh(pair.refreshToken));
+        } else {
+          expectInvalidCredentials(refreshed);
+        }
+        expectInvalidCredentials(await refresh(session.refreshToken));
+        expectInvalidToken(await me(session.accessToken));
+      } finally {
+        await racing.close();
+      }
+    },
+    60_000,
+  );
 });
 
 describe("the principal is read from the database on every request", () => {

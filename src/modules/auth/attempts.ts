@@ -3,6 +3,16 @@ import { rateLimited } from "../../graphql/errors.js";
 import { TooManyAttemptsError } from "../../security/auth-limits.js";
 
 /**
+ * Refuses with RATE_LIMITED, counting nothing, a caller whose address has used all its
+ * authentication attempts (for work that counts an attempt only when it fails, like an
+ * "already registered" answer).
+ */
+export async function refuseIfAttemptsExhausted(ctx: Context): Promise<void> {
+  const retryAfter = await ctx.services.authLimits.exhausted(ctx.ip);
+  if (retryAfter !== undefined) throw rateLimited(retryAfter);
+}
+
+/**
  * Counts one authentication attempt (logIn, signUp, issueClientToken, refreshSession) against the
  * caller's address, before any work is done; refused with RATE_LIMITED past the limit.
  */

@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 import type { Database } from "../../db/client.js";
 import { uuidv7 } from "../../db/uuidv7.js";
@@ -124,18 +124,16 @@ export class AuthResolver {
       ? await passwords.hash(password, ctx.ip)
       : undefined;
     const db = await ctx.write();
+    // Only while the password is still the one just verified, and with the user's row locked
+    // until the session is committed: a changePassword that committed meanwhile makes this sign-in
+    // fail, and one that comes after waits for it and then ends its session too.
     const [signedIn] = await db
       .update(users)
-      .set({
-        lastLoginAt: new Date(),
-        // Only over the hash just verified: a password changed meanwhile is never overwritten.
-        ...(rehashed && {
-          passwordHash: sql`case when ${users.passwordHash} = ${user.passwordHash} then ${rehashed} else ${users.passwordHash} end`,
-        }),
-      })
-      .where(eq(users.id, user.id))
+      .set({ lastLoginAt: new Date(), ...(rehashed && { passwordHash: rehashed }) })
+      .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
       .returning();
-    return issueSession(ctx, db, signedIn ?? user);
+    if (!signedIn) throw invalidCredentials();
+    return issueSession(ctx, db, signedIn);
   }
 
   @Mutation(() => AuthPayload, {

@@ -1,7 +1,7 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNotNull, isNull } from "drizzle-orm";
 import { uuidv7 } from "../../db/uuidv7.js";
 import type { Database } from "../../db/client.js";
-import { type RefreshTokenRow, refreshTokens } from "../../db/schema.js";
+import { type RefreshTokenRow, refreshTokens, users } from "../../db/schema.js";
 import { hashOpaqueSecret, newOpaqueSecret } from "../../security/tokens.js";
 
 /*
@@ -38,19 +38,39 @@ export async function startSession(
   return { refreshToken, familyId };
 }
 
+/**
+ * Exchanges a refresh token for the next one of its family. The user's row is locked (shared)
+ * first, as changePassword locks it before ending every session: the two take their locks in
+ * the same order, so a password change either sees the new token and ends it, or comes first
+ * and leaves this token revoked. (Without it, the new token was inserted after a concurrent
+ * change had chosen which tokens to end, and outlived the password.)
+ */
 export async function rotateSession(
   db: Database,
   presented: string,
   ttlSeconds: number,
 ): Promise<RefreshOutcome> {
+  const tokenHash = hashOpaqueSecret(presented);
   return db.transaction(async (tx) => {
+    const [owner] = await tx
+      .select({ userId: refreshTokens.userId })
+      .from(refreshTokens)
+      .where(eq(refreshTokens.tokenHash, tokenHash));
+    if (!owner) return { ok: false, reason: "unknown" };
+    const [user] = await tx
+      .select({ id: users.id })
+      .from(users)
+      .where(eq(users.id, owner.userId))
+      .for("share");
     const [current] = await tx
       .select()
       .from(refreshTokens)
-      .where(eq(refreshTokens.tokenHash, hashOpaqueSecret(presented)))
+      .where(eq(refreshTokens.tokenHash, tokenHash))
       .for("update");
-    if (!current) return { ok: false, reason: "unknown" };
-    if (current.revokedAt) return { ok: false, reason: "revoked" };
+    if (!user || !current) return { ok: false, reason: "unknown" };
+    if (current.revokedAt || (await familyEnded(tx, current.familyId))) {
+      return { ok: false, reason: "revoked" };
+    }
     if (current.usedAt) {
       await revokeFamilyIn(tx, current.familyId);
       return { ok: false, reason: "reused" };
@@ -68,6 +88,16 @@ export async function rotateSession(
     );
     return { ok: true, session: current, issued };
   });
+}
+
+/** Whether any token of the family has been revoked (the session was ended). */
+async function familyEnded(db: Database, familyId: string): Promise<boolean> {
+  const [revoked] = await db
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.familyId, familyId), isNotNull(refreshTokens.revokedAt)))
+    .limit(1);
+  return revoked !== undefined;
 }
 
 function revokeFamilyIn(db: Database, familyId: string) {

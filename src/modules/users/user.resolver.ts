@@ -7,6 +7,7 @@ import { badUserInput, forbidden, notFound } from "../../graphql/errors.js";
 import { requireRowId, rowIdOf, toGlobalId } from "../../graphql/ids.js";
 import { type Connection, parsePage, toConnection } from "../../graphql/pagination.js";
 import { parseInput } from "../../graphql/validation.js";
+import { countAuthAttempt, refuseIfAttemptsExhausted } from "../auth/attempts.js";
 import { Role } from "../shared/enums.js";
 import { CreateUserInput, createUserInput, UpdateMeInput, updateMeInput } from "./user.inputs.js";
 import { User, UserConnection } from "./user.type.js";
@@ -65,6 +66,11 @@ export class UserResolver {
   ): Promise<UserRow> {
     const { orgId } = tenantOf(ctx);
     const input = parseInput(createUserInput, rawInput, "input");
+    // Emails are unique across organizations (logIn takes only an email), so "already
+    // registered" tells whether an address has an account anywhere: each such answer counts as
+    // an authentication attempt of the caller's address, and past the limit every createUser of
+    // that address is refused, whatever its email, so the refusal tells nothing either.
+    await refuseIfAttemptsExhausted(ctx);
     const { cipher, blindIndex, passwords } = ctx.services;
     const passwordHash = await passwords.hash(input.password, orgId);
     try {
@@ -74,8 +80,9 @@ export class UserResolver {
         { orgId, ...input, passwordHash },
       );
     } catch (error) {
-      if (error instanceof EmailTakenError) throw emailTaken("input.email");
-      throw error;
+      if (!(error instanceof EmailTakenError)) throw error;
+      await countAuthAttempt(ctx).catch(() => undefined); // the answer stays the same
+      throw emailTaken("input.email");
     }
   }
 
