@@ -1,5 +1,5 @@
 import pino, { type Logger } from "pino";
-import { serializeRequest } from "./http/log-serializers.js";
+import { serializeError, serializeRequest } from "./log-serializers.js";
 
 /**
  * Structured JSON logs. Credentials and personal data must never reach them: known secret
@@ -9,7 +9,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   return pino(
     {
       level,
-      serializers: { req: serializeRequest }, // wins over Fastify's default, which logs the URL
+      // Win over Fastify's defaults: those log the URL, and an error's every field.
+      serializers: { req: serializeRequest, err: serializeError },
       redact: {
         paths: [
           "req.headers.authorization",

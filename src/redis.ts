@@ -11,8 +11,6 @@ export function connectRedis(url: string, logger: Logger): Redis {
     connectTimeout: 2_000,
     enableOfflineQueue: true,
   });
-  redis.on("error", (error: Error) =>
-    logger.warn({ err: { message: error.message } }, "redis error"),
-  );
+  redis.on("error", (error: Error) => logger.warn({ err: error }, "redis error"));
   return redis;
 }

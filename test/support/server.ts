@@ -77,15 +77,19 @@ export function sharedTestServer(): Promise<TestServer> {
  */
 export async function startSiblingServer(
   env: Record<string, string | undefined> = {},
+  deps: AppDeps = {},
 ): Promise<TestServer> {
   const { jwt, pii } = (await sharedTestServer()).app.services.config;
-  return startServer({
-    JWT_SECRET: jwt.secret,
-    PII_KEYS: [...pii.keys].map(([id, key]) => `${id}:${key.toString("base64")}`).join(","),
-    PII_ACTIVE_KEY: pii.activeKeyId,
-    BLIND_INDEX_KEY: pii.blindIndexKey.toString("base64"),
-    ...env,
-  });
+  return startServer(
+    {
+      JWT_SECRET: jwt.secret,
+      PII_KEYS: [...pii.keys].map(([id, key]) => `${id}:${key.toString("base64")}`).join(","),
+      PII_ACTIVE_KEY: pii.activeKeyId,
+      BLIND_INDEX_KEY: pii.blindIndexKey.toString("base64"),
+      ...env,
+    },
+    deps,
+  );
 }
 
 /** The settings production insists on: real secrets (fresh ones here) and bcrypt cost >= 10. */

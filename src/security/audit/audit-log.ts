@@ -90,14 +90,12 @@ export class AuditLog implements AuditSink {
 
   /** The variables of an operation could not be described: its event is stored without them. */
   describeFailed(error: unknown): void {
-    const { name, message } = error as { name?: unknown; message?: unknown };
-    this.logger.error({ err: { name, message } }, "audit event stored without its variables");
+    this.logger.error({ err: error }, "audit event stored without its variables");
   }
 
   mutationAuditFailed(error: unknown, draft: AuditEventDraft): void {
-    const { code, message } = error as { code?: unknown; message?: unknown };
     this.logger.error(
-      { err: { code, message }, eventId: draft.id, requestId: draft.requestId },
+      { err: error, eventId: draft.id, requestId: draft.requestId },
       "mutation rolled back: its audit event could not be written",
     );
   }

@@ -140,9 +140,8 @@ export class AuditBuffer {
         this.retryAt =
           Date.now() +
           Math.min(this.options.flushMs * 2 ** (this.failures - 1), MAX_RETRY_DELAY_MS);
-        const { code, message } = error as { code?: unknown; message?: unknown };
         this.logger.warn(
-          { err: { code, message }, pending: this.queue.length, failures: this.failures },
+          { err: error, pending: this.queue.length, failures: this.failures },
           "audit events could not be written; kept for retry",
         );
         return;

@@ -165,7 +165,7 @@ export class RedisBuckets implements BucketStore {
     if (!this.degraded) {
       this.degraded = true;
       this.logger.warn(
-        { err: error instanceof Error ? { message: error.message } : undefined },
+        { err: error },
         "cost budget: redis unavailable, budgets are per instance until it is back",
       );
     }
