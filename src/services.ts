@@ -34,6 +34,13 @@ export async function openServices(
     tokens: new AccessTokens(config.jwt),
     authLimits: new AuthLimits(config.authLimits, { redis, keyPrefix: config.redisKeyPrefix }),
     fairShare: new FairShare(config.fairShare),
+    // A tenant alone may use the whole pool; n active tenants a part each. A statement waits for
+    // a slot as long as it may run.
+    poolShare: new FairShare({
+      perPrincipal: config.databasePoolSize,
+      perOrganization: config.databasePoolSize,
+      waitMs: config.limits.statementTimeoutMs,
+    }),
     redis,
   };
 }

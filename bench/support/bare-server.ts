@@ -101,7 +101,7 @@ export async function startBareServer(
   };
   const autocommit = new Autocommit(services.database.db);
   const unguarded: OperationPipeline = {
-    admitRequest: () => undefined,
+    admitRequest: () => Promise.resolve(undefined),
     runOperation: (request, _operation, execute) =>
       execute(async () => {
         const context = createContext(services, {

@@ -1,6 +1,7 @@
 import type { Database } from "../db/client.js";
 import { createLoaders } from "../modules/loaders.js";
 import { type AuthzState, newAuthzState } from "../security/authz/state.js";
+import type { ShareKeys } from "../security/limits/fair-share.js";
 import type { Principal } from "../security/principal.js";
 import type { Context, Loaders, OperationState, Services } from "./types.js";
 
@@ -9,6 +10,8 @@ export interface RequestIdentity {
   requestId: string;
   ip: string;
   userAgent: string | undefined;
+  /** Whose share of the pool the operation's statements take; absent, they take none. */
+  shareKeys?: ShareKeys;
 }
 
 /**
@@ -32,8 +35,11 @@ class OperationContext implements Context {
     this.requestId = request.requestId;
     this.ip = request.ip;
     this.userAgent = request.userAgent;
+    const { shareKeys } = request;
     this.operation = {
-      db: services.database.db,
+      db: shareKeys
+        ? services.database.throttled(() => services.poolShare.acquire(shareKeys))
+        : services.database.db,
       transaction: undefined,
       audit: undefined,
       cost: undefined,

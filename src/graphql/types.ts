@@ -30,6 +30,8 @@ export interface Services {
   authLimits: AuthLimits;
   /** Concurrent operations per principal and per organization. */
   fairShare: FairShare;
+  /** Connections of the pool per organization: one slot per statement or transaction. */
+  poolShare: FairShare;
   logger: Logger;
   /** Present when REDIS_URL is set: budgets and limits shared by every instance. */
   redis: Redis | undefined;

@@ -8,12 +8,15 @@ export function sendError(
   message: string,
   code: string,
   headers: Record<string, string> = {},
+  extensions: Record<string, unknown> = {},
 ): FastifyReply {
   return reply
     .code(status)
     .headers(headers)
     .type("application/json; charset=utf-8")
-    .send({ errors: [{ message, extensions: { code, requestId: reply.request.id } }] });
+    .send({
+      errors: [{ message, extensions: { code, ...extensions, requestId: reply.request.id } }],
+    });
 }
 
 /**

@@ -116,9 +116,10 @@ export function registerGraphQLRoute(
     // Responses carry tenant and personal data: no shared or browser cache may keep them.
     void reply.header("cache-control", "no-store");
     const operations = Array.isArray(request.body) ? (request.body as unknown[]) : undefined;
-    const refusal = pipeline.admitRequest(request, operations);
+    const refusal = await pipeline.admitRequest(request, operations);
     if (refusal) {
-      return sendError(reply, refusal.status, refusal.message, refusal.code, refusal.headers);
+      const { status, message, code, headers, extensions } = refusal;
+      return sendError(reply, status, message, code, headers, extensions);
     }
     if (!operations) return send(reply, await execute(request, request.body));
     const responses = await Promise.all(operations.map((operation) => execute(request, operation)));

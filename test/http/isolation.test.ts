@@ -333,6 +333,82 @@ describe("fair shares of concurrent operations", () => {
   }, 60_000);
 });
 
+describe("fair shares of the database pool", () => {
+  // PostgreSQL only: a pool of 4 connections, and statements that wait on a row lock the test
+  // holds. A tenant alone may use the whole pool; once another is active, half of it: its third
+  // and fourth waiting statements wait for a slot, not on a connection, and the other tenant's
+  // reads find a free connection.
+  it.skipIf(!usingPostgres())(
+    "a tenant alone uses the pool; with another active it keeps to its half",
+    async () => {
+      const app = `pool-share-${randomBytes(4).toString("hex")}`;
+      const url = new URL(process.env.DATABASE_URL!);
+      url.searchParams.set("application_name", app);
+      const narrow = await server({
+        DATABASE_URL: url.toString(),
+        DATABASE_POOL_SIZE: "4",
+        CONCURRENT_OPERATIONS_PER_PRINCIPAL: "8",
+        CONCURRENT_OPERATIONS_PER_ORGANIZATION: "8",
+      });
+      const a = await createTenant(shared.url, "pool-hog");
+      const b = await createTenant(shared.url, "pool-neighbour");
+      const { id } = await createCustomer(shared.url, a.members.ADMIN.token);
+      const rowId = rowIdOf(id, "Customer")!;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const holding = shared.app.services.database.db.transaction(async (tx) => {
+        await tx.execute(sql`select 1 from customers where id = ${rowId} for update`);
+        locked();
+        await released;
+      });
+      await lockTaken;
+      const waiting = async () => {
+        const rows = await shared.app.services.database.db.execute(
+          sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name = ${app}`,
+        );
+        return (rows as { n: number }[])[0]!.n;
+      };
+      const rename = () =>
+        gql(
+          narrow.url,
+          `mutation($id: ID!) { updateCustomer(id: $id, input: { name: "Hog" }) { name } }`,
+          { id },
+          { token: a.members.AGENT.token },
+        );
+      const held = [track(rename()), track(rename())];
+      try {
+        await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(2);
+        // the other tenant becomes active: from now on each has 2 of the 4 connections
+        expect(dataOf(await gql(narrow.url, ME, {}, { token: b.members.VIEWER.token })).me).toEqual(
+          { id: b.members.VIEWER.id },
+        );
+        held.push(track(rename()), track(rename()));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(await waiting()).toBe(2); // the hog's third and fourth wait for a slot of its own
+        for (let i = 0; i < 3; i++) {
+          const read = await gql(
+            narrow.url,
+            `{ customers(first: 5) { totalCount } }`,
+            {},
+            {
+              token: b.members.AGENT.token,
+            },
+          );
+          expect(dataOf(read).customers.totalCount).toBe(0);
+        }
+        expect(held.every((h) => !h.settled)).toBe(true);
+      } finally {
+        release();
+        await holding;
+      }
+      for (const h of held) expect(dataOf(await h.promise).updateCustomer.name).toBe("Hog");
+    },
+    60_000,
+  );
+});
+
 describe("nothing is free", () => {
   const costOf = (res: GraphQLResponse) =>
     res.body.extensions?.cost as { requestedQueryCost: number; actualQueryCost: number };
@@ -383,6 +459,47 @@ describe("nothing is free", () => {
     expect(performance.now() - started).toBeLessThan(900);
     expectRateLimited(await refused);
     expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it("bad tokens and refused mutations pay too, and are then refused at the door, never into debt", async () => {
+    const small = await server({
+      ANONYMOUS_BUDGET_POINTS: "5",
+      ANONYMOUS_BUDGET_RESTORE_PER_SECOND: "1",
+      BUDGET_POINTS: "100",
+      BUDGET_RESTORE_PER_SECOND: "1",
+    });
+    // a bad token pays as the anonymous caller of its address: one point each
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      statuses.push(
+        (await gql(small.url, "{ __typename }", {}, { token: "bad.token.here" })).status,
+      );
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    const refused = await gql(small.url, "{ __typename }");
+    expectRateLimited(refused);
+    // the budget is empty, not in debt: a point is back within a second or two, not hours
+    expect(Number(refused.headers.get("retry-after"))).toBeLessThanOrEqual(2);
+    await expect
+      .poll(async () => (await gql(small.url, "{ __typename }")).status, { timeout: 5_000 })
+      .toBe(200);
+    // a mutation refused by validation pays a mutation's 10 points
+    const { members } = await createTenant(shared.url, "refused-mutation");
+    const token = members.VIEWER.token;
+    const before = (await gql(small.url, "{ __typename }", {}, { token })).body.extensions
+      ?.cost as {
+      throttleStatus: { currentlyAvailable: number };
+    };
+    const invalid = await gql(small.url, "mutation { nope }", {}, { token });
+    expect(codesOf(invalid)).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
+    const after = (await gql(small.url, "{ __typename }", {}, { token })).body.extensions?.cost as {
+      throttleStatus: { currentlyAvailable: number };
+    };
+    // 10 for the refused mutation and 1 for this query, give or take the restore meanwhile
+    const spent =
+      before.throttleStatus.currentlyAvailable - after.throttleStatus.currentlyAvailable;
+    expect(spent).toBeGreaterThanOrEqual(10);
+    expect(spent).toBeLessThanOrEqual(11);
   });
 
   it("an empty budget is refused before the principal is loaded", async () => {

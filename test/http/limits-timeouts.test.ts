@@ -1,7 +1,9 @@
+import { randomBytes } from "node:crypto";
 import { and, eq, gt, sql } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents, organizations } from "../../src/db/schema.js";
+import { rowIdOf } from "../../src/graphql/ids.js";
 import {
   createCustomer,
   createTenant,
@@ -109,6 +111,52 @@ describe("execution timeout", () => {
       .where(and(eq(auditEvents.operationName, "LateSignUp"), gt(auditEvents.at, startedAt)));
     expect(events).toEqual([{ outcome: "ERROR", errorCodes: ["EXECUTION_TIMEOUT"] }]);
   });
+
+  // PostgreSQL only: the second field waits on a row lock the test holds.
+  it.runIf(usingPostgres())(
+    "answers no data for a mutation rolled back at its deadline, though its first field had succeeded",
+    async () => {
+      const slow = await server({ EXECUTION_TIMEOUT_MS: "500" });
+      const { members } = await createTenant(slow.url, "late-data");
+      const token = members.AGENT.token;
+      const { id } = await createCustomer(slow.url, token, { name: "Locked" });
+      const name = `Never ${randomBytes(4).toString("hex")}`;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const { db } = slow.app.services.database;
+      const holding = db.transaction(async (tx) => {
+        await tx.execute(
+          sql`select 1 from customers where id = ${rowIdOf(id, "Customer")} for update`,
+        );
+        locked();
+        await released;
+      });
+      await lockTaken;
+      const res = await gql(
+        slow.url,
+        `mutation($id: ID!, $name: String!) {
+          first: createCustomer(input: { name: $name }) { id }
+          second: updateCustomer(id: $id, input: { name: "Renamed" }) { id }
+        }`,
+        { id, name },
+        { token },
+      );
+      release();
+      await holding;
+      expect(codesOf(res)).toContain("EXECUTION_TIMEOUT");
+      expect(res.body.data).toBeNull(); // not the id of a customer that was rolled back
+      const count = await gql(
+        slow.url,
+        `query($n: String!) { customers(filter: { nameContains: $n }) { totalCount } }`,
+        { n: name },
+        { token },
+      );
+      expect(dataOf(count).customers.totalCount).toBe(0);
+    },
+    30_000,
+  );
 
   it.runIf(usingPostgres())("answers at the deadline with EXECUTION_TIMEOUT", async () => {
     const { url } = await server({ EXECUTION_TIMEOUT_MS: "300" });

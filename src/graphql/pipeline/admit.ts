@@ -9,10 +9,15 @@ import type { HTTPGraphQLResponse } from "@apollo/server";
 import type { FastifyRequest } from "fastify";
 import type { AuditLog } from "../../security/audit/audit-log.js";
 import type { ClaimedActor } from "../../security/audit/operation-audit.js";
-import { clientAddressKey } from "../../security/auth-limits.js";
-import type { BudgetAccount, Payer } from "../../security/limits/budget.js";
+import type { CostBudgets, Payer } from "../../security/limits/budget.js";
+import { minimumOperationCost } from "../../security/limits/cost-model.js";
 import { budgetExhausted } from "../../security/limits/errors.js";
-import type { FairShare, Release, ShareKeys } from "../../security/limits/fair-share.js";
+import {
+  type FairShare,
+  type Release,
+  type ShareKeys,
+  shareKeysOf,
+} from "../../security/limits/fair-share.js";
 import { verifyAuthorization } from "../../security/principal.js";
 import { type AccessClaims, type AccessTokens, InvalidTokenError } from "../../security/tokens.js";
 import { ErrorCode, invalidToken, rateLimited } from "../errors.js";
@@ -28,6 +33,8 @@ export interface Refusal {
   message: string;
   code: ErrorCode;
   headers?: Record<string, string>;
+  /** More of the error's extensions (a 429's retryAfterSeconds, as on every RATE_LIMITED). */
+  extensions?: Record<string, unknown>;
 }
 
 /** An invalid token pays, and takes its turn, as the anonymous caller of its address. */
@@ -42,12 +49,13 @@ export const actorOf = (claims: AccessClaims): ClaimedActor => ({
   orgId: claims.org,
 });
 
-function shareKeysOf(caller: Caller, ip: string): ShareKeys {
-  if (caller.kind !== "token")
-    return { principal: `ip:${clientAddressKey(ip)}`, organization: undefined };
-  const { typ, sub, org } = caller.claims;
-  return { principal: `${typ}:${sub}`, organization: org };
-}
+const callerKeys = (caller: Caller, ip: string): ShareKeys =>
+  shareKeysOf(
+    caller.kind === "token"
+      ? { kind: caller.claims.typ, id: caller.claims.sub, orgId: caller.claims.org }
+      : { kind: "anonymous" },
+    ip,
+  );
 
 const tooManyAtOnce = () =>
   rateLimited(1, "Too many operations at once for this caller or organization; retry later");
@@ -59,42 +67,94 @@ export interface AdmitOptions {
   tokens: AccessTokens;
   fairShare: FairShare;
   audit: AuditLog;
-  budgets: { emptyForSeconds(account: BudgetAccount): number | undefined };
+  budgets: CostBudgets;
+}
+
+/** The refusal of a request whose batch the settings do not allow, if it is one. */
+function batchRefusal(operations: unknown[] | undefined, batchLimit: number): Refusal | undefined {
+  if (operations === undefined) return undefined;
+  if (batchLimit === 1) {
+    return {
+      status: 400,
+      message: "Batched requests are off on this server (BATCH_LIMIT=1): send one operation",
+      code: ErrorCode.BATCH_LIMIT_EXCEEDED,
+    };
+  }
+  if (operations.length === 0) {
+    return {
+      status: 400,
+      message: "A batched request must contain at least one operation",
+      code: ErrorCode.BAD_REQUEST,
+    };
+  }
+  if (operations.length <= batchLimit) return undefined;
+  return {
+    status: 400,
+    message: `A batched request may contain at most ${batchLimit} operations (BATCH_LIMIT)`,
+    code: ErrorCode.BATCH_LIMIT_EXCEEDED,
+  };
 }
 
 export function admitStage(options: AdmitOptions) {
   const callers = new WeakMap<FastifyRequest, Caller>();
+  const { budgets } = options;
+
+  /** Waits until RATE_LIMIT_HOLD_MS after `started`, never past the Retry-After. */
+  const hold = async (retryAfterSeconds: number, started: number) => {
+    const holdMs =
+      Math.min(options.refusalHoldMs, retryAfterSeconds * 1000) - (performance.now() - started);
+    if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
+  };
+
+  const callerOf = (request: FastifyRequest): Caller => {
+    let caller = callers.get(request);
+    if (!caller) {
+      try {
+        const claims = verifyAuthorization(request.headers.authorization, options.tokens);
+        caller = claims ? { kind: "token", claims } : { kind: "anonymous" };
+      } catch (error) {
+        if (!(error instanceof InvalidTokenError)) throw error;
+        caller = { kind: "invalid" };
+      }
+      callers.set(request, caller);
+    }
+    return caller;
+  };
 
   return {
+    callerOf,
+
+    /** The budget account that pays for the request's operations. */
+    accountOf: (request: FastifyRequest) =>
+      budgets.accountOf(payerOf(callerOf(request)), request.ip),
+
     /**
-     * Refuses a request as a whole (an empty or oversized batch, an audit log that cannot take
-     * its operations), or reserves an audit slot for each of its operations.
+     * Admits a request, or refuses it as a whole before any of its operations is read (nothing
+     * of it reaches Apollo): a batch the settings do not allow (charged the minimum, as any
+     * refused operation is), a caller whose budget is known to be empty (429, charged nothing:
+     * an invalid token or an anonymous caller pays as its address), an audit log that cannot
+     * take its operations (503). Each refusal is recorded; a 429 is held (holdRefusal).
      */
-    admitRequest(request: FastifyRequest, operations: unknown[] | undefined): Refusal | undefined {
-      const { batchLimit } = options;
-      const tooMany = operations !== undefined && operations.length > batchLimit;
+    async admitRequest(
+      request: FastifyRequest,
+      operations: unknown[] | undefined,
+    ): Promise<Refusal | undefined> {
+      const started = performance.now();
+      const caller = callerOf(request);
+      const account = budgets.accountOf(payerOf(caller), request.ip);
+      const emptyFor = budgets.emptyForSeconds(account);
       const refusal: Refusal | undefined =
-        batchLimit === 1 && operations !== undefined
-          ? {
-              status: 400,
-              message:
-                "Batched requests are off on this server (BATCH_LIMIT=1): send one operation",
-              code: ErrorCode.BATCH_LIMIT_EXCEEDED,
-            }
-          : operations?.length === 0
-            ? {
-                status: 400,
-                message: "A batched request must contain at least one operation",
-                code: ErrorCode.BAD_REQUEST,
-              }
-            : tooMany
-              ? {
-                  status: 400,
-                  message: `A batched request may contain at most ${batchLimit} operations (BATCH_LIMIT)`,
-                  code: ErrorCode.BATCH_LIMIT_EXCEEDED,
-                }
-              : undefined;
-      if (!options.audit.admit(operations && !refusal ? operations.length : 1)) {
+        batchRefusal(operations, options.batchLimit) ??
+        (emptyFor === undefined
+          ? undefined
+          : {
+              status: 429,
+              message: budgetExhausted(emptyFor).message,
+              code: ErrorCode.RATE_LIMITED,
+              headers: { "retry-after": String(emptyFor) },
+              extensions: { retryAfterSeconds: emptyFor },
+            });
+      if (!options.audit.admit(refusal ? 1 : (operations?.length ?? 1))) {
         return {
           status: 503,
           message: "The server cannot take operations right now",
@@ -102,51 +162,27 @@ export function admitStage(options: AdmitOptions) {
           headers: { "retry-after": "1" },
         };
       }
-      if (refusal) options.audit.begin(request, undefined).recordRefusal(refusal.code);
+      if (!refusal) return undefined;
+      const record = options.audit.begin(request, operations ? undefined : request.body);
+      if (caller.kind === "token") record.claim(actorOf(caller.claims));
+      record.recordRefusal(refusal.code);
+      if (emptyFor !== undefined && refusal.status === 429) await hold(emptyFor, started);
+      else await budgets.apply(account, minimumOperationCost(undefined), "take");
       return refusal;
     },
 
-    /** The request's caller, from its Authorization header (verified once per request). */
-    callerOf(request: FastifyRequest): Caller {
-      let caller = callers.get(request);
-      if (!caller) {
-        try {
-          const claims = verifyAuthorization(request.headers.authorization, options.tokens);
-          caller = claims ? { kind: "token", claims } : { kind: "anonymous" };
-        } catch (error) {
-          if (!(error instanceof InvalidTokenError)) throw error;
-          caller = { kind: "invalid" };
-        }
-        callers.set(request, caller);
-      }
-      return caller;
-    },
+    /** Holds a 429 answer (see README "Isolation": a flood then waits on each connection). */
+    holdRefusal: (response: HTTPGraphQLResponse, started: number) =>
+      hold(Number(response.headers.get("retry-after") ?? 0), started),
 
     /**
-     * Holds a refusal (429) until RATE_LIMIT_HOLD_MS after the operation arrived, never past its
-     * Retry-After. A client flooding over its budget then waits on each connection instead of
-     * sending again at once: its refusals cost the server a timer, not a core, and a flood of
-     * them cannot crowd the other tenants out of the event loop.
-     */
-    async holdRefusal(response: HTTPGraphQLResponse, elapsedMs: number): Promise<void> {
-      const retryAfterMs = Number(response.headers.get("retry-after") ?? 0) * 1000;
-      const holdMs = Math.min(options.refusalHoldMs, retryAfterMs) - elapsedMs;
-      if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
-    },
-
-    /**
-     * Admits one operation: a bad token is a 401; a caller whose budget is known to be empty, or
-     * who cannot get a fair-share slot in time, is a 429 (charged nothing). Resolves to the
-     * slot's release, to call once the operation has finished.
+     * Admits one operation: a bad token is a 401; a caller who cannot get a fair-share slot in
+     * time is a 429 (charged nothing). Resolves to the slot's release, to call once the
+     * operation has finished.
      */
     async admitOperation(caller: Caller, ip: string, charge: OperationCharge): Promise<Release> {
       if (caller.kind === "invalid") throw invalidToken();
-      const emptyFor = options.budgets.emptyForSeconds(charge.account);
-      if (emptyFor !== undefined) {
-        charge.refuse();
-        throw budgetExhausted(emptyFor);
-      }
-      const release = await options.fairShare.acquire(shareKeysOf(caller, ip));
+      const release = await options.fairShare.acquire(callerKeys(caller, ip));
       if (!release) {
         charge.refuse();
         throw tooManyAtOnce();

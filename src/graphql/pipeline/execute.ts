@@ -45,7 +45,7 @@ function collapseTimeouts(errors: readonly GraphQLFormattedError[]): GraphQLForm
   });
 }
 
-function executeListener(config: Config, database: Database): GraphQLRequestListener<Context> {
+function executeListener(config: Config): GraphQLRequestListener<Context> {
   return {
     executionDidStart: ({ contextValue, operation }) => {
       const run = runOf(contextValue);
@@ -54,7 +54,8 @@ function executeListener(config: Config, database: Database): GraphQLRequestList
       // document: graphql-js then answers with an error, and nothing executes.
       const type = (operation as typeof operation | undefined)?.operation;
       if (type === OperationTypeNode.MUTATION) {
-        state.transaction = new OperationTransaction(database, (tx) => (state.db = tx));
+        // over the operation's own view of the pool: the transaction takes one of its slots
+        state.transaction = new OperationTransaction(state.db, (tx) => (state.db = tx));
       }
       const meter = startMeter(contextValue, config.limits.executionTimeoutMs, () =>
         abandon(state),
@@ -70,18 +71,21 @@ function executeListener(config: Config, database: Database): GraphQLRequestList
         },
       });
     },
-    willSendResponse: ({ response }) => {
-      if (response.body.kind === "single" && response.body.singleResult.errors) {
-        response.body.singleResult.errors = collapseTimeouts(response.body.singleResult.errors);
-      }
+    willSendResponse: ({ response, contextValue }) => {
+      if (response.body.kind !== "single") return Promise.resolve();
+      const result = response.body.singleResult;
+      if (result.errors) result.errors = collapseTimeouts(result.errors);
+      // Rolled back at its deadline: nothing of the mutation happened, so none of the ids or
+      // values its fields had returned is answered (a client would take them for real objects).
+      if (contextValue.operation.transaction?.abandoned) result.data = null;
       return Promise.resolve();
     },
   };
 }
 
-export function executeStage(config: Config, database: Database) {
+export function executeStage(config: Config) {
   return {
-    listener: executeListener(config, database),
+    listener: executeListener(config),
     /** Every field that costs or does work reports to the operation's meter. */
     wrapSchema: instrumentSchema,
   };

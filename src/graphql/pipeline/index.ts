@@ -21,10 +21,10 @@ import type { ServerMetrics } from "../../http/metrics.js";
 import type { AuditLog } from "../../security/audit/audit-log.js";
 import { CostBudgets } from "../../security/limits/budget.js";
 import { minimumOperationCost } from "../../security/limits/cost-model.js";
-import type { Release } from "../../security/limits/fair-share.js";
+import { type Release, shareKeysOf } from "../../security/limits/fair-share.js";
 import { createContext } from "../context.js";
 import type { Context, Services } from "../types.js";
-import { actorOf, admitStage, payerOf, type Refusal } from "./admit.js";
+import { actorOf, admitStage, type Refusal } from "./admit.js";
 import { analyseStage } from "./analyse.js";
 import { authenticateStage } from "./authenticate.js";
 import { executeStage } from "./execute.js";
@@ -43,7 +43,10 @@ const UNEXPECTED_FAILURE: HTTPGraphQLResponse = {
 /** What the GraphQL route needs of the pipeline (the bench's bare server has a trivial one). */
 export interface OperationPipeline {
   /** Refuses a request as a whole before any operation runs, or admits its operations. */
-  admitRequest(request: FastifyRequest, operations: unknown[] | undefined): Refusal | undefined;
+  admitRequest(
+    request: FastifyRequest,
+    operations: unknown[] | undefined,
+  ): Promise<Refusal | undefined>;
   /**
    * Runs one operation: `execute` hands Apollo the context function, whose failure (a 401, a
    * 429) Apollo answers; every operation is recorded whatever its fate.
@@ -86,7 +89,7 @@ export function buildPipeline(
   const stages: Stage[] = [
     authenticate,
     analyse,
-    executeStage(config, services.database.db),
+    executeStage(config),
     ...recordStage(parts.metrics),
   ];
 
@@ -102,7 +105,7 @@ export function buildPipeline(
       const caller = admit.callerOf(request);
       const run: OperationRun = {
         audit: parts.audit.begin(request, operation),
-        charge: new OperationCharge(budgets, budgets.accountOf(payerOf(caller), request.ip)),
+        charge: new OperationCharge(budgets, admit.accountOf(request)),
         meter: undefined,
         type: undefined,
       };
@@ -112,11 +115,13 @@ export function buildPipeline(
       try {
         const response = await execute(async () => {
           release = await admit.admitOperation(caller, request.ip, run.charge);
+          const principal = await authenticate.principalOf(request, caller);
           context = createContext(services, {
-            principal: await authenticate.principalOf(request, caller),
+            principal,
             requestId: request.id,
             ip: request.ip,
             userAgent: request.headers["user-agent"],
+            shareKeys: shareKeysOf(principal, request.ip),
           });
           return bindRun(run.audit.attach(context), run);
         });
@@ -125,7 +130,7 @@ export function buildPipeline(
           run.audit.recordHttpResponse(response);
           await run.charge.settle(minimumOperationCost(run.type));
         }
-        if (response.status === 429) await admit.holdRefusal(response, performance.now() - started);
+        if (response.status === 429) await admit.holdRefusal(response, started);
         return response;
       } catch (error) {
         // Apollo failed unexpectedly: nothing of the operation commits, and it is still recorded.

@@ -4,8 +4,8 @@
  * charge settled to the actual cost and reported in extensions.cost, the response status of bad
  * variables, and the metrics. Every error carries the request id.
  */
-import type { GraphQLRequestListener } from "@apollo/server";
-import type { GraphQLRequestContextWillSendResponse } from "@apollo/server";
+import type { GraphQLRequestContextWillSendResponse, GraphQLRequestListener } from "@apollo/server";
+import { getOperationAST } from "graphql";
 import { auditFieldResolution } from "../../security/audit/field-audit.js";
 import { minimumOperationCost } from "../../security/limits/cost-model.js";
 import { type ServerMetrics, operationMetrics } from "../../http/metrics.js";
@@ -20,12 +20,25 @@ interface CostReport {
   throttleStatus: { maximumAvailable: number; currentlyAvailable: number; restoreRate: number };
 }
 
+/** The operation's type, also when it was refused before Apollo resolved it. */
+function operationTypeOf(
+  run: OperationRun,
+  rc: GraphQLRequestContextWillSendResponse<Context>,
+): string | undefined {
+  if (run.type) return run.type;
+  if (rc.operation) return rc.operation.operation;
+  // refused by validation: the document parsed, so it says what it is (a mutation pays 10)
+  if (!rc.document) return undefined;
+  return getOperationAST(rc.document, rc.request.operationName ?? undefined)?.operation;
+}
+
 /** Settles the charge to the actual cost (the minimum if nothing ran) and reports it. */
 async function settleCharge(
   run: OperationRun,
   rc: GraphQLRequestContextWillSendResponse<Context>,
 ): Promise<void> {
-  const actual = rc.contextValue.operation.cost?.actual ?? minimumOperationCost(run.type);
+  const actual =
+    rc.contextValue.operation.cost?.actual ?? minimumOperationCost(operationTypeOf(run, rc));
   const state = await run.charge.settle(actual);
   const requested = run.charge.requested;
   if (requested === undefined || !state || rc.response.body.kind !== "single") return;

@@ -41,11 +41,19 @@ export class OperationCharge {
     this.refused = true;
   }
 
-  /** Charges `actual` in all: gives back, or takes, the difference to what was taken. */
+  /**
+   * Charges `actual` in all: gives back, or takes, the difference to what was taken. An operation
+   * that took nothing before (refused before it was priced) pays its points only if the budget
+   * has them: a flood of refusals empties the budget, and is then refused at the door, but never
+   * runs it into a debt that would lock its address out for hours.
+   */
   async settle(actual: number): Promise<BucketState | undefined> {
     if (this.refused || this.settled) return this.state;
     this.settled = true;
-    if (actual !== this.taken) {
+    if (this.taken === 0) {
+      this.state = await this.budgets.apply(this.account, actual, "take");
+      if (this.state.allowed) this.taken = actual;
+    } else if (actual !== this.taken) {
       this.state = await this.budgets.apply(this.account, actual - this.taken, "force");
       this.taken = actual;
     }

@@ -72,6 +72,15 @@ function valueAt(args: Record<string, unknown>, path: readonly string[]): unknow
   return value;
 }
 
+/** The kind of the context's principal, or "unknown" when reading it fails (still denied). */
+function principalKindOf(ctx: object): { kind: string } {
+  try {
+    return { kind: (ctx as Context).principal.kind };
+  } catch {
+    return { kind: "unknown" };
+  }
+}
+
 /** Fields whose rule failed in an operation, so a failure is logged once, not once per row. */
 const failuresLogged = new WeakMap<Context, Set<string>>();
 
@@ -150,7 +159,7 @@ const shieldOptions = {
     // shield's catch: pass it on unchanged; formatError hides anything unexpected. The denial is
     // thrown, not returned, so the field fails with it (graphql-js, the audit's field wrappers).
     if (error instanceof Error) throw error;
-    throw deniedTo((ctx as Context).principal);
+    throw deniedTo(principalKindOf(ctx));
   },
 };
 

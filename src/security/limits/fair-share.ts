@@ -15,6 +15,8 @@
  * between flows; here the flows are tenants.)
  */
 
+import { clientAddressKey } from "../auth-limits.js";
+
 export interface FairShareSettings {
   /** Operations one principal may run at once. */
   perPrincipal: number;
@@ -33,6 +35,17 @@ export const ACTIVE_TENANT_MEMORY_MS = 1_000;
 export interface ShareKeys {
   principal: string;
   organization: string | undefined;
+}
+
+/** The keys of a user or API client (by id and organization), or of an anonymous address. */
+export function shareKeysOf(
+  who: { kind: "anonymous" } | { kind: "user" | "client"; id: string; orgId: string },
+  ip: string,
+): ShareKeys {
+  if (who.kind === "anonymous") {
+    return { principal: `ip:${clientAddressKey(ip)}`, organization: undefined };
+  }
+  return { principal: `${who.kind}:${who.id}`, organization: who.orgId };
 }
 
 interface Waiter {
