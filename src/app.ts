@@ -18,6 +18,7 @@ import { buildPipeline } from "./graphql/pipeline/index.js";
 import { buildApiSchema } from "./graphql/schema.js";
 import type { Context, Services } from "./graphql/types.js";
 import { registerCors } from "./http/cors.js";
+import { limitConnectionsPerAddress } from "./http/connections.js";
 import { registerConnectionDraining } from "./http/draining.js";
 import { registerErrorResponses } from "./http/error-responses.js";
 import { registerGraphQLRoute } from "./http/graphql-route.js";
@@ -59,6 +60,9 @@ export interface AppDeps {
   cipher?: FieldCipher;
 }
 
+/** A client has this long to send a request's headers (REQUEST_TIMEOUT_MS for all of it). */
+const HEADERS_TIMEOUT_MS = 10_000;
+
 /** TRUST_PROXY: "true", a hop count, or comma-separated addresses/CIDRs; off by default. */
 function parseTrustProxy(value: string | undefined) {
   if (!value || value === "false") return false;
@@ -88,27 +92,30 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
 
   const loggerInstance: FastifyBaseLogger = logger; // pino's Logger, seen as Fastify's base type
-  const { requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.http;
+  const { requestTimeoutMs, keepAliveTimeoutMs, maxConnections, maxConnectionsPerAddress } =
+    config.http;
+  const trustProxy = parseTrustProxy(config.trustProxy);
   const server: FastifyInstance = Fastify({
     loggerInstance,
     bodyLimit: config.limits.bodyBytes,
-    trustProxy: parseTrustProxy(config.trustProxy),
+    trustProxy,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     // Slow clients are cut off (Fastify's defaults are "never"): the whole request (headers and
-    // body) must arrive within REQUEST_TIMEOUT_MS or it is answered 408, a socket silent that
-    // long is closed, and an idle keep-alive connection closes after a few seconds. Node checks
-    // the request deadlines every second rather than every 30 s.
+    // body) must arrive within REQUEST_TIMEOUT_MS or it is answered 408, its headers within
+    // HEADERS_TIMEOUT_MS (a socket that sends nothing is closed then), and an idle keep-alive
+    // connection closes after a few seconds. Node checks these every second, not every 30 s.
     requestTimeout: requestTimeoutMs,
     connectionTimeout: requestTimeoutMs,
     keepAliveTimeout: keepAliveTimeoutMs,
     http: {
       requestTimeout: requestTimeoutMs,
-      headersTimeout: requestTimeoutMs,
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs),
       connectionsCheckingInterval: 1_000,
     },
   });
   server.server.maxConnections = maxConnections; // past it, new sockets are closed at once
+  if (!trustProxy) limitConnectionsPerAddress(server.server, maxConnectionsPerAddress);
   server.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
   const readiness = new Readiness(server.log);
   const metrics = new ServerMetrics();

@@ -116,6 +116,7 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: int(1_000).default(30_000),
   KEEP_ALIVE_TIMEOUT_MS: int(100).default(5_000),
   MAX_CONNECTIONS: int(1).default(1_024),
+  MAX_CONNECTIONS_PER_ADDRESS: int(1).default(128),
   EXECUTION_TIMEOUT_MS: int(1).default(10_000),
   STATEMENT_TIMEOUT_MS: int(1).default(5_000),
   // Cost budgets (leaky buckets).
@@ -280,6 +281,7 @@ export function parseConfig(env: Env) {
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: e.MAX_CONNECTIONS,
+      maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
     },
     budgets: {
       principal: { points: e.BUDGET_POINTS, restorePerSecond: e.BUDGET_RESTORE_PER_SECOND },

@@ -45,7 +45,12 @@ describe("configuration", () => {
       },
       databasePoolSize: 10,
       fairShare: { perPrincipal: 4, perOrganization: 4, waitMs: 1000, refusalHoldMs: 1000 },
-      http: { requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 },
+      http: {
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+        maxConnections: 1024,
+        maxConnectionsPerAddress: 128,
+      },
     });
     // bcrypt never takes more than half the cores
     expect(config.passwordHashConcurrency).toBe(

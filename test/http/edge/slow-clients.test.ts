@@ -17,6 +17,7 @@ beforeAll(async () => {
     REQUEST_TIMEOUT_MS: "1000",
     KEEP_ALIVE_TIMEOUT_MS: "300",
     MAX_CONNECTIONS: "6",
+    MAX_CONNECTIONS_PER_ADDRESS: "4",
   });
   port = Number(new URL(server.url).port);
 });
@@ -32,9 +33,10 @@ interface RawSocket {
   closed: Promise<void>;
 }
 
-function open(): Promise<RawSocket> {
+/** A raw connection to the server, from a loopback address of the test's choice. */
+function open(localAddress = "127.0.0.1"): Promise<RawSocket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port });
+    const socket = connect({ host: "127.0.0.1", port, localAddress });
     let data = "";
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => (data += chunk));
@@ -88,8 +90,26 @@ describe("slow clients", () => {
     expect(await within(client.closed, 3_000)).toBe("closed");
   });
 
+  it("holds at most MAX_CONNECTIONS_PER_ADDRESS sockets of one address; other addresses still connect", async () => {
+    const held = await Promise.all(Array.from({ length: 4 }, () => open("127.0.0.2")));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const fifth = await open("127.0.0.2");
+    expect(await within(fifth.closed, 2_000)).toBe("closed");
+    expect(fifth.received()).toBe("");
+    const other = await open("127.0.0.3");
+    const query = JSON.stringify({ query: "{ __typename }" });
+    other.socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${query.length}\r\n\r\n${query}`,
+    );
+    await expect.poll(() => other.received(), { timeout: 5_000 }).toMatch(/"Query"/);
+    for (const { socket } of [...held, other]) socket.destroy();
+    await Promise.all([...held, other].map((h) => h.closed));
+  });
+
   it("holds at most MAX_CONNECTIONS sockets, and serves again once they go", async () => {
-    const held = await Promise.all(Array.from({ length: 6 }, () => open()));
+    const held = await Promise.all(
+      ["127.0.0.4", "127.0.0.4", "127.0.0.4", "127.0.0.5", "127.0.0.5", "127.0.0.5"].map(open),
+    );
     // give the server a moment to accept them all, then one more is closed at once
     await new Promise((resolve) => setTimeout(resolve, 100));
     const extra = await open();
