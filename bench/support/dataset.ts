@@ -52,7 +52,10 @@ export async function seedDataset(
   label: string,
 ): Promise<SeededMembers[]> {
   const { db } = services.database;
-  const passwordHash = await services.passwords.hash(BENCH_PASSWORD, "seed");
+  const passwordHash = await services.passwords.hash(BENCH_PASSWORD, {
+    key: "seed",
+    until: undefined,
+  });
   const members: SeededMembers[] = [];
   for (let o = 0; o < size.organizations; o++) {
     const orgId = uuidv7();

@@ -64,7 +64,10 @@ export async function seedDemoDataIfEmpty(services: Services): Promise<boolean> 
   const { db } = services.database;
   const [existing] = await db.select({ n: count() }).from(organizations);
   if ((existing?.n ?? 0) > 0) return false;
-  const passwordHash = await services.passwords.hash(DEMO_PASSWORD, "seed");
+  const passwordHash = await services.passwords.hash(DEMO_PASSWORD, {
+    key: "seed",
+    until: undefined,
+  });
   await db.transaction(async (tx) => {
     for (const demo of DEMO_ORGANIZATIONS) {
       const orgId = uuidv7();

@@ -43,6 +43,7 @@ class OperationContext implements Context {
       transaction: undefined,
       audit: undefined,
       cost: undefined,
+      deadline: undefined,
     };
     this.loaders = createLoaders(this);
   }

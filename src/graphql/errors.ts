@@ -73,6 +73,13 @@ export const invalidToken = (): GraphQLError =>
     },
   });
 
+/** 503: the server cannot take this work now (it says so at once rather than at a deadline). */
+export const serviceUnavailable = (message: string, retryAfterSeconds = 1): GraphQLError =>
+  clientError(message, {
+    code: ErrorCode.SERVICE_UNAVAILABLE,
+    http: { status: 503, headers: new Map([["retry-after", String(retryAfterSeconds)]]) },
+  });
+
 /**
  * A limit is exhausted (auth attempts, cost budget): 429 with Retry-After, and the same seconds
  * in extensions.retryAfterSeconds, for every RATE_LIMITED refusal alike.

@@ -73,6 +73,8 @@ export interface OperationState {
   audit: FieldOutcomeRecorder | undefined;
   /** The operation's cost, filled by the analyse and execute stages; the audit log records it. */
   cost: OperationCost | undefined;
+  /** When the operation's execution time is up (Date.now()), once it has started. */
+  deadline: number | undefined;
 }
 
 /** One per GraphQL operation (each operation of a batched request has its own). */

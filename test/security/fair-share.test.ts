@@ -4,7 +4,7 @@ import {
   FairShare,
   MAX_WAITING_PER_TENANT,
 } from "../../src/security/limits/fair-share.js";
-import { RoundRobin } from "../../src/security/round-robin.js";
+import { RoundRobin, WaitedTooLong } from "../../src/security/round-robin.js";
 
 const alice = { principal: "user:alice", organization: "acme" };
 const bob = { principal: "user:bob", organization: "acme" };
@@ -72,7 +72,7 @@ describe("fair shares", () => {
 
 describe("password hashing turns", () => {
   it("lets a key with one task go before another key's backlog", async () => {
-    const turns = new RoundRobin(1);
+    const turns = new RoundRobin({ concurrency: 1, waitingPerKey: 10, waiting: 10 });
     const order: string[] = [];
     const gates: (() => void)[] = [];
     const task = (name: string) => () =>
@@ -94,5 +94,26 @@ describe("password hashing turns", () => {
     }
     await Promise.all(all);
     expect(order).toEqual(["f1", "v1", "f2", "f3"]);
+  });
+
+  it("bounds the queue per key and in all, and drops a task whose time is up before its turn", async () => {
+    vi.useFakeTimers();
+    const turns = new RoundRobin({ concurrency: 1, waitingPerKey: 2, waiting: 3 });
+    let finish!: () => void;
+    const running = turns.run("a", () => new Promise<void>((resolve) => (finish = resolve)));
+    const waiting = [
+      turns.run("a", () => Promise.resolve()),
+      turns.run("a", () => Promise.resolve()),
+    ];
+    await expect(turns.run("a", () => Promise.resolve())).rejects.toMatchObject({ scope: "key" });
+    const late = turns.run("b", () => Promise.resolve("ran"), Date.now() + 100);
+    await expect(turns.run("c", () => Promise.resolve())).rejects.toMatchObject({ scope: "all" });
+    vi.advanceTimersByTime(101);
+    await expect(late).rejects.toThrow(WaitedTooLong); // dropped at its deadline, never run
+    expect(turns.waiting).toBe(2);
+    finish();
+    await running;
+    await Promise.all(waiting);
+    expect(turns).toMatchObject({ running: 0, waiting: 0 });
   });
 });

@@ -57,6 +57,7 @@ function executeListener(config: Config): GraphQLRequestListener<Context> {
         // over the operation's own view of the pool: the transaction takes one of its slots
         state.transaction = new OperationTransaction(state.db, (tx) => (state.db = tx));
       }
+      state.deadline = Date.now() + config.limits.executionTimeoutMs;
       const meter = startMeter(contextValue, config.limits.executionTimeoutMs, () =>
         abandon(state),
       );

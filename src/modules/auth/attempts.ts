@@ -1,6 +1,13 @@
 import type { Context } from "../../graphql/types.js";
 import { rateLimited } from "../../graphql/errors.js";
 import { TooManyAttemptsError } from "../../security/auth-limits.js";
+import type { HashTurn } from "../../security/passwords.js";
+
+/** Whose turn a password hash takes (PasswordHasher), up to the operation's deadline. */
+export const hashTurn = (ctx: Context, key: string): HashTurn => ({
+  key,
+  until: ctx.operation.deadline,
+});
 
 /**
  * Refuses with RATE_LIMITED, counting nothing, a caller whose address has used all its

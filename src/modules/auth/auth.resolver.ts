@@ -14,7 +14,7 @@ import {
 import { Role } from "../shared/enums.js";
 import { emailTaken } from "../users/user.resolver.js";
 import { EmailTakenError, findUserByEmail, insertUser } from "../users/users.repository.js";
-import { countAuthAttempt } from "./attempts.js";
+import { countAuthAttempt, hashTurn } from "./attempts.js";
 import { AuthPayload, SignUpInput, signUpInput } from "./auth.types.js";
 import {
   endAllSessions,
@@ -67,7 +67,7 @@ export class AuthResolver {
     const input = parseInput(signUpInput, rawInput, "input");
     const { cipher, blindIndex, passwords } = ctx.services;
     // The caller is anonymous: hashing takes the turn of its address (PasswordHasher).
-    const passwordHash = await passwords.hash(input.password, ctx.ip);
+    const passwordHash = await passwords.hash(input.password, hashTurn(ctx, ctx.ip));
     const db = await ctx.write();
     try {
       // a savepoint: an email already taken leaves no organization behind
@@ -114,14 +114,18 @@ export class AuthResolver {
     const user = plausible ? await findUserByEmail(ctx.db, blindIndex, email) : undefined;
     // A locked account costs the same bcrypt work, and fails the same way, as a wrong password.
     // Known or not, the email's work takes the turn of the caller's address.
-    const ok = await passwords.verify(password.slice(0, 1024), user?.passwordHash, ctx.ip);
+    const ok = await passwords.verify(
+      password.slice(0, 1024),
+      user?.passwordHash,
+      hashTurn(ctx, ctx.ip),
+    );
     if (!ok || !user || !attempt || attempt.locked) {
       await attempt?.failed();
       throw invalidCredentials();
     }
     await attempt.succeeded();
     const rehashed = passwords.needsRehash(user.passwordHash)
-      ? await passwords.hash(password, ctx.ip)
+      ? await passwords.hash(password, hashTurn(ctx, ctx.ip))
       : undefined;
     const db = await ctx.write();
     // Only while the password is still the one just verified, and with the user's row locked
@@ -189,14 +193,14 @@ export class AuthResolver {
     const ok = await passwords.verify(
       currentPassword.slice(0, 1024),
       user?.passwordHash,
-      principal.orgId,
+      hashTurn(ctx, principal.orgId),
     );
     if (!ok || !user || !attempt || attempt.locked) {
       await attempt?.failed();
       throw badUserInput("currentPassword", "currentPassword is incorrect");
     }
     await attempt.succeeded();
-    const passwordHash = await passwords.hash(next, principal.orgId);
+    const passwordHash = await passwords.hash(next, hashTurn(ctx, principal.orgId));
     await (
       await ctx.write()
     ).transaction(async (tx) => {

@@ -7,7 +7,7 @@ import { badUserInput, forbidden, notFound } from "../../graphql/errors.js";
 import { requireRowId, rowIdOf, toGlobalId } from "../../graphql/ids.js";
 import { type Connection, parsePage, toConnection } from "../../graphql/pagination.js";
 import { parseInput } from "../../graphql/validation.js";
-import { countAuthAttempt, refuseIfAttemptsExhausted } from "../auth/attempts.js";
+import { countAuthAttempt, hashTurn, refuseIfAttemptsExhausted } from "../auth/attempts.js";
 import { Role } from "../shared/enums.js";
 import { CreateUserInput, createUserInput, UpdateMeInput, updateMeInput } from "./user.inputs.js";
 import { User, UserConnection } from "./user.type.js";
@@ -72,7 +72,7 @@ export class UserResolver {
     // that address is refused, whatever its email, so the refusal tells nothing either.
     await refuseIfAttemptsExhausted(ctx);
     const { cipher, blindIndex, passwords } = ctx.services;
-    const passwordHash = await passwords.hash(input.password, orgId);
+    const passwordHash = await passwords.hash(input.password, hashTurn(ctx, orgId));
     try {
       return await insertUser(
         await ctx.write(),
