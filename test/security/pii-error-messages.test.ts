@@ -41,8 +41,7 @@ describe("error messages never echo input values", () => {
       { input: { name: "x", email: { nested: SECRET } } },
       {
         code: "BAD_USER_INPUT",
-        message:
-          'Variable "$input" got an invalid value at "input.email": String cannot represent a non string value.',
+        message: 'Variable "$input" got an invalid value at "input.email"; expected String',
       },
       SECRET,
     );
@@ -52,7 +51,7 @@ describe("error messages never echo input values", () => {
       {
         code: "BAD_USER_INPUT",
         message:
-          'Variable "$input" got an invalid value at "input.dateOfBirth": Value is not a valid LocalDate.',
+          'Variable "$input" got an invalid value at "input.dateOfBirth"; expected LocalDate',
       },
       "1980-13-45",
     );
@@ -62,8 +61,7 @@ describe("error messages never echo input values", () => {
       { input: { email: SECRET } },
       {
         code: "BAD_USER_INPUT",
-        message:
-          'Variable "$input" got an invalid value: Field "name" of required type "String!" was not provided.',
+        message: 'Variable "$input" got an invalid value; expected CustomerInput! (missing name)',
       },
       SECRET,
     );
@@ -74,7 +72,7 @@ describe("error messages never echo input values", () => {
       {
         code: "BAD_USER_INPUT",
         message:
-          'Variable "$input" got an invalid value at "input.dateOfBirth": Value is not a valid LocalDate.',
+          'Variable "$input" got an invalid value at "input.dateOfBirth"; expected LocalDate',
       },
       "1980-02-30",
     );
@@ -83,10 +81,55 @@ describe("error messages never echo input values", () => {
       { e: [SECRET], p: "whatever" },
       {
         code: "BAD_USER_INPUT",
-        message: 'Variable "$e" got an invalid value: String cannot represent a non string value.',
+        message: 'Variable "$e" got an invalid value; expected String!',
       },
       SECRET,
       { token: "" },
+    );
+  });
+
+  it("holds for every scalar, enum and input type, any wrong type, any nesting, any key", async () => {
+    const setRole = `mutation($r: Role!) { setUserRole(id: "VXNlcjox", role: $r) { id } }`;
+    const wrongValues: unknown[] = [
+      SECRET,
+      { email: SECRET },
+      [SECRET],
+      [[{ deep: [SECRET] }]],
+      4155550123,
+      true,
+    ];
+    for (const value of wrongValues) {
+      await expectNoEcho(
+        setRole,
+        { r: value },
+        { code: "BAD_USER_INPUT", message: 'Variable "$r" got an invalid value; expected Role!' },
+        value === true ? "true" : SECRET.slice(0, 12),
+      );
+      for (const field of ["dateOfBirth", "email", "phone", "taxId", "name"]) {
+        const res = await gql(url, create, { input: { name: "x", [field]: value } }, asAdmin());
+        if (typeof value === "string" && field !== "dateOfBirth") continue; // a string is a string
+        expect(codesOf(res), `${field} ${JSON.stringify(value)}`).toEqual(["BAD_USER_INPUT"]);
+        expect(JSON.stringify(res.body)).not.toContain(SECRET);
+        expect(JSON.stringify(res.body)).not.toContain("4155550123");
+      }
+    }
+    // a key of the input is part of the value too: counted, never named
+    await expectNoEcho(
+      create,
+      { input: { name: "x", [SECRET]: 1 } },
+      {
+        code: "BAD_USER_INPUT",
+        message:
+          'Variable "$input" got an invalid value; expected CustomerInput! (1 field it does not have)',
+      },
+      SECRET,
+    );
+    // enum literals in the document
+    await expectNoEcho(
+      `mutation { setUserRole(id: "VXNlcjox", role: leaky_person_at_pii_echo) { id } }`,
+      {},
+      { code: "GRAPHQL_VALIDATION_FAILED", message: "Invalid value: expected Role!" },
+      "leaky_person",
     );
   });
 
@@ -109,16 +152,13 @@ describe("error messages never echo input values", () => {
     await expectNoEcho(
       `mutation { createCustomer(input: { name: "x", dateOfBirth: "1979-02-30" }) { id } }`,
       {},
-      { code: "GRAPHQL_VALIDATION_FAILED", message: "Value is not a valid LocalDate." },
+      { code: "GRAPHQL_VALIDATION_FAILED", message: "Invalid value: expected LocalDate" },
       "1979-02-30",
     );
     await expectNoEcho(
       `{ customers(filter: { email: 4155550123 }) { totalCount } }`,
       {},
-      {
-        code: "GRAPHQL_VALIDATION_FAILED",
-        message: "String cannot represent a non string value.",
-      },
+      { code: "GRAPHQL_VALIDATION_FAILED", message: "Invalid value: expected String" },
       "4155550123",
     );
   });

@@ -20,6 +20,7 @@ import {
 import { budgetExhausted, limitExceeded } from "../../security/limits/errors.js";
 import { introspectionLimitRule } from "../../security/limits/introspection.js";
 import { ErrorCode } from "../errors.js";
+import { rewriteInputErrors } from "../input-errors.js";
 import type { Context } from "../types.js";
 import { runOf } from "./run.js";
 
@@ -96,9 +97,10 @@ function relabel(error: GraphQLError): void {
  */
 function analyseListener(limits: Config["limits"]): GraphQLRequestListener<Context> {
   return {
-    didEncounterErrors: ({ errors }) => {
+    didEncounterErrors: ({ errors, schema, document, operation, request }) => {
       // Apollo formats this very array next: a repeated directive is answered with one error.
       keepRepeatedDirectiveErrorOnly(errors as GraphQLError[]);
+      rewriteInputErrors(errors, { schema, document, operation, variables: request.variables });
       for (const error of errors) relabel(error);
       return Promise.resolve();
     },

@@ -8,7 +8,7 @@ import type { GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import type { Config } from "../../config.js";
 import { ErrorCode } from "../errors.js";
-import { redactInputValues, redactSyntaxError, variableFieldOf } from "../input-value-redaction.js";
+import { redactSyntaxError } from "../syntax-errors.js";
 import { fieldSuggestionsEnabled, withoutSuggestions } from "../suggestions.js";
 import type { Context } from "../types.js";
 
@@ -102,22 +102,16 @@ export function formatError(config: Config, logger: Logger) {
         };
       }
     }
-    const inputError =
-      code === ErrorCode.BAD_USER_INPUT || code === ErrorCode.GRAPHQL_VALIDATION_FAILED;
-    const message = inputError
-      ? redactInputValues(formatted.message)
-      : code === ErrorCode.GRAPHQL_PARSE_FAILED
+    // Input values are already out of every message (the analyse stage wrote them anew, see
+    // input-errors.ts); a syntax error names the token it stopped at, which may be a literal.
+    const message =
+      code === ErrorCode.GRAPHQL_PARSE_FAILED
         ? redactSyntaxError(formatted.message)
         : formatted.message;
-    // graphql-js' variable errors name no field; BEHAVIOUR.md promises one on BAD_USER_INPUT
-    const field =
-      code === ErrorCode.BAD_USER_INPUT && formatted.extensions?.field === undefined
-        ? variableFieldOf(formatted.message)
-        : undefined;
     return {
       ...formatted,
       message: suggestions ? message : withoutSuggestions(message),
-      extensions: { ...formatted.extensions, ...(field === undefined ? {} : { field }), requestId },
+      extensions: { ...formatted.extensions, requestId },
     };
   };
 }
