@@ -1,6 +1,7 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import type {
   ApolloServerPlugin,
+  GraphQLRequestContext,
   GraphQLRequestContextWillSendResponse,
   GraphQLRequestListener,
 } from "@apollo/server";
@@ -90,14 +91,17 @@ interface CostExtension {
 
 /**
  * Records every operation once its response is final: the operation pipeline runs it after every
- * other stage (it reads extensions.cost), once per operation (a listener made per operation, for
- * its start time). The server hooks count refusals before an operation exists.
+ * other stage (it reads extensions.cost). The server hooks count refusals before an operation
+ * exists.
  */
 export function operationMetrics(metrics: ServerMetrics): {
-  listener: () => GraphQLRequestListener<Context>;
+  started: (rc: GraphQLRequestContext<Context>) => void;
+  listener: GraphQLRequestListener<Context>;
   server: Pick<ApolloServerPlugin<Context>, "contextCreationDidFail" | "invalidRequestWasReceived">;
 } {
-  const record = (ctx: GraphQLRequestContextWillSendResponse<Context>, startedAt: bigint) => {
+  const startedAt = new WeakMap<object, bigint>();
+  const record = (ctx: GraphQLRequestContextWillSendResponse<Context>) => {
+    const started = startedAt.get(ctx);
     if (ctx.response.body.kind !== "single") return;
     const { data, errors, extensions } = ctx.response.body.singleResult;
     const name = metrics.operationLabel(ctx.operation ? ctx.operationName : undefined);
@@ -107,10 +111,12 @@ export function operationMetrics(metrics: ServerMetrics): {
       operation_type: type,
       outcome: outcomeOf(data, errors),
     });
-    metrics.duration.observe(
-      { operation_name: name, operation_type: type },
-      Number(process.hrtime.bigint() - startedAt) / 1e9,
-    );
+    if (started !== undefined) {
+      metrics.duration.observe(
+        { operation_name: name, operation_type: type },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    }
     if (errors?.length && !data) {
       for (const code of new Set(errors.map((e) => e.extensions?.code))) metrics.reject(code);
     }
@@ -130,10 +136,9 @@ export function operationMetrics(metrics: ServerMetrics): {
     }
   };
   return {
-    listener: () => {
-      const startedAt = process.hrtime.bigint();
-      return { willSendResponse: (ctx) => Promise.resolve(record(ctx, startedAt)) };
-    },
+    // Apollo hands every hook of an operation the same request context: the start is kept on it.
+    started: (rc) => void startedAt.set(rc, process.hrtime.bigint()),
+    listener: { willSendResponse: (ctx) => Promise.resolve(record(ctx)) },
     server: {
       // Refusals before an operation exists: a bad token, a CSRF-suspect or malformed request.
       contextCreationDidFail: ({ error }) =>

@@ -1,5 +1,6 @@
 import type {
   ApolloServerPlugin,
+  GraphQLRequestContext,
   GraphQLRequestExecutionListener,
   GraphQLRequestListener,
 } from "@apollo/server";
@@ -10,8 +11,10 @@ type Listener = GraphQLRequestListener<Context>;
 
 /** One stage of the operation pipeline: what it adds to Apollo, to validation and to the schema. */
 export interface Stage {
-  /** Its hooks for one operation: a listener shared by every operation, or one made per operation. */
-  listener?: Listener | (() => Listener);
+  /** Its hooks, shared by every operation (per-operation state lives in the operation's run). */
+  listener?: Listener;
+  /** Called as each operation starts (before any hook), with Apollo's request context. */
+  started?: (rc: GraphQLRequestContext<Context>) => void;
   /** Refusals Apollo sees before an operation exists (a failed context, a malformed request). */
   server?: Pick<
     ApolloServerPlugin<Context>,
@@ -22,46 +25,54 @@ export interface Stage {
   wrapSchema?(schema: GraphQLSchema): GraphQLSchema;
 }
 
-const listenerOf = (stage: Stage): Listener | undefined =>
-  typeof stage.listener === "function" ? stage.listener() : stage.listener;
-
 type Hook = "didResolveOperation" | "didEncounterErrors" | "willSendResponse";
+type HookFn = (rc: never) => Promise<void>;
+
+/** The stages' hooks of one phase as one hook that awaits each in turn (none if none has one). */
+function inOrder(listeners: readonly Listener[], hook: Hook): HookFn | undefined {
+  const having = listeners.filter((l) => l[hook] !== undefined);
+  if (having.length === 0) return undefined;
+  return async (rc) => {
+    // called on its listener, as Apollo would
+    for (const l of having) await (l as Record<Hook, HookFn>)[hook](rc);
+  };
+}
 
 /**
  * The stages as one Apollo plugin. Apollo starts the hooks of one phase of *different* plugins
  * together (Promise.all), so plugin order would only order their first synchronous steps; here
  * each stage's hook is awaited before the next stage's, so a phase runs in stage order: the
  * analysis sees the principal, the audit event commits before the charge is settled, and the
- * metrics see the final response.
+ * metrics see the final response. Composed once: an operation pays only for the hooks that exist.
  */
 export function composeStages(stages: readonly Stage[]): ApolloServerPlugin<Context> {
-  const inOrder =
-    (listeners: Listener[], hook: Hook) =>
-    async (rc: Parameters<NonNullable<Listener[Hook]>>[0]): Promise<void> => {
-      for (const listener of listeners) {
-        await (listener[hook] as ((rc: unknown) => Promise<void>) | undefined)?.(rc);
-      }
-    };
+  const listeners = stages.flatMap((stage) => (stage.listener ? [stage.listener] : []));
+  const starters = stages.flatMap((stage) => (stage.started ? [stage.started] : []));
+  const executions = listeners.filter((l) => l.executionDidStart !== undefined);
+  const listener: Listener = {
+    didResolveOperation: inOrder(listeners, "didResolveOperation"),
+    didEncounterErrors: inOrder(listeners, "didEncounterErrors"),
+    willSendResponse: inOrder(listeners, "willSendResponse"),
+    ...(executions.length > 0 && {
+      executionDidStart: async (rc) => {
+        const ends: GraphQLRequestExecutionListener<Context>[] = [];
+        for (const l of executions) {
+          const started = await l.executionDidStart!(rc);
+          if (started) ends.push(started);
+        }
+        return {
+          executionDidEnd: async (error) => {
+            for (const end of ends) await end.executionDidEnd?.(error);
+          },
+        };
+      },
+    }),
+  };
+  const started = Promise.resolve(listener);
   return {
-    requestDidStart: () => {
-      const listeners = stages.map(listenerOf).filter((l): l is Listener => l !== undefined);
-      return Promise.resolve({
-        didResolveOperation: inOrder(listeners, "didResolveOperation"),
-        didEncounterErrors: inOrder(listeners, "didEncounterErrors"),
-        willSendResponse: inOrder(listeners, "willSendResponse"),
-        executionDidStart: async (rc) => {
-          const execution: GraphQLRequestExecutionListener<Context>[] = [];
-          for (const listener of listeners) {
-            const started = await listener.executionDidStart?.(rc);
-            if (started) execution.push(started);
-          }
-          return {
-            executionDidEnd: async (error) => {
-              for (const listener of execution) await listener.executionDidEnd?.(error);
-            },
-          };
-        },
-      });
+    requestDidStart: (rc) => {
+      for (const start of starters) start(rc);
+      return started;
     },
     contextCreationDidFail: async (rc) => {
       for (const stage of stages) await stage.server?.contextCreationDidFail?.(rc);

@@ -57,8 +57,8 @@ interface Waiter {
 interface Tenant {
   active: number;
   readonly waiting: Waiter[];
-  /** Set while the tenant is idle: when it fires the tenant stops counting as active. */
-  forget: NodeJS.Timeout | undefined;
+  /** Since when nothing of the tenant runs or waits; a second later it is forgotten. */
+  idleSince: number | undefined;
 }
 
 /** Gives the slots back; calling it more than once gives them back once. */
@@ -67,6 +67,8 @@ export type Release = () => void;
 export class FairShare {
   private readonly tenants = new Map<string, Tenant>();
   private readonly principals = new Map<string, number>();
+  /** One timer for all idle tenants (not one per tenant each time it goes idle). */
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly settings: FairShareSettings) {}
 
@@ -78,6 +80,9 @@ export class FairShare {
     const tenantKey =
       keys.organization === undefined ? `a:${keys.principal}` : `o:${keys.organization}`;
     const tenant = this.tenantOf(tenantKey);
+    if (tenant.waiting.length === 0 && this.eligible(tenant, keys.principal)) {
+      return Promise.resolve(this.take(tenantKey, tenant, keys.principal));
+    }
     return new Promise((resolve) => {
       const waiter: Waiter = {
         principal: keys.principal,
@@ -127,11 +132,10 @@ export class FairShare {
   private tenantOf(key: string): Tenant {
     let tenant = this.tenants.get(key);
     if (!tenant) {
-      tenant = { active: 0, waiting: [], forget: undefined };
+      tenant = { active: 0, waiting: [], idleSince: undefined };
       this.tenants.set(key, tenant); // one more active tenant: every share shrinks from now on
     }
-    clearTimeout(tenant.forget);
-    tenant.forget = undefined;
+    tenant.idleSince = undefined;
     return tenant;
   }
 
@@ -152,13 +156,27 @@ export class FairShare {
   }
 
   /** A tenant with nothing running or waiting is forgotten a little later (shares grow back). */
-  private idled(key: string, tenant: Tenant): void {
-    if (tenant.active > 0 || tenant.waiting.length > 0 || tenant.forget) return;
-    tenant.forget = setTimeout(() => {
-      this.tenants.delete(key);
-      this.dispatch();
-    }, ACTIVE_TENANT_MEMORY_MS);
-    tenant.forget.unref();
+  private idled(_key: string, tenant: Tenant): void {
+    if (tenant.active > 0 || tenant.waiting.length > 0) return;
+    tenant.idleSince = Date.now();
+    this.sweeper ??= setTimeout(() => this.sweep(), ACTIVE_TENANT_MEMORY_MS).unref();
+  }
+
+  /** Forgets the tenants idle for a second, and admits the waiters their shares now allow. */
+  private sweep(): void {
+    this.sweeper = undefined;
+    const now = Date.now();
+    let forgot = false;
+    let stillIdle = false;
+    for (const [key, tenant] of this.tenants) {
+      if (tenant.idleSince === undefined) continue;
+      if (now - tenant.idleSince >= ACTIVE_TENANT_MEMORY_MS) {
+        this.tenants.delete(key);
+        forgot = true;
+      } else stillIdle = true;
+    }
+    if (stillIdle) this.sweeper = setTimeout(() => this.sweep(), ACTIVE_TENANT_MEMORY_MS).unref();
+    if (forgot) this.dispatch();
   }
 
   /** Admits every waiter that fits now. */
