@@ -21,7 +21,7 @@
  * place, so that encryption's share of the difference shows; its figures are not the product's.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import autocannon from "autocannon";
 import type { HostReply, HostRequest, SeedReply, ServerName } from "./support/host-protocol.js";
 import { projectPath } from "../src/paths.js";
@@ -81,6 +81,9 @@ function productionDefaults(database: Record<string, string>): Record<string, st
     PII_KEYS: `bench1:${key()}`,
     PII_ACTIVE_KEY: "bench1",
     BLIND_INDEX_KEY: key(),
+    AUDIT_SIGNING_KEY: generateKeyPairSync("ed25519")
+      .privateKey.export({ type: "pkcs8", format: "pem" })
+      .toString(),
     METRICS_TOKEN: randomBytes(32).toString("base64url"),
     SEED_DEMO_DATA: "false",
     ...database,

@@ -30,6 +30,7 @@ import { registerRequestIdHeader } from "./http/request-id.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { createLogger } from "./logger.js";
 import { AuditLog } from "./security/audit/audit-log.js";
+import { signerOf } from "./security/audit/signing.js";
 import type { FieldCipher } from "./security/pii.js";
 import { openServices } from "./services.js";
 
@@ -89,6 +90,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     bufferSize: config.audit.bufferSize,
     flushMs: config.audit.flushMs,
     maxTokens: config.limits.tokens,
+    signer: signerOf(config.audit.signingKey),
+    checkpointSeconds: config.audit.checkpointSeconds,
   });
 
   const loggerInstance: FastifyBaseLogger = logger; // pino's Logger, seen as Fastify's base type

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -30,6 +30,25 @@ const base64Key = (name: string) =>
     const key = Buffer.from(value, "base64");
     if (key.length !== 32) {
       ctx.addIssue({ code: "custom", message: `${name} must be 32 bytes, base64-encoded` });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+/** A PEM private key as `openssl genpkey -algorithm ed25519` writes it (newlines may be `\n`). */
+const ed25519PrivateKey = (name: string) =>
+  z.string().transform((value, ctx): KeyObject => {
+    let key: KeyObject | undefined;
+    try {
+      key = createPrivateKey(value.includes("\\n") ? value.replaceAll("\\n", "\n") : value);
+    } catch {
+      key = undefined;
+    }
+    if (key?.asymmetricKeyType !== "ed25519") {
+      ctx.addIssue({
+        code: "custom",
+        message: `${name} must be an Ed25519 private key (PKCS#8 PEM)`,
+      });
       return z.NEVER;
     }
     return key;
@@ -131,6 +150,8 @@ const envSchema = z.object({
   // Audit log.
   AUDIT_BUFFER_SIZE: int(10).default(10_000),
   AUDIT_FLUSH_MS: int(10).default(1_000),
+  AUDIT_CHECKPOINT_SECONDS: int(1, 86_400).default(60),
+  AUDIT_SIGNING_KEY: ed25519PrivateKey("AUDIT_SIGNING_KEY").optional(),
 });
 
 type Env = Record<string, string | undefined>;
@@ -139,7 +160,11 @@ type GeneratedSecrets = {
   piiKeyId: string;
   piiKey: string;
   blindIndexKey: string;
+  auditSigningKey: string;
 };
+
+const generateSigningKey = (): string =>
+  generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
 
 function generateSecrets(): GeneratedSecrets {
   return {
@@ -147,19 +172,27 @@ function generateSecrets(): GeneratedSecrets {
     piiKeyId: "dev1",
     piiKey: randomBytes(32).toString("base64"),
     blindIndexKey: randomBytes(32).toString("base64"),
+    auditSigningKey: generateSigningKey(),
   };
 }
 
 /** Development secrets are generated once and kept (mode 0600) so tokens and ciphertexts survive restarts. */
 function loadDevelopmentSecrets(dataDir: string): { secrets: GeneratedSecrets; created: boolean } {
   const file = join(resolve(dataDir), "secrets.json");
+  const write = (secrets: GeneratedSecrets) => {
+    writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    chmodSync(file, 0o600);
+  };
   if (existsSync(file)) {
-    return { secrets: JSON.parse(readFileSync(file, "utf8")) as GeneratedSecrets, created: false };
+    const kept = JSON.parse(readFileSync(file, "utf8")) as Partial<GeneratedSecrets>;
+    // a file written before a secret existed gets it added, the others kept as they are
+    const secrets = { ...generateSecrets(), ...kept };
+    if (!kept.auditSigningKey) write(secrets);
+    return { secrets, created: false };
   }
   mkdirSync(resolve(dataDir), { recursive: true, mode: 0o700 });
   const secrets = generateSecrets();
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  chmodSync(file, 0o600);
+  write(secrets);
   return { secrets, created: true };
 }
 
@@ -186,6 +219,7 @@ export function parseConfig(env: Env) {
     !e.PII_KEYS && "PII_KEYS",
     !e.PII_ACTIVE_KEY && "PII_ACTIVE_KEY",
     !e.BLIND_INDEX_KEY && "BLIND_INDEX_KEY",
+    !e.AUDIT_SIGNING_KEY && "AUDIT_SIGNING_KEY",
   ].filter((name): name is string => Boolean(name));
   if (production && missing.length > 0) {
     throw new ConfigError(`Invalid configuration: ${missing.join(", ")} must be set in production`);
@@ -295,7 +329,12 @@ export function parseConfig(env: Env) {
       lockoutFailures: e.LOGIN_LOCKOUT_FAILURES,
       lockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
     },
-    audit: { bufferSize: e.AUDIT_BUFFER_SIZE, flushMs: e.AUDIT_FLUSH_MS },
+    audit: {
+      bufferSize: e.AUDIT_BUFFER_SIZE,
+      flushMs: e.AUDIT_FLUSH_MS,
+      checkpointSeconds: e.AUDIT_CHECKPOINT_SECONDS,
+      signingKey: e.AUDIT_SIGNING_KEY ?? createPrivateKey(generated!.auditSigningKey),
+    },
   };
   if (production && config.seedDemoData) {
     throw new ConfigError(

@@ -1,14 +1,23 @@
-import { availableParallelism } from "node:os";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../src/config.js";
 
 const key = () => Buffer.alloc(32, 7).toString("base64");
+const pkcs8 = (type: "ed25519" | "x25519") =>
+  generateKeyPairSync(type as "ed25519")
+    .privateKey.export({ type: "pkcs8", format: "pem" })
+    .toString();
+const signingKey = pkcs8("ed25519");
 const productionSecrets = {
   NODE_ENV: "production",
   JWT_SECRET: "k3Y-w1th-enough-entropy-for-hs256-signing!!",
   PII_KEYS: `k1:${key()}`,
   PII_ACTIVE_KEY: "k1",
   BLIND_INDEX_KEY: key(),
+  AUDIT_SIGNING_KEY: signingKey,
 };
 
 const errorOf = (env: Record<string, string>) => {
@@ -65,14 +74,17 @@ describe("configuration", () => {
     expect(errorOf({ ...productionSecrets, SEED_DEMO_DATA: "true" })).toMatch(/SEED_DEMO_DATA/);
   });
 
-  it.each([["JWT_SECRET"], ["PII_KEYS"], ["PII_ACTIVE_KEY"], ["BLIND_INDEX_KEY"]])(
-    "refuses to start in production without %s, naming it",
-    (name) => {
-      const env: Record<string, string> = { ...productionSecrets };
-      delete env[name];
-      expect(errorOf(env)).toContain(name);
-    },
-  );
+  it.each([
+    ["JWT_SECRET"],
+    ["PII_KEYS"],
+    ["PII_ACTIVE_KEY"],
+    ["BLIND_INDEX_KEY"],
+    ["AUDIT_SIGNING_KEY"],
+  ])("refuses to start in production without %s, naming it", (name) => {
+    const env: Record<string, string> = { ...productionSecrets };
+    delete env[name];
+    expect(errorOf(env)).toContain(name);
+  });
 
   it.each([
     ["JWT_SECRET", "too-short"],
@@ -84,10 +96,44 @@ describe("configuration", () => {
     ["PORT", "70000"],
     ["DATABASE_URL", "mysql://x"],
     ["INTROSPECTION", "sometimes"],
+    ["AUDIT_SIGNING_KEY", "not a key at all, but long enough to be echoed"],
+    ["AUDIT_SIGNING_KEY", pkcs8("x25519")],
+    ["AUDIT_SIGNING_KEY", signingKey.replace("MC4C", "MD4C")],
+    ["AUDIT_CHECKPOINT_SECONDS", "0"],
   ])("refuses a weak or malformed %s with one line naming it", (name, value) => {
     const message = errorOf({ ...productionSecrets, [name]: value });
     expect(message).toContain(name);
     expect(message).not.toContain("\n");
     expect(message).not.toContain(value.length > 8 ? value : "\u0000"); // never echoes a secret
+  });
+
+  it("reads AUDIT_SIGNING_KEY as PEM, or with its newlines written as \\n (one-line env files)", () => {
+    const multiLine = parseConfig(productionSecrets).config.audit.signingKey;
+    const oneLine = parseConfig({
+      ...productionSecrets,
+      AUDIT_SIGNING_KEY: signingKey.trim().replaceAll("\n", "\\n"),
+    }).config.audit.signingKey;
+    expect(oneLine.equals(multiLine)).toBe(true);
+    expect(multiLine.asymmetricKeyType).toBe("ed25519");
+  });
+
+  it("development keeps a generated signing key with its other secrets, added to an older file", () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "config-signing-"));
+    try {
+      const file = join(dataDir, "secrets.json");
+      const first = parseConfig({ NODE_ENV: "development", DATA_DIR: dataDir }).config;
+      const kept = JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+      expect(kept.auditSigningKey).toContain("BEGIN PRIVATE KEY");
+      // a secrets.json of the previous release: everything but the signing key
+      const { auditSigningKey: _dropped, ...older } = kept;
+      writeFileSync(file, JSON.stringify(older), { mode: 0o600 });
+      const upgraded = parseConfig({ NODE_ENV: "development", DATA_DIR: dataDir }).config;
+      expect(upgraded.jwt.secret).toBe(first.jwt.secret);
+      expect(upgraded.audit.signingKey.asymmetricKeyType).toBe("ed25519");
+      const again = parseConfig({ NODE_ENV: "development", DATA_DIR: dataDir }).config;
+      expect(again.audit.signingKey.equals(upgraded.audit.signingKey)).toBe(true);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

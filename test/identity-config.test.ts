@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +12,9 @@ const production = {
   PII_KEYS: `k1:${key()}`,
   PII_ACTIVE_KEY: "k1",
   BLIND_INDEX_KEY: key(),
+  AUDIT_SIGNING_KEY: generateKeyPairSync("ed25519")
+    .privateKey.export({ type: "pkcs8", format: "pem" })
+    .toString(),
 };
 
 const refusal = (env: Record<string, string>): string => {

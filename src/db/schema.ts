@@ -7,7 +7,6 @@ import {
   jsonb,
   pgEnum,
   pgTable,
-  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -184,7 +183,13 @@ export const auditEvents = pgTable(
   "audit_events",
   {
     id: uuid("id").primaryKey(),
-    /** Position in the hash chain; assigned under a lock, gap-free. */
+    /**
+     * The chain the event belongs to: its organization's, that of events with no organization
+     * (NO_ORGANIZATION_CHAIN), or the single chain of releases before chains per organization
+     * (LEGACY_CHAIN). See src/security/audit/chain.ts.
+     */
+    chainId: uuid("chain_id").notNull(),
+    /** Position in its chain; assigned under the chain's lock, gap-free from 1. */
     seq: bigint("seq", { mode: "number" }).notNull(),
     orgId: uuid("org_id"),
     at: timestamp("at", { withTimezone: true }).notNull(),
@@ -217,21 +222,48 @@ export const auditEvents = pgTable(
     hash: text("hash").notNull(),
   },
   (t) => [
-    uniqueIndex("audit_events_seq_key").on(t.seq),
-    index("audit_events_org_id_seq_idx").on(t.orgId, t.seq),
+    uniqueIndex("audit_events_chain_id_seq_key").on(t.chainId, t.seq),
+    index("audit_events_org_id_at_id_idx").on(t.orgId, t.at, t.id),
   ],
 );
 
 /**
- * The head of the audit hash chain: one row (id 1), locked FOR UPDATE by every writer of
- * audit_events, so events get consecutive seqs and each one chains to the one before it
- * whichever instance or path (mutation transaction, query buffer) writes it.
+ * The head of each audit chain: its last event's seq and hash (and the hash before it). Every
+ * writer of a chain's events locks its row (an append is one statement that moves it), so the
+ * chain's events get consecutive seqs and cannot fork, whichever instance or path writes them;
+ * chains of different organizations never wait for each other.
  */
-export const auditChainHead = pgTable("audit_chain_head", {
-  id: smallint("id").primaryKey(),
+export const auditChains = pgTable("audit_chains", {
+  chainId: uuid("chain_id").primaryKey(),
   seq: bigint("seq", { mode: "number" }).notNull(),
+  prevHash: text("prev_hash").notNull(),
   hash: text("hash").notNull(),
 });
+
+/**
+ * Signed statements of where a chain stood (src/security/audit/checkpoint.ts): its last seq and
+ * hash at a time, linked to the chain's previous checkpoint, signed with AUDIT_SIGNING_KEY.
+ * One successor per checkpoint, so instances checkpointing at once cannot fork them.
+ */
+export const auditCheckpoints = pgTable(
+  "audit_checkpoints",
+  {
+    id: uuid("id").primaryKey(),
+    chainId: uuid("chain_id").notNull(),
+    orgId: uuid("org_id"),
+    seq: bigint("seq", { mode: "number" }).notNull(),
+    hash: text("hash").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull(),
+    /** The hash of the chain's previous checkpoint (GENESIS_HASH for its first). */
+    previous: text("previous").notNull(),
+    keyId: text("key_id").notNull(),
+    signature: text("signature").notNull(),
+  },
+  (t) => [
+    uniqueIndex("audit_checkpoints_chain_id_seq_key").on(t.chainId, t.seq),
+    uniqueIndex("audit_checkpoints_chain_id_previous_key").on(t.chainId, t.previous),
+  ],
+);
 
 export type OrganizationRow = typeof organizations.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
@@ -240,4 +272,5 @@ export type NoteRow = typeof notes.$inferSelect;
 export type ApiClientRow = typeof apiClients.$inferSelect;
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
+export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;
 export type Role = (typeof roleEnum.enumValues)[number];

@@ -4,10 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents, type AuditEventRow } from "../../src/db/schema.js";
 import { rowIdOf } from "../../src/graphql/ids.js";
 import { createLogger } from "../../src/logger.js";
-import { verifyChain } from "../../src/security/audit/verify.js";
+import { verifyChains } from "../../src/security/audit/verify.js";
 import { createCustomer, createTenant, PASSWORD, type Tenant } from "../support/fixtures.js";
 import { dataOf, gql } from "../support/graphql.js";
-import { startServer, type TestServer, usingPostgres } from "../support/server.js";
+import {
+  startServer,
+  secretsOf,
+  type TestServer,
+  testTrustedKeys,
+  usingPostgres,
+} from "../support/server.js";
 
 /*
  * One audit event per operation, whatever its fate, with no secret or personal data in the
@@ -53,7 +59,7 @@ async function eventsOf(ua: string, target = server): Promise<AuditEventRow[]> {
     .select()
     .from(auditEvents)
     .where(eq(auditEvents.userAgent, ua))
-    .orderBy(auditEvents.seq);
+    .orderBy(auditEvents.at, auditEvents.id);
 }
 
 async function onlyEventOf(ua: string): Promise<AuditEventRow> {
@@ -496,7 +502,7 @@ describe("mutations are never unaudited", () => {
         errorCodes: ["INTERNAL_SERVER_ERROR"],
       });
       await victim.close();
-      expect(await verifyChain(lockHolder)).toMatchObject({ intact: true });
+      expect(await verifyChains(lockHolder, testTrustedKeys())).toMatchObject({ intact: true });
     },
     60_000,
   );
@@ -560,7 +566,7 @@ describe("query events are buffered and lose nothing", () => {
   });
 
   it("shutdown writes the buffered events", async () => {
-    const lazy = await startServer({ AUDIT_FLUSH_MS: "600000" });
+    const lazy = await startServer({ ...secretsOf(server), AUDIT_FLUSH_MS: "600000" });
     const ua = tag();
     await Promise.all(
       Array.from({ length: 5 }, () =>
@@ -623,7 +629,9 @@ describe("query events are buffered and lose nothing", () => {
         .poll(async () => (await eventsOf(ua, victim)).length, { timeout: 75_000, interval: 500 })
         .toBe(sent);
       await victim.close();
-      expect(await verifyChain(server.app.services.database.db)).toMatchObject({ intact: true });
+      expect(await verifyChains(server.app.services.database.db, testTrustedKeys())).toMatchObject({
+        intact: true,
+      });
     },
     120_000,
   );
@@ -756,6 +764,40 @@ describe("reading the audit log", () => {
     expect(dataOf(byName).auditEvents.totalCount).toBe(1);
   });
 
+  it("lists by the time of the event: a buffered query's event written after a mutation's", async () => {
+    // The query's event waits in the buffer (no timer flush) while the mutation's is written
+    // with its transaction, so the query's event is appended to the chain after the mutation's.
+    const lazy = await startServer({ ...secretsOf(server), AUDIT_FLUSH_MS: "600000" });
+    try {
+      const ua = tag();
+      const token = tenant.members.ADMIN.token;
+      await post({ query: `query Earlier { me { id } }` }, { token, ua }, lazy.url);
+      expect(lazy.app.audit.status().pending).toBe(1);
+      await post(
+        { query: `mutation Later { createCustomer(input: { name: "Later" }) { id } }` },
+        { token, ua },
+        lazy.url,
+      );
+      await lazy.app.audit.flush();
+      const chained = await eventsOf(ua, lazy);
+      const seqOf = (name: string) => chained.find((e) => e.operationName === name)!.seq;
+      expect(seqOf("Earlier")).toBeGreaterThan(seqOf("Later"));
+
+      const listed = await gql(
+        lazy.url,
+        `{ auditEvents(first: 2, filter: { actorId: "${tenant.members.ADMIN.id}" }) {
+          nodes { operationName at } pageInfo { endCursor } } }`,
+        {},
+        { token: tenant.members.AUDITOR.token },
+      );
+      const nodes = dataOf(listed).auditEvents.nodes;
+      expect(nodes.map((n: any) => n.operationName)).toEqual(["Later", "Earlier"]);
+      expect(Date.parse(nodes[0].at)).toBeGreaterThanOrEqual(Date.parse(nodes[1].at));
+    } finally {
+      await lazy.close();
+    }
+  });
+
   it("reads another organization's event cursor as an unknown one: it reveals nothing", async () => {
     await post(
       { query: `query BeforeForeign { me { id } }` },
@@ -803,12 +845,15 @@ describe("reading the audit log", () => {
       sql`update audit_events set outcome = 'SUCCESS'`,
       sql`delete from audit_events`,
       sql`truncate audit_events`,
-      sql`delete from audit_chain_head`,
-      sql`update audit_chain_head set seq = 0, hash = ''`,
+      sql`delete from audit_chains`,
+      sql`truncate audit_chains`,
+      sql`update audit_chains set seq = 0, hash = ''`,
+      sql`update audit_chains set seq = seq - 1`,
     ]) {
       await expect(db.execute(statement)).rejects.toThrow();
     }
-    expect(await verifyChain(db)).toMatchObject({ intact: true });
+    const report = await verifyChains(db, testTrustedKeys());
+    expect(report).toMatchObject({ intact: true });
   });
 });
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabaseHandle } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";
 import { AuditBuffer } from "../../src/security/audit/buffer.js";
-import { type AuditEventDraft, hashEvent } from "../../src/security/audit/event.js";
+import { type AuditEventDraft, chainOf, expectedHash } from "../../src/security/audit/event.js";
 import { sharedTestServer } from "../support/server.js";
 
 /*
@@ -20,8 +20,10 @@ beforeAll(async () => {
 
 const drafts: AuditEventDraft[] = [];
 function draft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
+  const orgId = overrides.orgId ?? null;
   const event: AuditEventDraft = {
     id: uuidv7(),
+    chainId: chainOf(orgId),
     orgId: null,
     at: new Date(),
     actorType: "ANONYMOUS",
@@ -226,8 +228,7 @@ describe("the audit buffer", () => {
     for (const event of events) {
       const row = rows.find((r) => r.id === event.id)!;
       expect(row).toMatchObject(event);
-      const { hash, ...unhashed } = row;
-      expect(hashEvent(unhashed)).toBe(hash);
+      expect(expectedHash(row)).toBe(row.hash);
     }
   });
 });

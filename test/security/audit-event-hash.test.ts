@@ -1,19 +1,29 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, GENESIS_HASH, hashEvent } from "../../src/security/audit/event.js";
+import type { AuditEventRow } from "../../src/db/schema.js";
+import {
+  canonicalJson,
+  chainHash,
+  contentHash,
+  expectedHash,
+  GENESIS_HASH,
+  LEGACY_CHAIN,
+  legacyEventHash,
+} from "../../src/security/audit/event.js";
 
 /*
- * hashEvent's encoding is part of every stored chain: an event hashed differently from how it
- * was written fails `npm run audit:verify`. These hashes were computed by the first release's
- * encoding (canonicalJson of an object of the columns), so any change to it shows here.
+ * The hash encodings are part of every stored chain: an event hashed differently from how it
+ * was written fails `npm run audit:verify`. The legacy hashes below were computed by the first
+ * release's encoding (canonicalJson of an object of the columns), so any change to it shows here.
  */
 
-type HashedEvent = Parameters<typeof hashEvent>[0];
+const ORG_CHAIN = "0192f3a4-0000-7000-8000-000000000001";
 
-const event: HashedEvent = {
+const event: AuditEventRow = {
   id: "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+  chainId: ORG_CHAIN,
   seq: 42,
-  orgId: "0192f3a4-0000-7000-8000-000000000001",
+  orgId: ORG_CHAIN,
   at: new Date("2026-11-28T04:30:00.123Z"),
   actorType: "USER",
   actorId: "0192f3a4-0000-7000-8000-000000000002",
@@ -32,9 +42,10 @@ const event: HashedEvent = {
   requestId: "req-1",
   durationMs: 7,
   prevHash: GENESIS_HASH,
+  hash: "",
 };
 
-const anonymous: HashedEvent = {
+const anonymous: AuditEventRow = {
   ...event,
   orgId: null,
   actorId: null,
@@ -49,31 +60,28 @@ const anonymous: HashedEvent = {
 };
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+const withoutKeys = (row: AuditEventRow, ...keys: string[]) =>
+  Object.fromEntries(Object.entries(row).filter(([key]) => !keys.includes(key)));
 
-describe("the audit event hash", () => {
+describe("the legacy event hash (the single chain of the first releases)", () => {
   it("is the hash stored chains were written with", () => {
-    expect(hashEvent(event)).toBe(
+    expect(legacyEventHash(event)).toBe(
       "c7db1a76174e09e82062df60589b225f2d88d4a632c6e86292535d674161c54a",
     );
-    expect(hashEvent(anonymous)).toBe(
+    expect(legacyEventHash(anonymous)).toBe(
       "8bb128881bc5b9526e8a27fd7c65191c4fd7045156f15bd519687eff06030309",
     );
   });
 
-  it("is SHA-256 of the canonical JSON of every column but the hash, whatever the key order", () => {
-    const reversed = Object.fromEntries(Object.entries(event).reverse()) as HashedEvent;
-    expect(hashEvent(reversed)).toBe(sha256(canonicalJson(event)));
-    expect(hashEvent(anonymous)).toBe(sha256(canonicalJson(anonymous)));
-  });
-
-  it("leaves out a column that is undefined, as canonical JSON does", () => {
-    const partial = { ...event, variables: undefined } as unknown as HashedEvent;
-    expect(hashEvent(partial)).toBe(sha256(canonicalJson(partial)));
-    expect(hashEvent(partial)).not.toBe(hashEvent(event));
+  it("is SHA-256 of the canonical JSON of the first release's columns, whatever the key order", () => {
+    const reversed = Object.fromEntries(Object.entries(event).reverse()) as AuditEventRow;
+    expect(legacyEventHash(reversed)).toBe(
+      sha256(canonicalJson(withoutKeys(event, "chainId", "hash"))),
+    );
   });
 
   it("changes with any column, the chain position included", () => {
-    const hash = hashEvent(event);
+    const hash = legacyEventHash(event);
     for (const [name, value] of Object.entries({
       seq: 43,
       prevHash: "f".repeat(64),
@@ -82,12 +90,55 @@ describe("the audit event hash", () => {
       variables: { z: [1, { b: null, a: "y" }], a: { é: true, "\u0000": 1.5 } },
       deniedFields: [],
     })) {
-      expect(hashEvent({ ...event, [name]: value }), name).not.toBe(hash);
+      expect(legacyEventHash({ ...event, [name]: value }), name).not.toBe(hash);
     }
   });
 
+  it("is the hash expected of an event of the legacy chain", () => {
+    expect(expectedHash({ ...event, chainId: LEGACY_CHAIN })).toBe(legacyEventHash(event));
+  });
+});
+
+describe("the chained event hash (a chain per organization)", () => {
+  it("hashes the content: canonical JSON of every column but its place in the chain", () => {
+    expect(contentHash(event)).toBe(
+      sha256(canonicalJson(withoutKeys(event, "seq", "prevHash", "hash"))),
+    );
+    const reversed = Object.fromEntries(Object.entries(event).reverse()) as AuditEventRow;
+    expect(contentHash(reversed)).toBe(contentHash(event));
+  });
+
+  it("links: SHA-256 of the previous hash's 32 bytes and the content hash's 32 bytes", () => {
+    const content = contentHash(event);
+    const joined = Buffer.concat([Buffer.from(GENESIS_HASH, "hex"), Buffer.from(content, "hex")]);
+    expect(chainHash(GENESIS_HASH, content)).toBe(
+      createHash("sha256").update(joined).digest("hex"),
+    );
+    expect(expectedHash(event)).toBe(chainHash(event.prevHash, content));
+  });
+
+  it("changes with any column, the chain it belongs to included, and with the previous hash", () => {
+    const hash = expectedHash(event);
+    for (const [name, value] of Object.entries({
+      chainId: "0192f3a4-0000-7000-8000-000000000009",
+      prevHash: "f".repeat(64),
+      outcome: "SUCCESS",
+      at: new Date("2026-11-28T04:30:00.124Z"),
+      variables: { z: [1, { b: null, a: "y" }], a: { é: true, "\u0000": 1.5 } },
+      deniedFields: [],
+      actorId: null,
+    })) {
+      expect(expectedHash({ ...event, [name]: value }), name).not.toBe(hash);
+    }
+  });
+
+  it("does not depend on the seq (the link does: removing an event breaks the next one's)", () => {
+    const renumbered: typeof event = { ...event, seq: 7 };
+    expect(contentHash(renumbered)).toBe(contentHash(event));
+  });
+
   it("does not hash a column that is not part of the event", () => {
-    const withHash = { ...event, hash: "a".repeat(64) } as HashedEvent;
-    expect(hashEvent(withHash)).toBe(hashEvent(event));
+    const withHash: typeof event = { ...event, hash: "a".repeat(64) };
+    expect(contentHash(withHash)).toBe(contentHash(event));
   });
 });

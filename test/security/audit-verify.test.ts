@@ -10,12 +10,17 @@ import { uuidv7 } from "../../src/db/uuidv7.js";
 import { describe, expect, it } from "vitest";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";
-import { appendToChain } from "../../src/security/audit/chain.js";
-import { type AuditEventDraft, hashEvent } from "../../src/security/audit/event.js";
+import { appendToChains } from "../../src/security/audit/chain.js";
+import {
+  type AuditEventDraft,
+  chainHash,
+  contentHash,
+  NO_ORGANIZATION_CHAIN,
+} from "../../src/security/audit/event.js";
 import { projectPath } from "../../src/paths.js";
 import { PGlite } from "@electric-sql/pglite";
-import { verifyChain } from "../../src/security/audit/verify.js";
-import { usingPostgres } from "../support/server.js";
+import { verifyChains } from "../../src/security/audit/verify.js";
+import { testSigningKeyPem, testTrustedKeys, usingPostgres } from "../support/server.js";
 
 /*
  * `npm run audit:verify` against a database an attacker edited directly in SQL, after dropping
@@ -70,6 +75,7 @@ async function scratchDatabase(forCli: boolean): Promise<Scratch> {
 function draft(n: number): AuditEventDraft {
   return {
     id: uuidv7(),
+    chainId: NO_ORGANIZATION_CHAIN,
     orgId: null,
     at: new Date(Date.UTC(2026, 0, 1, 0, 0, n)),
     actorType: "ANONYMOUS",
@@ -96,7 +102,12 @@ async function verifyCli(env: Record<string, string>) {
   const tsx = projectPath("node_modules/.bin/tsx");
   const cli = projectPath("src/security/audit/cli/verify.ts");
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
-  const childEnv = { ...inherited, NODE_ENV: "test", ...env };
+  const childEnv = {
+    ...inherited,
+    NODE_ENV: "test",
+    AUDIT_SIGNING_KEY: testSigningKeyPem(),
+    ...env,
+  };
   try {
     const { stdout } = await run(tsx, [cli], { env: childEnv, cwd: projectPath(".") });
     return { code: 0, report: JSON.parse(stdout.trim().split("\n").at(-1)!) };
@@ -111,7 +122,7 @@ async function verifyCli(env: Record<string, string>) {
 
 const dropTriggers = [
   sql`drop trigger audit_events_no_update_or_delete on audit_events`,
-  sql`drop trigger audit_chain_head_guard on audit_chain_head`,
+  sql`drop trigger audit_chains_guard on audit_chains`,
 ];
 
 /** Builds a chain of six events, lets `tamper` edit it as an attacker, and runs the CLI. */
@@ -123,14 +134,14 @@ async function tamperAndVerify(
   const scratch = await scratchDatabase(cli);
   try {
     const { db } = scratch.database;
-    await db.transaction((tx) => appendToChain(tx, [1, 2, 3].map(draft)));
-    await db.transaction((tx) => appendToChain(tx, [4, 5, 6].map(draft)));
+    await db.transaction((tx) => appendToChains(tx, [1, 2, 3].map(draft)));
+    await db.transaction((tx) => appendToChains(tx, [4, 5, 6].map(draft)));
     if (tamper) {
       for (const statement of dropTriggers) await db.execute(statement);
       await tamper(db);
     }
     if (!cli) {
-      const report = await verifyChain(db);
+      const report = await verifyChains(db, testTrustedKeys());
       return { code: report.intact ? 0 : 1, report: JSON.parse(JSON.stringify(report)) };
     }
     await scratch.database.close();
@@ -143,8 +154,9 @@ async function tamperAndVerify(
 /** An event forged with the real hash function, chained to the event at `afterSeq`. */
 async function forge(db: DatabaseHandle["db"], seq: number, afterSeq: number) {
   const [previous] = await db.select().from(auditEvents).where(eq(auditEvents.seq, afterSeq));
-  const unhashed = { ...draft(seq), operationName: "Forged", seq, prevHash: previous!.hash };
-  await db.insert(auditEvents).values({ ...unhashed, hash: hashEvent(unhashed) });
+  const forged = { ...draft(seq), operationName: "Forged" };
+  const hash = chainHash(previous!.hash, contentHash(forged));
+  await db.insert(auditEvents).values({ ...forged, seq, prevHash: previous!.hash, hash });
 }
 
 // Generous: the CLI starts a fresh process and, on PGlite, an on-disk database (slow on a busy machine).
@@ -152,7 +164,7 @@ describe("npm run audit:verify", { timeout: 180_000 }, () => {
   it("exits 0 on an intact chain", async () => {
     const { code, report } = await tamperAndVerify(undefined, { cli: true });
     expect(code).toBe(0);
-    expect(report).toMatchObject({ intact: true, events: 6, headSeq: 6 });
+    expect(report).toMatchObject({ intact: true, chains: 1, events: 6 });
   });
 
   it("reports an edited event", async () => {
@@ -172,7 +184,7 @@ describe("npm run audit:verify", { timeout: 180_000 }, () => {
       const edited = { ...row!, operationName: "Innocent" };
       await db
         .update(auditEvents)
-        .set({ operationName: "Innocent", hash: hashEvent(edited) })
+        .set({ operationName: "Innocent", hash: chainHash(row!.prevHash, contentHash(edited)) })
         .where(eq(auditEvents.seq, 2));
     });
     expect(code).toBe(1);

@@ -1,14 +1,18 @@
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../src/config.js";
 import { BlindIndex, FieldCipher, PiiDecryptionError } from "../../src/security/pii.js";
 
 const key = () => randomBytes(32).toString("base64");
+const signingKey = generateKeyPairSync("ed25519")
+  .privateKey.export({ type: "pkcs8", format: "pem" })
+  .toString();
 const production = (env: Record<string, string>) =>
   parseConfig({
     NODE_ENV: "production",
     JWT_SECRET: "k3Y-w1th-enough-entropy-for-hs256-signing!!",
     BLIND_INDEX_KEY: key(),
+    AUDIT_SIGNING_KEY: signingKey,
     ...env,
   });
 

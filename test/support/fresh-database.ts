@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { PGlite } from "@electric-sql/pglite";
-import { type SQL } from "drizzle-orm";
 import postgres from "postgres";
-import type { Database } from "../../src/db/client.js";
 import { usingPostgres } from "./server.js";
 
 /**
@@ -36,8 +34,4 @@ export async function freshDatabase(): Promise<FreshDatabase> {
   };
 }
 
-/** Rows of a raw SQL statement on either driver (PGlite returns { rows }, postgres-js an array). */
-export async function rawRows<T = Record<string, unknown>>(db: Database, query: SQL): Promise<T[]> {
-  const result: unknown = await db.execute(query);
-  return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[];
-}
+export { rawRows } from "../../src/db/raw-rows.js";

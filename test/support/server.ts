@@ -1,7 +1,9 @@
 import { PGlite } from "@electric-sql/pglite";
-import { randomBytes } from "node:crypto";
+import { createPrivateKey, randomBytes } from "node:crypto";
+import { inject } from "vitest";
 import { buildApp, type App, type AppDeps } from "../../src/app.js";
 import { parseConfig } from "../../src/config.js";
+import { TrustedKeys } from "../../src/security/audit/signing.js";
 
 /*
  * Tests talk HTTP to a real server on a random port, backed by PostgreSQL when DATABASE_URL is
@@ -51,6 +53,7 @@ export async function startServer(
     AUTH_ATTEMPTS_PER_MINUTE: "100000",
     // Refusals are answered at once here; the hold is tested on its own (test/http/isolation).
     RATE_LIMIT_HOLD_MS: "0",
+    AUDIT_SIGNING_KEY: testSigningKeyPem(),
     ...env,
   });
   const usesPglite = !config.databaseUrl;
@@ -79,18 +82,26 @@ export async function startSiblingServer(
   env: Record<string, string | undefined> = {},
   deps: AppDeps = {},
 ): Promise<TestServer> {
-  const { jwt, pii } = (await sharedTestServer()).app.services.config;
-  return startServer(
-    {
-      JWT_SECRET: jwt.secret,
-      PII_KEYS: [...pii.keys].map(([id, key]) => `${id}:${key.toString("base64")}`).join(","),
-      PII_ACTIVE_KEY: pii.activeKeyId,
-      BLIND_INDEX_KEY: pii.blindIndexKey.toString("base64"),
-      ...env,
-    },
-    deps,
-  );
+  return startServer({ ...secretsOf(await sharedTestServer()), ...env }, deps);
 }
+
+/** The settings that make another server accept this one's tokens and read its personal data. */
+export function secretsOf(server: TestServer): Record<string, string> {
+  const { jwt, pii } = server.app.services.config;
+  return {
+    JWT_SECRET: jwt.secret,
+    PII_KEYS: [...pii.keys].map(([id, key]) => `${id}:${key.toString("base64")}`).join(","),
+    PII_ACTIVE_KEY: pii.activeKeyId,
+    BLIND_INDEX_KEY: pii.blindIndexKey.toString("base64"),
+  };
+}
+
+/** The audit signing key of every test server (test/global-setup.ts). */
+export const testSigningKeyPem = (): string => inject("auditSigningKey");
+
+/** The public key of the test servers' checkpoints, as an auditor would trust it. */
+export const testTrustedKeys = (): TrustedKeys =>
+  new TrustedKeys([createPrivateKey(testSigningKeyPem())]);
 
 /** The settings production insists on: real secrets (fresh ones here) and bcrypt cost >= 10. */
 export function productionEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -102,6 +113,7 @@ export function productionEnv(extra: Record<string, string> = {}): Record<string
     PII_ACTIVE_KEY: "k1",
     BLIND_INDEX_KEY: key(),
     BCRYPT_ROUNDS: "10",
+    AUDIT_SIGNING_KEY: testSigningKeyPem(),
     ...extra,
   };
 }

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, lt, type SQL, sql } from "drizzle-orm";
+import { and, count, desc, eq, type SQL, sql } from "drizzle-orm";
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from "type-graphql";
 import { type AuditEventRow, auditEvents } from "../../db/schema.js";
 import { tenantOf } from "../../graphql/tenant.js";
@@ -48,19 +48,15 @@ export class AuditEventResolver {
       .where(
         and(
           ...conditions,
-          // Chain order (seq), not id order: ids are taken when an operation starts, seqs when
-          // its event is written. The cursor is an event id; the page continues below its seq.
-          // Seqs are global, so the cursor is looked up in the tenant only: another
-          // organization's event id reads as unknown (an empty page), never as a position.
+          // Newest first by the time of the event; the id breaks ties, so the order is total.
+          // The cursor is an event id, looked up in the tenant only: another organization's
+          // event id reads as unknown (an empty page), never as a position.
           page.afterId
-            ? lt(
-                auditEvents.seq,
-                sql`(select ${auditEvents.seq} from ${auditEvents} where ${auditEvents.id} = ${page.afterId} and ${auditEvents.orgId} = ${orgId})`,
-              )
+            ? sql`(${auditEvents.at}, ${auditEvents.id}) < (select ${auditEvents.at}, ${auditEvents.id} from ${auditEvents} where ${auditEvents.id} = ${page.afterId} and ${auditEvents.orgId} = ${orgId})`
             : undefined,
         ),
       )
-      .orderBy(desc(auditEvents.seq))
+      .orderBy(desc(auditEvents.at), desc(auditEvents.id))
       .limit(page.limit + 1);
     return toConnection(rows, page, async () => {
       const [row] = await ctx.db

@@ -3,9 +3,11 @@ import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
 import { AuditBuffer, type AuditBufferStatus } from "./buffer.js";
+import { Checkpointer } from "./checkpoint.js";
 import type { OperationRequest } from "./describe-operation.js";
 import { type AuditEventDraft, logFieldsOf } from "./event.js";
 import { type AuditSink, OperationAudit } from "./operation-audit.js";
+import type { Signer } from "./signing.js";
 
 export interface AuditLogOptions {
   database: Database;
@@ -14,6 +16,9 @@ export interface AuditLogOptions {
   flushMs: number;
   /** Token limit used when the audit log parses a document Apollo did not (a 401). */
   maxTokens: number;
+  /** Signs the checkpoints, written every `checkpointSeconds` for the chains that moved. */
+  signer: Signer;
+  checkpointSeconds: number;
 }
 
 /** The operation as sent: a POST body (or batch element), or the parameters of a GET. */
@@ -43,6 +48,7 @@ export class AuditLog implements AuditSink {
   readonly maxTokens: number;
   private readonly buffer: AuditBuffer;
   private readonly logger: Logger;
+  private readonly checkpointer: Checkpointer;
 
   constructor(options: AuditLogOptions) {
     this.maxTokens = options.maxTokens;
@@ -52,6 +58,13 @@ export class AuditLog implements AuditSink {
       flushMs: options.flushMs,
       onWritten: (rows) => this.written(rows),
     });
+    this.checkpointer = new Checkpointer(
+      options.database,
+      options.signer,
+      this.logger,
+      options.checkpointSeconds * 1000,
+    );
+    this.checkpointer.start();
   }
 
   /**
@@ -84,6 +97,7 @@ export class AuditLog implements AuditSink {
   }
 
   written(rows: AuditEventRow[]): void {
+    for (const row of rows) this.checkpointer.wrote(row.chainId);
     if (!this.logger.isLevelEnabled("info")) return; // LOG_LEVEL above info: build no copies
     for (const row of rows) this.logger.info({ audit: logFieldsOf(row) }, "audit event");
   }
@@ -109,8 +123,18 @@ export class AuditLog implements AuditSink {
     return this.buffer.flush();
   }
 
-  /** After the server stopped taking requests: writes everything still buffered. */
-  close(): Promise<void> {
-    return this.buffer.close();
+  /** Writes the buffered events, then a checkpoint of every chain that moved (operators, tests). */
+  async checkpoint(): Promise<void> {
+    await this.buffer.flush();
+    await this.checkpointer.run();
+  }
+
+  /**
+   * After the server stopped taking requests: writes everything still buffered, then checkpoints
+   * the chains this instance wrote to.
+   */
+  async close(): Promise<void> {
+    await this.buffer.close();
+    await this.checkpointer.close();
   }
 }

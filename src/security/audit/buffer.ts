@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
-import { appendToChain } from "./chain.js";
+import { appendToChains } from "./chain.js";
 import type { AuditEventDraft } from "./event.js";
 
 export interface AuditBufferOptions {
@@ -132,7 +132,7 @@ export class AuditBuffer {
         // above 0 until a write succeeds: a batch no write has tried skips the "stored?" lookup.
         const firstAttempt = this.failures === 0;
         rows = await withTimeout(
-          this.db.transaction((tx) => appendToChain(tx, batch, { firstAttempt })),
+          this.db.transaction((tx) => appendToChains(tx, batch, { firstAttempt })),
           WRITE_TIMEOUT_MS,
         );
       } catch (error) {

@@ -1,11 +1,22 @@
 import { createHash } from "node:crypto";
 import type { AuditEventRow } from "../../db/schema.js";
 
-/** An audit event before it is placed in the chain (seq and hashes are assigned on write). */
+/** An audit event before it is placed in its chain (seq and hashes are assigned on write). */
 export type AuditEventDraft = Omit<AuditEventRow, "seq" | "prevHash" | "hash">;
 
-/** The hash the first event chains to. */
+/** The hash the first event of a chain chains to. */
 export const GENESIS_HASH = "0".repeat(64);
+
+/** The chain of events that have no organization (a refused anonymous request, a signUp). */
+export const NO_ORGANIZATION_CHAIN = "00000000-0000-0000-0000-000000000000";
+/**
+ * The one chain of the releases before chains per organization: its events keep the seqs and
+ * hashes they were written with (legacyEventHash), and nothing is appended to it any more.
+ */
+export const LEGACY_CHAIN = "00000000-0000-0000-0000-000000000001";
+
+/** The chain an event of this organization (or of none) belongs to. */
+export const chainOf = (orgId: string | null): string => orgId ?? NO_ORGANIZATION_CHAIN;
 
 /** JSON with object keys sorted at every depth: one encoding per value, whatever the key order. */
 export function canonicalJson(value: unknown): string {
@@ -21,12 +32,13 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-type HashedEvent = Omit<AuditEventRow, "hash">;
+/** The columns an event's content hash covers: all but its place in the chain. */
+type EventContent = Omit<AuditEventRow, "seq" | "prevHash" | "hash">;
 
-/** Every column but the hash itself: a Record, so a column added to the table must be listed. */
-const HASHED_COLUMNS: Record<keyof HashedEvent, true> = {
+/** A Record, so that a column added to the table must be listed here (or the build fails). */
+const CONTENT_COLUMNS: Record<keyof EventContent, true> = {
   id: true,
-  seq: true,
+  chainId: true,
   orgId: true,
   at: true,
   actorType: true,
@@ -45,23 +57,35 @@ const HASHED_COLUMNS: Record<keyof HashedEvent, true> = {
   actualCost: true,
   requestId: true,
   durationMs: true,
-  prevHash: true,
 };
 
-/** The hashed columns with their JSON keys, in canonical (sorted) order. */
-const HASHED_FIELDS = (Object.keys(HASHED_COLUMNS) as (keyof HashedEvent)[])
-  .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-  .map((name) => ({ name, key: `${JSON.stringify(name)}:` }));
+/** The legacy chain's columns: every column the table had then, its place in the chain included. */
+const LEGACY_COLUMNS = [
+  ...Object.keys(CONTENT_COLUMNS).filter((name) => name !== "chainId"),
+  "seq",
+  "prevHash",
+] as (keyof AuditEventRow)[];
+
+/** Columns with their JSON keys, in canonical (sorted) order, worked out once. */
+const sortedFields = (names: readonly (keyof AuditEventRow)[]) =>
+  [...names]
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((name) => ({ name, key: `${JSON.stringify(name)}:` }));
+
+const CONTENT_FIELDS = sortedFields(Object.keys(CONTENT_COLUMNS) as (keyof EventContent)[]);
+const LEGACY_FIELDS = sortedFields(LEGACY_COLUMNS);
 
 /**
- * SHA-256 over the canonical encoding of every column but the hash itself (prevHash included),
- * so changing any stored value, or the event's place in the chain, changes the hash. The same
- * string as canonicalJson of an object of those columns, with the key order worked out once
- * instead of sorted again for every event (it is hashed on every request's path).
+ * SHA-256 over the canonical JSON of the given columns: the same string as canonicalJson of an
+ * object of those columns, with the key order worked out once instead of sorted again for every
+ * event (it is hashed on every request's path).
  */
-export function hashEvent(event: HashedEvent): string {
+function hashColumns(
+  event: Partial<AuditEventRow>,
+  fields: readonly { name: keyof AuditEventRow; key: string }[],
+): string {
   let json = "";
-  for (const { name, key } of HASHED_FIELDS) {
+  for (const { name, key } of fields) {
     const value = event[name];
     if (value === undefined) continue;
     json += `${json === "" ? "{" : ","}${key}${canonicalJson(value)}`;
@@ -71,10 +95,34 @@ export function hashEvent(event: HashedEvent): string {
     .digest("hex");
 }
 
+/** What an event says, hashed: every column but its place in the chain (its chain included). */
+export const contentHash = (event: EventContent): string => hashColumns(event, CONTENT_FIELDS);
+
+/**
+ * An event's hash in its chain: SHA-256 of the previous event's hash and its own content hash,
+ * as 32 bytes each. PostgreSQL computes the same (sha256 of the two decoded digests) when a
+ * mutation appends its event in one statement.
+ */
+export const chainHash = (prevHash: string, content: string): string =>
+  createHash("sha256")
+    .update(Buffer.from(prevHash, "hex"))
+    .update(Buffer.from(content, "hex"))
+    .digest("hex");
+
+/** A legacy-chain event's hash: over every column it had (its seq and prevHash included). */
+export const legacyEventHash = (event: AuditEventRow): string => hashColumns(event, LEGACY_FIELDS);
+
+/** The hash an event must carry, by the rules of its chain. */
+export const expectedHash = (event: AuditEventRow): string =>
+  event.chainId === LEGACY_CHAIN
+    ? legacyEventHash(event)
+    : chainHash(event.prevHash, contentHash(event));
+
 /** The copy of an event for the structured log (SIEM): no variables, no user agent. */
 export function logFieldsOf(event: AuditEventRow) {
   return {
     id: event.id,
+    chainId: event.chainId,
     seq: event.seq,
     hash: event.hash,
     at: event.at.toISOString(),

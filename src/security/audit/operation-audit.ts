@@ -6,14 +6,14 @@ import { ErrorCode } from "../../graphql/errors.js";
 import type { Context, FieldOutcomeRecorder } from "../../graphql/types.js";
 import { isDenial } from "../authz/denials.js";
 import { PII_FIELDS } from "../sensitive-data.js";
-import { appendToChain } from "./chain.js";
+import { appendEvent } from "./chain.js";
 import {
   describeOperation,
   type OperationDescription,
   type OperationRequest,
   storableText,
 } from "./describe-operation.js";
-import type { AuditEventDraft } from "./event.js";
+import { type AuditEventDraft, chainOf } from "./event.js";
 
 type Outcome = AuditEventDraft["outcome"];
 
@@ -161,10 +161,8 @@ export class OperationAudit implements FieldOutcomeRecorder {
       return;
     }
     try {
-      const rows = await transaction.commit((tx) =>
-        appendToChain(tx, [draft], { firstAttempt: true }),
-      );
-      this.log.written(rows);
+      const row = await transaction.commit((tx) => appendEvent(tx, draft));
+      this.log.written([row]);
       this.log.releaseSlot();
     } catch (error) {
       // Rolled back: the failure is recorded under the same id, through the buffer.
@@ -244,10 +242,12 @@ export class OperationAudit implements FieldOutcomeRecorder {
           ? undefined
           : this.claimed;
     const cost = context?.operation.cost;
+    const orgId = actor?.orgId ?? null;
     return {
       id: this.id,
+      chainId: chainOf(orgId),
       at: this.at,
-      orgId: actor?.orgId ?? null,
+      orgId,
       actorType: !actor ? "ANONYMOUS" : actor.kind === "user" ? "USER" : "API_CLIENT",
       actorId: actor?.id ?? null,
       ip: storableText(this.request.ip),

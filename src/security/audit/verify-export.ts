@@ -1,0 +1,195 @@
+import type { AuditCheckpointRow, AuditEventRow } from "../../db/schema.js";
+import { canonicalJson } from "./event.js";
+import type { TrustedKeys } from "./signing.js";
+import { CheckpointTrail, ChainWalk, genesisLink } from "./verify.js";
+
+/*
+ * Verifies an export (export.ts) with no database and no secret, only the public keys it is
+ * told to trust: every line must be the canonical JSON of an event or a checkpoint; the events
+ * must form their chain (links, hashes, seqs) from the start of the chain or from the export's
+ * first checkpoint; every checkpoint must be signed by a trusted key, follow the previous one,
+ * come right after the event it signed and state that event's hash; the last event must be
+ * covered by a checkpoint. The first line that fails is reported.
+ */
+
+export type ExportReport =
+  | { intact: true; chainId: string | null; events: number; checkpoints: number; lastSeq: number }
+  | { intact: false; line: number; message: string };
+
+const EVENT_KEYS: readonly (keyof AuditEventRow)[] = [
+  "id",
+  "chainId",
+  "seq",
+  "orgId",
+  "at",
+  "actorType",
+  "actorId",
+  "ip",
+  "userAgent",
+  "operationType",
+  "operationName",
+  "documentHash",
+  "variables",
+  "outcome",
+  "errorCodes",
+  "sensitiveFields",
+  "deniedFields",
+  "requestedCost",
+  "actualCost",
+  "requestId",
+  "durationMs",
+  "prevHash",
+  "hash",
+];
+const CHECKPOINT_KEYS: readonly (keyof AuditCheckpointRow)[] = [
+  "id",
+  "chainId",
+  "orgId",
+  "seq",
+  "hash",
+  "at",
+  "previous",
+  "keyId",
+  "signature",
+];
+
+class LineError extends Error {}
+
+/** The record of a line, with exactly these keys (and `type`) and an exact ISO time. */
+function recordOf(
+  parsed: Record<string, unknown>,
+  keys: readonly string[],
+): Record<string, unknown> {
+  const names = Object.keys(parsed).filter((name) => name !== "type");
+  const missing = keys.filter((key) => !(key in parsed));
+  const unknown = names.filter((name) => !keys.includes(name));
+  if (missing.length > 0 || unknown.length > 0) {
+    const faults = [
+      missing.length > 0 && `missing ${missing.join(", ")}`,
+      unknown.length > 0 && `unknown ${unknown.join(", ")}`,
+    ];
+    throw new LineError(faults.filter(Boolean).join("; "));
+  }
+  const at = parsed.at;
+  if (typeof at !== "string" || Number.isNaN(Date.parse(at)) || new Date(at).toISOString() !== at) {
+    throw new LineError("no valid time (at)");
+  }
+  if (typeof parsed.seq !== "number" || !Number.isSafeInteger(parsed.seq) || parsed.seq < 1) {
+    throw new LineError("no valid seq");
+  }
+  for (const key of ["chainId", "hash"]) {
+    if (typeof parsed[key] !== "string") throw new LineError(`no valid ${key}`);
+  }
+  const { type: _type, ...record } = parsed;
+  return { ...record, at: new Date(at) };
+}
+
+function parseLine(text: string): {
+  type: "event" | "checkpoint";
+  record: Record<string, unknown>;
+} {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new LineError("not JSON");
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new LineError("not a JSON object");
+  }
+  const fields = parsed as Record<string, unknown>;
+  // one encoding per record: a byte changed anywhere (even one that JSON reads the same) shows
+  if (canonicalJson(fields) !== text) throw new LineError("not as exported (not canonical JSON)");
+  if (fields.type === "event") return { type: "event", record: recordOf(fields, EVENT_KEYS) };
+  if (fields.type === "checkpoint") {
+    return { type: "checkpoint", record: recordOf(fields, CHECKPOINT_KEYS) };
+  }
+  throw new LineError("neither an event nor a checkpoint");
+}
+
+/** Splits the export into lines: every line ends with a newline, none is empty. */
+function linesOf(content: Buffer): string[] {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(content);
+  } catch {
+    // the first line that is not UTF-8
+    const lines = content.toString("latin1").split("\n");
+    const bad = lines.findIndex((line) => {
+      try {
+        new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(line, "latin1"));
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    throw Object.assign(new LineError("not UTF-8"), { line: bad + 1 });
+  }
+  if (text === "") throw Object.assign(new LineError("the file is empty"), { line: 1 });
+  const lines = text.split("\n");
+  if (lines.at(-1) !== "") {
+    throw Object.assign(new LineError("the file does not end with a newline (it was cut)"), {
+      line: lines.length,
+    });
+  }
+  return lines.slice(0, -1);
+}
+
+export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
+  let lineNumber = 0;
+  try {
+    const lines = linesOf(content);
+    let walk: ChainWalk | undefined;
+    let trail: CheckpointTrail | undefined;
+    let firstUncovered = 0;
+    for (const text of lines) {
+      lineNumber += 1;
+      const { type, record } = parseLine(text);
+      if (type === "event") {
+        const event = record as unknown as AuditEventRow;
+        walk ??= new ChainWalk(event.chainId, genesisLink());
+        trail ??= new CheckpointTrail(event.chainId, keys);
+        const problem = walk.next(event);
+        if (problem) throw new LineError(problem.message);
+        if (firstUncovered === 0) firstUncovered = lineNumber;
+        continue;
+      }
+      const checkpoint = record as unknown as AuditCheckpointRow;
+      if (!walk) {
+        // the export starts here: the checkpoint vouches for the chain up to its seq
+        walk = new ChainWalk(checkpoint.chainId, {
+          seq: checkpoint.seq,
+          hash: checkpoint.hash,
+          id: null,
+        });
+        trail = new CheckpointTrail(checkpoint.chainId, keys, undefined);
+      }
+      const head = walk.head;
+      if (checkpoint.seq !== head.seq) {
+        throw new LineError(
+          `checkpoint seq ${checkpoint.seq} is out of place: it must come right after event seq ${checkpoint.seq}`,
+        );
+      }
+      const message = trail!.next(checkpoint, head.hash);
+      if (message) throw new LineError(message);
+      firstUncovered = 0;
+    }
+    if (firstUncovered !== 0) {
+      lineNumber = firstUncovered;
+      throw new LineError(
+        "this event and the ones after it are not covered by a checkpoint (the end was cut)",
+      );
+    }
+    return {
+      intact: true,
+      chainId: walk?.chainId ?? null,
+      events: walk?.events ?? 0,
+      checkpoints: trail?.checkpoints ?? 0,
+      lastSeq: walk?.head.seq ?? 0,
+    };
+  } catch (error) {
+    if (!(error instanceof LineError)) throw error;
+    const line = (error as LineError & { line?: number }).line ?? lineNumber;
+    return { intact: false, line, message: `line ${line}: ${error.message}` };
+  }
+}
