@@ -16,7 +16,7 @@ import type { Signer, TrustedKeys } from "./signing.js";
  * signed (or published) shows, even if whoever made it controlled the database.
  */
 
-export type CheckpointFields = Omit<AuditCheckpointRow, "id" | "signature">;
+export type CheckpointFields = Omit<AuditCheckpointRow, "signature">;
 
 /** Fixed text before the JSON: these signed bytes can never be read as another signed message. */
 const STATEMENT_PREFIX = "customer-records-api audit checkpoint v1\n";
@@ -26,6 +26,7 @@ export const signedBytes = (checkpoint: CheckpointFields): Buffer =>
   Buffer.from(
     STATEMENT_PREFIX +
       canonicalJson({
+        id: checkpoint.id,
         chainId: checkpoint.chainId,
         orgId: checkpoint.orgId,
         seq: checkpoint.seq,
@@ -49,16 +50,17 @@ export const organizationOfChain = (chainId: string): string | null =>
 
 export function signCheckpoint(
   signer: Signer,
-  fields: Omit<CheckpointFields, "keyId">,
+  fields: Omit<CheckpointFields, "id" | "keyId">,
 ): AuditCheckpointRow {
-  const unsigned = { ...fields, keyId: signer.keyId };
-  return { id: uuidv7(), ...unsigned, signature: signer.sign(signedBytes(unsigned)) };
+  const unsigned = { id: uuidv7(), ...fields, keyId: signer.keyId };
+  return { ...unsigned, signature: signer.sign(signedBytes(unsigned)) };
 }
 
 interface MovedChain {
   chain_id: string;
   seq: number | string;
   hash: string;
+  last_id: string | null;
   last_seq: number | string | null;
   last_hash: string | null;
   last_at: Date | string | null;
@@ -86,7 +88,7 @@ export async function writeCheckpoints(
     : sql``;
   const moved = await rawRows<MovedChain>(
     db,
-    sql`select c.chain_id, c.seq, c.hash, last.seq as last_seq, last.hash as last_hash,
+    sql`select c.chain_id, c.seq, c.hash, last.id as last_id, last.seq as last_seq, last.hash as last_hash,
           last.at as last_at, last.previous as last_previous, last.key_id as last_key_id,
           last.org_id as last_org_id
         from audit_chains c
@@ -109,6 +111,7 @@ export async function writeCheckpoints(
         chain.last_seq === null
           ? GENESIS_HASH
           : checkpointHash({
+              id: chain.last_id!,
               chainId: chain.chain_id,
               orgId: chain.last_org_id,
               seq: Number(chain.last_seq),

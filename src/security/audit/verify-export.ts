@@ -13,7 +13,15 @@ import { CheckpointTrail, ChainWalk, genesisLink } from "./verify.js";
  */
 
 export type ExportReport =
-  | { intact: true; chainId: string | null; events: number; checkpoints: number; lastSeq: number }
+  | {
+      intact: true;
+      chainId: string | null;
+      /** Where the export starts: 0 from the chain's first event, else a checkpoint's seq. */
+      fromSeq: number;
+      events: number;
+      checkpoints: number;
+      lastSeq: number;
+    }
   | { intact: false; line: number; message: string };
 
 const EVENT_KEYS: readonly (keyof AuditEventRow)[] = [
@@ -142,6 +150,7 @@ export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
     let walk: ChainWalk | undefined;
     let trail: CheckpointTrail | undefined;
     let firstUncovered = 0;
+    let fromSeq = 0;
     for (const text of lines) {
       lineNumber += 1;
       const { type, record } = parseLine(text);
@@ -157,6 +166,7 @@ export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
       const checkpoint = record as unknown as AuditCheckpointRow;
       if (!walk) {
         // the export starts here: the checkpoint vouches for the chain up to its seq
+        fromSeq = checkpoint.seq;
         walk = new ChainWalk(checkpoint.chainId, {
           seq: checkpoint.seq,
           hash: checkpoint.hash,
@@ -183,6 +193,7 @@ export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
     return {
       intact: true,
       chainId: walk?.chainId ?? null,
+      fromSeq,
       events: walk?.events ?? 0,
       checkpoints: trail?.checkpoints ?? 0,
       lastSeq: walk?.head.seq ?? 0,
