@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { type GraphQLSchema, lexicographicSortSchema, printSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { ApiClientResolver } from "../modules/api-clients/api-client.resolver.js";
+import { AuditCheckpointResolver } from "../modules/audit/audit-checkpoint.resolver.js";
 import { AuditEventResolver } from "../modules/audit/audit-event.resolver.js";
 import { AuthResolver } from "../modules/auth/auth.resolver.js";
 import { CustomerResolver } from "../modules/customers/customer.resolver.js";
@@ -20,6 +21,7 @@ export const resolvers = [
   CustomerResolver,
   NoteResolver,
   AuditEventResolver,
+  AuditCheckpointResolver,
   ApiClientResolver,
   AuthResolver,
 ] as const;

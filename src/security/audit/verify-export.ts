@@ -172,7 +172,7 @@ export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
           hash: checkpoint.hash,
           id: null,
         });
-        trail = new CheckpointTrail(checkpoint.chainId, keys, undefined);
+        trail = new CheckpointTrail(checkpoint.chainId, keys, null);
       }
       const head = walk.head;
       if (checkpoint.seq !== head.seq) {

@@ -131,7 +131,8 @@ export class CheckpointTrail {
   constructor(
     readonly chainId: string,
     private readonly keys: TrustedKeys,
-    private previous: string | undefined = GENESIS_HASH,
+    /** The hash the next checkpoint must name as previous; null when not known (see above). */
+    private previous: string | null = GENESIS_HASH,
   ) {}
 
   /** The last checkpoint that fitted. */
@@ -152,7 +153,7 @@ export class CheckpointTrail {
     if (!signatureIsValid(this.keys, checkpoint)) {
       return `checkpoint seq ${seq} does not match its signature`;
     }
-    if (this.previous !== undefined && checkpoint.previous !== this.previous) {
+    if (this.previous !== null && checkpoint.previous !== this.previous) {
       return `checkpoint seq ${seq} does not follow the previous checkpoint (one was removed or replaced)`;
     }
     if (this.last && seq <= this.last.seq) {

@@ -47,6 +47,7 @@ export const POLICY: Readonly<Record<string, Readonly<Record<string, FieldPolicy
     // The email filter is an exact-match oracle on Customer.email: only its readers may use it.
     customers: grant(customerReaderGrant, { "filter.email": customerPiiGrant }),
     auditEvents: auditReader,
+    auditCheckpoint: auditReader,
     apiClients: adminOnly,
   },
   Mutation: {
@@ -87,6 +88,10 @@ export const POLICY: Readonly<Record<string, Readonly<Record<string, FieldPolicy
       "requestId",
       "durationMs",
     ],
+    auditReader,
+  ),
+  AuditCheckpoint: each(
+    ["seq", "hash", "at", "previous", "keyId", "signature", "line", "publicKey"],
     auditReader,
   ),
   ApiClient: each(
