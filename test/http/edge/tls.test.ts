@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/config.js";
 import { createLogger } from "../../../src/logger.js";
 import { createTestPki, type Leaf, type TestPki } from "../../support/certificates.js";
+import { securityProbe } from "../../support/security-probe.js";
 import { spawnServer, type ServerProcess } from "../../support/server-process.js";
 import { startServer } from "../../support/server.js";
 
@@ -103,6 +104,7 @@ beforeAll(async () => {
     TLS_KEY_FILE: join(mountDir, "tls.key"),
     TLS_RELOAD_INTERVAL_MS: "200",
     KEEP_ALIVE_TIMEOUT_MS: "60000",
+    METRICS_TOKEN: "metrics-token-0123456789-abcdefghijklmnop",
   });
 }, 180_000);
 
@@ -148,6 +150,30 @@ describe("direct TLS", () => {
     });
     expect(answer).toBe("ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION");
   });
+
+  it("passes every check of npm run security:probe, for a client that trusts the CA", async () => {
+    const caFile = join(pki.dir, "ca.crt");
+    const { code, lines } = await securityProbe(`https://127.0.0.1:${server.port}`, {
+      NODE_EXTRA_CA_CERTS: caFile,
+    });
+    expect(lines.map((l) => l.split(":")[0])).toEqual([
+      "PASS tls",
+      "PASS headers",
+      "PASS introspection",
+      "PASS csrf",
+      "PASS errors",
+      "PASS body-limit",
+      "PASS metrics",
+    ]);
+    expect(lines[0]).toMatch(
+      /^PASS tls: TLSv1\.3, TLS 1\.1 refused, certificate valid for 29 more days$/,
+    );
+    expect(code).toBe(0);
+    // without the CA, the certificate is not trusted and the probe says so
+    const untrusted = await securityProbe(`https://127.0.0.1:${server.port}`);
+    expect(untrusted.lines[0]).toMatch(/^FAIL tls: TLS handshake failed: /);
+    expect(untrusted.code).toBe(1);
+  }, 60_000);
 
   it("gives a plain-HTTP request on the TLS port no HTTP answer", async () => {
     await expect(fetch(`http://127.0.0.1:${server.port}/healthz`)).rejects.toThrow();
