@@ -8,6 +8,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin
 import { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
 import type { PGlite } from "@electric-sql/pglite";
 import type { GraphQLSchema } from "graphql";
+import type { Server as TlsServer } from "node:tls";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
@@ -28,6 +29,7 @@ import { parseOriginPatterns } from "./http/origins.js";
 import { Readiness } from "./http/readiness.js";
 import { registerRequestIdHeader } from "./http/request-id.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
+import { loadTlsCredentials, reloadCertificateOnChange, TLS_POLICY } from "./http/tls.js";
 import { createLogger } from "./logger.js";
 import { AuditLog } from "./security/audit/audit-log.js";
 import { signerOf } from "./security/audit/signing.js";
@@ -78,6 +80,7 @@ function parseTrustProxy(value: string | undefined) {
 /** The one wiring function: main.ts and every test build the server through it. */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger(config.logLevel);
+  const tls = config.tls && loadTlsCredentials(config.tls); // before anything opens: fails fast
   const opened = await openServices(config, logger, deps.pglite);
   const services = deps.cipher ? { ...opened, cipher: deps.cipher } : opened;
   const { database, redis } = services;
@@ -98,7 +101,17 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const { requestTimeoutMs, keepAliveTimeoutMs, maxConnections, maxConnectionsPerAddress } =
     config.http;
   const trustProxy = parseTrustProxy(config.trustProxy);
-  const server: FastifyInstance = Fastify({
+  const http = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs),
+    connectionsCheckingInterval: 1_000,
+  };
+  // Fastify passes `http` to http.createServer only: with TLS the same options go into `https`.
+  const transport = tls
+    ? { https: { ...http, ...TLS_POLICY, cert: tls.cert, key: tls.key } }
+    : { http };
+  const server = Fastify({
+    ...transport,
     loggerInstance,
     bodyLimit: config.limits.bodyBytes,
     trustProxy,
@@ -111,12 +124,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     requestTimeout: requestTimeoutMs,
     connectionTimeout: requestTimeoutMs,
     keepAliveTimeout: keepAliveTimeoutMs,
-    http: {
-      requestTimeout: requestTimeoutMs,
-      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs),
-      connectionsCheckingInterval: 1_000,
-    },
-  });
+  }) as unknown as FastifyInstance; // the https instance, seen as the http one every module takes
+  const stopCertificateReload =
+    tls && config.tls
+      ? reloadCertificateOnChange(server.server as unknown as TlsServer, config.tls, tls, {
+          intervalMs: config.tls.reloadIntervalMs,
+          logger,
+        })
+      : () => undefined;
   server.server.maxConnections = maxConnections; // past it, new sockets are closed at once
   if (!trustProxy) limitConnectionsPerAddress(server.server, maxConnectionsPerAddress);
   server.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
@@ -125,7 +140,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerRequestIdHeader(server);
   const connections = registerConnectionDraining(server);
   await registerSecurityHeaders(server, {
-    hsts: config.isProduction,
+    hsts: config.isProduction || Boolean(tls),
     sandbox: config.isDevelopment,
   });
   await registerCors(server, parseOriginPatterns(config.corsOrigins));
@@ -186,6 +201,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     close: async () => {
       readiness.markClosing();
       connections.drain();
+      stopCertificateReload();
       await server.close(); // drains Apollo too
       await audit.close(); // writes the buffered audit events before the database closes
       await database.close();

@@ -110,6 +110,10 @@ const envSchema = z.object({
   CORS_ORIGINS: list.pipe(z.array(corsOrigin)).optional(),
   INTROSPECTION: z.enum(["public", "authenticated", "off"]).optional(),
   TRUST_PROXY: z.string().optional(),
+  // Direct TLS: both PEM files or neither (then TLS is terminated in front of the server).
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  TLS_RELOAD_INTERVAL_MS: int(100, 60_000).default(1_000),
   METRICS_TOKEN: strongSecret.optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SEED_DEMO_DATA: bool.optional(),
@@ -228,6 +232,25 @@ export function parseConfig(env: Env) {
     throw new ConfigError("Invalid configuration: BCRYPT_ROUNDS must be at least 10 in production");
   }
 
+  if (Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE)) {
+    throw new ConfigError(
+      `Invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together (only ${e.TLS_CERT_FILE ? "TLS_CERT_FILE" : "TLS_KEY_FILE"} is set)`,
+    );
+  }
+  const tls =
+    e.TLS_CERT_FILE && e.TLS_KEY_FILE
+      ? {
+          certFile: resolve(e.TLS_CERT_FILE),
+          keyFile: resolve(e.TLS_KEY_FILE),
+          reloadIntervalMs: e.TLS_RELOAD_INTERVAL_MS,
+        }
+      : undefined;
+  if (production && !tls) {
+    warnings.push(
+      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (README "TLS")',
+    );
+  }
+
   let generated: GeneratedSecrets | undefined;
   if (missing.length > 0) {
     if (e.NODE_ENV === "development") {
@@ -290,6 +313,8 @@ export function parseConfig(env: Env) {
     corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),
     introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
     trustProxy: e.TRUST_PROXY,
+    /** Direct TLS (README "TLS"); undefined when a proxy in front terminates it. */
+    tls,
     /** Bearer token for GET /metrics; without it /metrics is open outside production, absent in it. */
     metricsToken: e.METRICS_TOKEN,
     logLevel: e.LOG_LEVEL,

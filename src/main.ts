@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const app = await buildApp(config, { logger });
   await app.server.listen({ port: config.port, host: config.host });
   logger.info(
-    `GraphQL API at http://localhost:${config.port}/graphql (${config.nodeEnv}, ${app.services.database.driver})`,
+    `GraphQL API at ${config.tls ? "https" : "http"}://localhost:${config.port}/graphql (${config.nodeEnv}, ${app.services.database.driver})`,
   );
 
   let stopping = false;

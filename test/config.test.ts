@@ -136,4 +136,28 @@ describe("configuration", () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it.each([
+    ["TLS_CERT_FILE", { TLS_CERT_FILE: "/etc/tls/tls.crt" }],
+    ["TLS_KEY_FILE", { TLS_KEY_FILE: "/etc/tls/tls.key" }],
+  ])("refuses %s without the other TLS file, naming both", (only, env) => {
+    expect(errorOf({ ...productionSecrets, ...env })).toBe(
+      `Invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together (only ${only} is set)`,
+    );
+  });
+
+  it("warns once in production without TLS files that TLS must be terminated in front", () => {
+    const tlsWarnings = (env: Record<string, string>) =>
+      parseConfig(env).warnings.filter((w) => w.includes("TLS"));
+    expect(tlsWarnings(productionSecrets)).toEqual([
+      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (README "TLS")',
+    ]);
+    const direct = { TLS_CERT_FILE: "tls.crt", TLS_KEY_FILE: "tls.key" };
+    expect(tlsWarnings({ ...productionSecrets, ...direct })).toEqual([]);
+    expect(tlsWarnings({ NODE_ENV: "test" })).toEqual([]);
+    expect(parseConfig({ ...productionSecrets, ...direct }).config.tls).toMatchObject({
+      reloadIntervalMs: 1000,
+    });
+    expect(parseConfig(productionSecrets).config.tls).toBeUndefined();
+  });
 });

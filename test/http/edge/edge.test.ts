@@ -278,6 +278,8 @@ describe("errors outside GraphQL", () => {
       [await post(prod.url, ""), 400],
       [await post(prod.url, '{"__proto__": {"admin": true}, "query": "{ me { id } }"}'), 400],
       [await post(prod.url, typename, { "content-type": "application/xml" }), 415],
+      // no file uploads: multipart bodies have no parser
+      [await post(prod.url, "--b\r\n", { "content-type": "multipart/form-data; boundary=b" }), 415],
       [
         await post(prod.url, JSON.stringify({ query: `{ __typename } #${"x".repeat(100_001)}` })),
         413,

@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/*
+ * The real process (src/main.ts, as `npm start` runs it) on an embedded database in a temporary
+ * directory, for the claims that are about the process: its PID, its log lines, its listener.
+ */
+
+export type LogLine = Record<string, any>;
+
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  /** Every JSON log line so far. */
+  lines: LogLine[];
+  /** Resolves at the first line (past or future) that passes `test`. */
+  logged(test: (line: LogLine) => boolean): Promise<LogLine>;
+  stop(): Promise<void>;
+}
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+
+export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), "server-process-"));
+  const port = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: process.cwd(),
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: "test",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: LogLine[] = [];
+  const stderr: string[] = [];
+  const waiters: { test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  let partial = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    const texts = (partial + chunk).split("\n");
+    partial = texts.pop()!;
+    for (const text of texts.filter(Boolean)) {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        continue;
+      }
+      lines.push(line);
+      for (const waiter of waiters.filter((w) => w.test(line))) waiter.resolve(line);
+    }
+  });
+  const logged = (test: (l: LogLine) => boolean) => {
+    const seen = lines.find(test);
+    return seen
+      ? Promise.resolve(seen)
+      : new Promise<LogLine>((resolve) => waiters.push({ test, resolve }));
+  };
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const stop = async () => {
+    if (child.exitCode === null) child.kill("SIGTERM");
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  const started = logged((l) => typeof l.msg === "string" && l.msg.startsWith("GraphQL API at"));
+  const early = exited.then((code) => {
+    throw new Error(`the server exited (${code}) before listening: ${stderr.join("")}`);
+  });
+  try {
+    await Promise.race([started, early]);
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  early.catch(() => undefined); // it exits later, when stopped
+  return { child, port, lines, logged, stop };
+}
