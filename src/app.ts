@@ -87,12 +87,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   // before serving: rows of the previous release move into the contact envelope
   await convertLegacyContacts(database.db, services.cipher, logger);
   if (config.seedDemoData) await seedDemoDataIfEmpty(services);
+  const apiSchema = deps.schema ?? (await buildApiSchema());
   const audit = new AuditLog({
     database: database.db,
     logger,
     bufferSize: config.audit.bufferSize,
     flushMs: config.audit.flushMs,
     maxTokens: config.limits.tokens,
+    schema: apiSchema,
+    fingerprintSecret: config.pii.blindIndexKey,
     signer: signerOf(config.audit.signingKey),
     checkpointSeconds: config.audit.checkpointSeconds,
   });
@@ -151,7 +154,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   const pipeline = buildPipeline(services, { audit, metrics });
   const apollo = new ApolloServer<Context>({
-    schema: pipeline.wrapSchema(deps.schema ?? (await buildApiSchema())),
+    schema: pipeline.wrapSchema(apiSchema),
     parseOptions: pipeline.parseOptions,
     validationRules: pipeline.validationRules,
     introspection: true, // the policy (public, authenticated, off) is the pipeline's

@@ -58,6 +58,11 @@ export interface OperationCost {
 /** What the field wrappers report to the operation's audit record. */
 export interface FieldOutcomeRecorder {
   fieldResolved(field: string, error: unknown, result: unknown): void;
+  /**
+   * A sign-in named an existing account: its event goes to that account's organization (and,
+   * once authenticated, names the account as the actor).
+   */
+  signInAttempted(account: { orgId: string; userId: string }, authenticated: boolean): void;
 }
 
 /**

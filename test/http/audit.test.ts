@@ -1,9 +1,12 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
+import { parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents, type AuditEventRow } from "../../src/db/schema.js";
 import { rowIdOf } from "../../src/graphql/ids.js";
 import { createLogger } from "../../src/logger.js";
+import { documentFingerprint } from "../../src/security/audit/describe-operation.js";
+import { TextFingerprint } from "../../src/security/audit/text-fingerprint.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
 import { createCustomer, createTenant, PASSWORD, type Tenant } from "../support/fixtures.js";
 import { dataOf, gql } from "../support/graphql.js";
@@ -38,7 +41,6 @@ const CUSTOMER_PII = {
 };
 
 const tag = () => `audit-test/${randomBytes(6).toString("hex")}`;
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 async function post(body: unknown, options: { token?: string; ua: string }, target = url) {
   const response = await fetch(`${target}/graphql`, {
@@ -50,8 +52,15 @@ async function post(body: unknown, options: { token?: string; ua: string }, targ
     },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
-  return { status: response.status, body: (await response.json()) as any };
+  return {
+    status: response.status,
+    requestId: response.headers.get("x-request-id"),
+    body: (await response.json()) as any,
+  };
 }
+
+/** How the server keeps free text in its audit log (its own key). */
+const serverFingerprint = () => new TextFingerprint(server.app.services.config.pii.blindIndexKey);
 
 async function eventsOf(ua: string, target = server): Promise<AuditEventRow[]> {
   await target.app.audit.flush();
@@ -78,18 +87,23 @@ async function terminateBackends(app: string, options: { waitingOnLock?: boolean
 }
 
 /*
- * A test-only trigger that refuses audit rows (as a full disk or a bug would) for the
- * User-Agents listed in audit_test_refusals; spare_errors lets a failure event through.
+ * A test-only trigger that refuses audit rows for the User-Agents listed in audit_test_refusals:
+ * as a full disk would (the database's state: every row alike), or, with data_error, as a
+ * value the database cannot take would (that row only). spare_errors lets a failure event through.
  */
 async function installRefusalTrigger() {
+  await removeRefusalTrigger(); // a run that was cut short may have left an older one
   const db = server.app.services.database.db;
-  await db.execute(sql`create table if not exists audit_test_refusals (
-    user_agent text primary key, spare_errors boolean not null)`);
+  await db.execute(sql`create table audit_test_refusals (
+    user_agent text primary key, spare_errors boolean not null, data_error boolean not null)`);
   await db.execute(sql`create or replace function audit_test_refuse() returns trigger
-    language plpgsql as $$ begin
-      if exists (select 1 from audit_test_refusals r where r.user_agent = new.user_agent
-                 and (not r.spare_errors or new.outcome <> 'ERROR')) then
-        raise exception 'audit insert refused by test';
+    language plpgsql as $$ declare refusal audit_test_refusals; begin
+      select * into refusal from audit_test_refusals r where r.user_agent = new.user_agent
+        and (not r.spare_errors or new.outcome <> 'ERROR');
+      if refusal.data_error then
+        raise exception 'audit insert refused by test' using errcode = '22023';
+      elsif found then
+        raise exception 'audit insert refused by test' using errcode = '53100';
       end if;
       return new;
     end $$`);
@@ -106,10 +120,14 @@ async function removeRefusalTrigger() {
 }
 
 /** Makes inserting audit rows with this User-Agent fail until the returned function is called. */
-async function failAuditInserts(ua: string, options: { spareErrors?: boolean } = {}) {
+async function failAuditInserts(
+  ua: string,
+  options: { spareErrors?: boolean; dataError?: boolean } = {},
+) {
   const db = server.app.services.database.db;
   await db.execute(
-    sql`insert into audit_test_refusals values (${ua}, ${options.spareErrors ?? false})`,
+    sql`insert into audit_test_refusals
+      values (${ua}, ${options.spareErrors ?? false}, ${options.dataError ?? false})`,
   );
   return async () => {
     await db.execute(sql`delete from audit_test_refusals where user_agent = ${ua}`);
@@ -153,7 +171,8 @@ describe("one audit event per operation", () => {
       userAgent: ua,
       operationType: "query",
       operationName: "ReadCustomers",
-      documentHash: sha256(query),
+      // literals blanked (first: 0): the same for any page size, never the text's hash
+      documentHash: documentFingerprint(parse(query)),
       outcome: "SUCCESS",
       errorCodes: [],
       deniedFields: [],
@@ -233,7 +252,7 @@ describe("one audit event per operation", () => {
       outcome: "SUCCESS",
       variables: {
         details: {
-          name,
+          name: serverFingerprint().of(name),
           email: "[redacted]",
           phone: "[redacted]",
           dateOfBirth: "[redacted]",
@@ -261,7 +280,14 @@ describe("one audit event per operation", () => {
     expect(event.variables).toEqual({
       harmless: "[redacted]",
       login: "[redacted]",
-      unused: "[redacted]",
+      "[undeclared]": serverFingerprint().of('{"unused":"x"}'),
+    });
+    // signed in: recorded in the account's organization, the account as its actor
+    expect(event).toMatchObject({
+      orgId: rowIdOf(tenant.orgId, "Organization"),
+      actorType: "USER",
+      actorId: rowIdOf(tenant.members.VIEWER.id, "User"),
+      outcome: "SUCCESS",
     });
     const named = tag();
     await post(
@@ -274,7 +300,7 @@ describe("one audit event per operation", () => {
       { token: tenant.members.ADMIN.token, ua: named },
     );
     expect((await onlyEventOf(named)).variables).toEqual({
-      password: "plain name",
+      password: serverFingerprint().of("plain name"),
       q: "[redacted]",
     });
   });
@@ -291,10 +317,37 @@ describe("one audit event per operation", () => {
       { ua },
     );
     expect(res.body.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    // an attempt on an existing account: in its organization, for its auditors to see
     expect(await onlyEventOf(ua)).toMatchObject({
+      orgId: rowIdOf(tenant.orgId, "Organization"),
+      chainId: rowIdOf(tenant.orgId, "Organization"),
+      actorType: "ANONYMOUS",
+      actorId: null,
       outcome: "DENIED",
       errorCodes: ["UNAUTHENTICATED"],
       deniedFields: [],
+    });
+    // on no account: the events without an organization; the answer is the same
+    const nobody = tag();
+    const unknown = await post(
+      {
+        query: `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+        variables: { e: `nobody.${randomBytes(4).toString("hex")}@example.com`, p: wrong },
+      },
+      { ua: nobody },
+    );
+    const answer = (body: any) => ({
+      data: body.data,
+      errors: body.errors.map(({ extensions: { requestId: _id, ...rest }, ...e }: any) => ({
+        ...e,
+        extensions: rest,
+      })),
+    });
+    expect(answer(unknown.body)).toEqual(answer(res.body));
+    expect(await onlyEventOf(nobody)).toMatchObject({
+      orgId: null,
+      actorType: "ANONYMOUS",
+      outcome: "DENIED",
     });
   });
 
@@ -324,7 +377,7 @@ describe("one audit event per operation", () => {
     expect(byName.get(null)).toMatchObject({
       outcome: "REJECTED",
       errorCodes: ["GRAPHQL_PARSE_FAILED"],
-      documentHash: sha256(`query Three { me {`),
+      documentHash: null, // a document that does not parse may hold anything
     });
     expect(new Set(events.map((e) => e.requestId)).size).toBe(1);
   });
@@ -509,6 +562,54 @@ describe("mutations are never unaudited", () => {
 });
 
 describe("query events are buffered and lose nothing", () => {
+  it("stores the rest of a batch when the database refuses one event, and a placeholder for it", async () => {
+    const [refused, kept] = [tag(), tag()];
+    // refused as a value the database cannot take; the placeholder has no User-Agent: stored
+    const restore = await failAuditInserts(refused, { dataError: true });
+    const lines: string[] = [];
+    // a buffer that waits to be flushed: the three events are written as one batch
+    const lazy = await startServer(
+      { ...secretsOf(server), AUDIT_FLUSH_MS: "600000" },
+      { logger: createLogger("info", { write: (line: string) => void lines.push(line) }) },
+    );
+    try {
+      const token = tenant.members.AGENT.token;
+      const first = await post(
+        { query: `query Refused { me { id } }` },
+        { token, ua: refused },
+        lazy.url,
+      );
+      await post({ query: `query KeptOne { me { id } }` }, { token, ua: kept }, lazy.url);
+      await post({ query: `query KeptTwo { me { id } }` }, { token, ua: kept }, lazy.url);
+      expect(lazy.app.audit.status().pending).toBe(3);
+      await lazy.app.audit.flush();
+      expect(lazy.app.audit.status()).toMatchObject({ pending: 0, reserved: 0, failing: false });
+      expect((await eventsOf(kept, lazy)).map((e) => e.operationName)).toEqual([
+        "KeptOne",
+        "KeptTwo",
+      ]);
+      const [placeholder] = await lazy.app.services.database.db
+        .select()
+        .from(auditEvents)
+        .where(eq(auditEvents.requestId, first.requestId!));
+      expect(placeholder).toMatchObject({
+        orgId: rowIdOf(tenant.orgId, "Organization"),
+        actorId: rowIdOf(tenant.members.AGENT.id, "User"),
+        outcome: "ERROR",
+        errorCodes: ["AUDIT_EVENT_UNSTORABLE"],
+        userAgent: null,
+        operationName: null,
+        variables: null,
+      });
+      expect(lines.join("\n")).toContain(
+        "audit event refused by the database: a placeholder is stored in its place",
+      );
+    } finally {
+      await restore();
+      await lazy.close();
+    }
+  });
+
   it("keeps events while the database refuses them and writes them once it accepts again", async () => {
     const ua = tag();
     const restore = await failAuditInserts(ua);

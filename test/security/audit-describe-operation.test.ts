@@ -1,6 +1,12 @@
-import { createHash } from "node:crypto";
-import { describe, expect, it } from "vitest";
-import { describeOperation, storableText } from "../../src/security/audit/describe-operation.js";
+import { createHash, randomBytes } from "node:crypto";
+import { parse, print } from "graphql";
+import { beforeAll, describe, expect, it } from "vitest";
+import { uuidv7 } from "../../src/db/uuidv7.js";
+import { toGlobalId } from "../../src/graphql/ids.js";
+import { buildApiSchema } from "../../src/graphql/schema.js";
+import { OperationDescriber, storableText } from "../../src/security/audit/describe-operation.js";
+import { VariableDescriber } from "../../src/security/audit/describe-variables.js";
+import { TextFingerprint } from "../../src/security/audit/text-fingerprint.js";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -29,19 +35,127 @@ describe("storableText", () => {
   });
 });
 
-describe("describeOperation's document hash", () => {
-  const query = "query Me { me { id } }";
+const secret = randomBytes(32);
+let describer: OperationDescriber;
+let fingerprint: TextFingerprint;
 
-  it("is the SHA-256 of the query text", () => {
-    expect(describeOperation({ query }, 1_000).documentHash).toBe(sha256(query));
+beforeAll(async () => {
+  fingerprint = new TextFingerprint(secret);
+  describer = new OperationDescriber(
+    new VariableDescriber(await buildApiSchema(), fingerprint),
+    1_000,
+  );
+});
+
+const describe_ = (query: string, variables?: unknown) =>
+  describer.describe({ query, ...(variables === undefined ? {} : { variables }) });
+
+describe("the document fingerprint", () => {
+  it("is the SHA-256 of the document with its literals blanked, the same whatever they were", () => {
+    const one = describe_(
+      `mutation { logIn(email: "a@b.example", password: "hunter2") { expiresIn } }`,
+    );
+    const other = describe_(
+      `mutation { logIn(email: "c@d.example", password: "letmein") { expiresIn } }`,
+    );
+    expect(one.documentHash).toBe(other.documentHash);
+    expect(one.documentHash).toBe(
+      sha256(print(parse(`mutation { logIn(email: "", password: "") { expiresIn } }`))),
+    );
+    // so a guessed password cannot be confirmed by hashing a candidate document
+    const guess = `mutation { logIn(email: "a@b.example", password: "hunter2") { expiresIn } }`;
+    expect(one.documentHash).not.toBe(sha256(guess));
   });
 
-  it("takes the hash the server already computed (Apollo's queryHash) instead of hashing again", () => {
-    const queryHash = "a".repeat(64); // not sha256(query): shows which one was used
-    expect(describeOperation({ query, queryHash }, 1_000).documentHash).toBe(queryHash);
+  it("blanks numbers, lists, objects and default values too, and tells shapes apart", () => {
+    const a = describe_(
+      `query($f: CustomerFilter = { nameContains: "Ann" }) { customers(first: 5, filter: $f) { totalCount } }`,
+    );
+    const b = describe_(
+      `query($f: CustomerFilter = { email: "x@y.example" }) { customers(first: 50, filter: $f) { totalCount } }`,
+    );
+    expect(a.documentHash).toBe(b.documentHash);
+    expect(describe_(`{ me { id } }`).documentHash).not.toBe(a.documentHash);
   });
 
-  it("is null without a query", () => {
-    expect(describeOperation({ queryHash: sha256(query) }, 1_000).documentHash).toBeNull();
+  it("is null for a document that does not parse (its text may hold anything)", () => {
+    expect(describe_(`mutation { logIn(password: "hunter2"`).documentHash).toBeNull();
+    expect(describer.describe({ queryHash: "a".repeat(64) }).documentHash).toBeNull();
+  });
+});
+
+describe("the variables kept", () => {
+  it("keep free text as a length and keyed fingerprint, never in clear", () => {
+    const body = "Patient mentioned Zoë's diagnosis 😀";
+    const { variables } = describe_(
+      `mutation($b: String!, $c: ID!, $p: Boolean) { addNote(body: $b, customerId: $c, private: $p) { id } }`,
+      { b: body, c: toGlobalId("Customer", uuidv7()), p: true },
+    );
+    expect(variables!.b).toBe(fingerprint.of(body));
+    expect(variables!.b).toMatch(/^\[text len=35 hmac=[0-9a-f]{32}\]$/);
+    expect(JSON.stringify(variables)).not.toContain("Zoë");
+    expect(variables!.p).toBe(true);
+  });
+
+  it("keep well-formed ids, enum values and numbers; text posing as one is fingerprinted", () => {
+    const id = toGlobalId("User", uuidv7());
+    const kept = describe_(
+      `mutation($id: ID!, $r: Role!) { setUserRole(id: $id, role: $r) { id } }`,
+      {
+        id,
+        r: "AGENT",
+      },
+    ).variables;
+    expect(kept).toEqual({ id, r: "AGENT" });
+    const posing = describe_(
+      `mutation($id: ID!, $r: Role!) { setUserRole(id: $id, role: $r) { id } }`,
+      {
+        id: "ann@example.com",
+        r: "ann@example.com",
+      },
+    ).variables;
+    expect(posing).toEqual({
+      id: fingerprint.of("ann@example.com"),
+      r: fingerprint.of("ann@example.com"),
+    });
+    expect(
+      describe_(`query($n: Int) { customers(first: $n) { totalCount } }`, { n: 7 }).variables,
+    ).toEqual({ n: 7 });
+  });
+
+  it("redact secrets and personal data by where they flow; fingerprint the rest of an input", () => {
+    const { variables } = describe_(
+      `mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }`,
+      {
+        input: {
+          name: "Ann Example",
+          email: "ann@example.com",
+          taxId: "123-45-6789",
+          phone: null,
+          nick: "annie",
+        },
+      },
+    );
+    expect(variables).toEqual({
+      input: {
+        name: fingerprint.of("Ann Example"),
+        email: "[redacted]",
+        taxId: "[redacted]",
+        phone: null,
+        "[undeclared]": fingerprint.of('{"nick":"annie"}'),
+      },
+    });
+  });
+
+  it("keep variables the operation does not declare only as one fingerprint", () => {
+    const { variables } = describe_(`query { me { id } }`, { "ann@example.com": 1, other: "x" });
+    expect(variables).toEqual({
+      "[undeclared]": fingerprint.of('{"ann@example.com":1,"other":"x"}'),
+    });
+  });
+
+  it("fingerprint with a key of their own: another secret, other fingerprints", () => {
+    expect(new TextFingerprint(randomBytes(32)).of("same")).not.toBe(fingerprint.of("same"));
+    expect(new TextFingerprint(secret).of("same")).toBe(fingerprint.of("same"));
   });
 });

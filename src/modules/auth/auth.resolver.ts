@@ -112,6 +112,9 @@ export class AuthResolver {
     // and no address reaches the limiter's store in clear.
     const attempt = emailIndex ? await authLimits.beginLogin(emailIndex) : undefined;
     const user = plausible ? await findUserByEmail(ctx.db, blindIndex, email) : undefined;
+    // the attempt is recorded in the account's organization, for its auditors (the caller sees
+    // the same answer, known account or not)
+    if (user) ctx.operation.audit?.signInAttempted({ orgId: user.orgId, userId: user.id }, false);
     // A locked account costs the same bcrypt work, and fails the same way, as a wrong password.
     // Known or not, the email's work takes the turn of the caller's address.
     const ok = await passwords.verify(
@@ -137,6 +140,7 @@ export class AuthResolver {
       .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
       .returning();
     if (!signedIn) throw invalidCredentials();
+    ctx.operation.audit?.signInAttempted({ orgId: user.orgId, userId: user.id }, true);
     return issueSession(ctx, db, signedIn);
   }
 

@@ -1,13 +1,20 @@
 import type { FastifyRequest } from "fastify";
+import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
 import { AuditBuffer, type AuditBufferStatus } from "./buffer.js";
 import { Checkpointer } from "./checkpoint.js";
-import type { OperationRequest } from "./describe-operation.js";
+import {
+  OperationDescriber,
+  type OperationDescription,
+  type OperationRequest,
+} from "./describe-operation.js";
+import { VariableDescriber } from "./describe-variables.js";
 import { type AuditEventDraft, logFieldsOf } from "./event.js";
 import { type AuditSink, OperationAudit } from "./operation-audit.js";
 import type { Signer } from "./signing.js";
+import { TextFingerprint } from "./text-fingerprint.js";
 
 export interface AuditLogOptions {
   database: Database;
@@ -16,6 +23,10 @@ export interface AuditLogOptions {
   flushMs: number;
   /** Token limit used when the audit log parses a document Apollo did not (a 401). */
   maxTokens: number;
+  /** The schema the operations run on: variables are described by their types. */
+  schema: GraphQLSchema;
+  /** The secret free text is fingerprinted with (BLIND_INDEX_KEY; a key is derived from it). */
+  fingerprintSecret: Buffer;
   /** Signs the checkpoints, written every `checkpointSeconds` for the chains that moved. */
   signer: Signer;
   checkpointSeconds: number;
@@ -45,13 +56,16 @@ function sentOperation(request: FastifyRequest, operation: unknown): OperationRe
  * every stored event (no variables, no user agent) goes to the structured log.
  */
 export class AuditLog implements AuditSink {
-  readonly maxTokens: number;
+  private readonly describer: OperationDescriber;
   private readonly buffer: AuditBuffer;
   private readonly logger: Logger;
   private readonly checkpointer: Checkpointer;
 
   constructor(options: AuditLogOptions) {
-    this.maxTokens = options.maxTokens;
+    this.describer = new OperationDescriber(
+      new VariableDescriber(options.schema, new TextFingerprint(options.fingerprintSecret)),
+      options.maxTokens,
+    );
     this.logger = options.logger.child({ component: "audit" });
     this.buffer = new AuditBuffer(options.database, this.logger, {
       capacity: options.bufferSize,
@@ -86,6 +100,10 @@ export class AuditLog implements AuditSink {
       { requestId: request.id, ip: request.ip, userAgent: request.headers["user-agent"] },
       sentOperation(request, operation),
     );
+  }
+
+  describe(request: OperationRequest, options?: { withVariables?: boolean }): OperationDescription {
+    return this.describer.describe(request, options);
   }
 
   enqueue(draft: AuditEventDraft): void {

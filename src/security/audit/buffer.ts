@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
 import { appendToChains } from "./chain.js";
-import type { AuditEventDraft } from "./event.js";
+import { isDataError } from "../../db/sql-state.js";
+import { type AuditEventDraft, unstorablePlaceholder } from "./event.js";
 
 export interface AuditBufferOptions {
   /** Operations in flight plus events waiting to be written; above it operations are refused. */
@@ -130,11 +131,12 @@ export class AuditBuffer {
       try {
         // Only a write that failed (or timed out) can have committed unseen, and it left failures
         // above 0 until a write succeeds: a batch no write has tried skips the "stored?" lookup.
-        const firstAttempt = this.failures === 0;
-        rows = await withTimeout(
-          this.db.transaction((tx) => appendToChains(tx, batch, { firstAttempt })),
-          WRITE_TIMEOUT_MS,
-        );
+        try {
+          rows = await this.write(batch, this.failures === 0);
+        } catch (error) {
+          if (!isDataError(error)) throw error;
+          rows = await this.writeSeparately(batch); // one event refused: not the others with it
+        }
       } catch (error) {
         this.failures += 1;
         this.retryAt =
@@ -155,6 +157,45 @@ export class AuditBuffer {
       this.reserved = Math.max(0, this.reserved - batch.length);
       this.options.onWritten(rows);
     }
+  }
+
+  private write(drafts: AuditEventDraft[], firstAttempt: boolean): Promise<AuditEventRow[]> {
+    return withTimeout(
+      this.db.transaction((tx) => appendToChains(tx, drafts, { firstAttempt })),
+      WRITE_TIMEOUT_MS,
+    );
+  }
+
+  /**
+   * Writes a batch the database refused one event at a time: an event it refuses again is
+   * stored as a placeholder (its outcome and who, when, where; see unstorablePlaceholder), and
+   * if even that is refused, it goes to the structured log only. Any other failure (the database
+   * is unreachable) leaves the whole batch for the retry, which skips what was stored.
+   */
+  private async writeSeparately(batch: AuditEventDraft[]): Promise<AuditEventRow[]> {
+    const rows: AuditEventRow[] = [];
+    for (const draft of batch) {
+      try {
+        rows.push(...(await this.write([draft], false)));
+        continue;
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        this.logger.error(
+          { err: error, eventId: draft.id, requestId: draft.requestId },
+          "audit event refused by the database: a placeholder is stored in its place",
+        );
+      }
+      try {
+        rows.push(...(await this.write([unstorablePlaceholder(draft)], false)));
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        this.logger.error(
+          { err: error, audit: { ...draft, variables: undefined, userAgent: undefined } },
+          "audit event and its placeholder refused by the database: recorded in this log only",
+        );
+      }
+    }
+    return rows;
   }
 
   /**

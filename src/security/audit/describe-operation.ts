@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
 import {
-  type ASTNode,
   type DocumentNode,
   getOperationAST,
   Kind,
   type OperationDefinitionNode,
   parse,
+  print,
   visit,
 } from "graphql";
-import { REDACTED, redactInputObject, SENSITIVE_NAMES } from "../sensitive-data.js";
+import type { VariableDescriber } from "./describe-variables.js";
 
 /** What the audit log keeps of an operation's request: never the document, never a secret. */
 export interface OperationDescription {
@@ -29,7 +29,7 @@ export interface OperationRequest {
 }
 
 const MAX_NAME_LENGTH = 200;
-/** Variables larger than this (after redaction) are stored as a size only. */
+/** Variables larger than this (as described) are stored as a size only. */
 const MAX_VARIABLES_BYTES = 16_384;
 
 const SURROGATE = /[\ud800-\udfff]/;
@@ -54,96 +54,87 @@ function storableJson(value: unknown): unknown {
   return value;
 }
 
-/** The argument or input-object field a variable is passed to: its nearest such enclosing node. */
-function usageName(
-  parent: ASTNode | readonly ASTNode[] | undefined,
-  ancestors: readonly (ASTNode | readonly ASTNode[])[],
-): string | undefined {
-  const enclosing = parent === undefined ? ancestors : [...ancestors, parent];
-  for (let i = enclosing.length - 1; i >= 0; i--) {
-    const node = enclosing[i]!;
-    if ("kind" in node && (node.kind === Kind.ARGUMENT || node.kind === Kind.OBJECT_FIELD)) {
-      return node.name.value;
-    }
-  }
-  return undefined;
-}
-
-/** For each variable of the operation (and the fragments it may use): is any use sensitive? */
-function variableUses(document: DocumentNode, operation: OperationDefinitionNode) {
-  const sensitive = new Map<string, boolean>();
-  const definitions = [
-    operation,
-    ...document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION),
-  ];
-  for (const definition of definitions) {
-    visit(definition, {
-      Variable(node, _key, parent, _path, ancestors) {
-        const name = usageName(parent, ancestors);
-        if (name === undefined) return; // the variable's own definition
-        const previous = sensitive.get(node.name.value) ?? false;
-        sensitive.set(node.name.value, previous || SENSITIVE_NAMES.has(name));
-      },
-    });
-  }
-  return sensitive;
-}
-
-/**
- * Variables with secrets and personal data redacted. Top-level variable names are chosen by the
- * client, so a variable is judged by the argument or input field it flows into; input objects
- * by their field names. A variable with no known use (or no parsable document) is redacted.
- */
-export function redactVariables(
-  document: DocumentNode | undefined,
-  operation: OperationDefinitionNode | undefined,
-  variables: unknown,
-): Record<string, unknown> | null {
-  if (variables === null || typeof variables !== "object" || Array.isArray(variables)) return null;
-  const uses =
-    document && operation ? variableUses(document, operation) : new Map<string, boolean>();
-  const redacted = Object.fromEntries(
-    Object.entries(variables as Record<string, unknown>).map(([name, value]) => {
-      const sensitive: boolean | undefined = uses.get(name);
-      if (value === null) return [name, null];
-      return [name, sensitive === false ? redactInputObject(value) : REDACTED];
-    }),
-  );
-  const plain = JSON.parse(JSON.stringify(redacted)) as unknown; // what jsonb will hold
-  const storable = storableJson(plain) as Record<string, unknown>;
-  const size = Buffer.byteLength(JSON.stringify(storable));
-  return size > MAX_VARIABLES_BYTES ? { "[truncated]": `${size} bytes` } : storable;
-}
-
 export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
 
-/** Describes a request, parsing it here only when the server has not (e.g. a 401 before Apollo). */
-export function describeOperation(
-  request: OperationRequest,
-  maxTokens: number,
-): OperationDescription {
-  const query = typeof request.query === "string" ? request.query : undefined;
-  let document = request.document ?? undefined;
-  if (request.document === undefined && query !== undefined) {
-    try {
-      document = parse(query, { noLocation: true, maxTokens });
-    } catch {
-      document = undefined;
+/**
+ * The document's fingerprint: SHA-256 of the document printed with every literal value blanked
+ * (strings "", numbers 0, lists [], objects {}), as Apollo's operation signatures do. The same
+ * operation with other inline values has the same fingerprint, and an inline password or tax id
+ * cannot be tested against it offline.
+ */
+export function documentFingerprint(document: DocumentNode): string {
+  const blanked = visit(document, {
+    StringValue: (node) => ({ ...node, value: "", block: false }),
+    IntValue: (node) => ({ ...node, value: "0" }),
+    FloatValue: (node) => ({ ...node, kind: Kind.INT, value: "0" }),
+    ListValue: (node) => ({ ...node, values: [] }),
+    ObjectValue: (node) => ({ ...node, fields: [] }),
+  });
+  return sha256Hex(print(blanked));
+}
+
+const FINGERPRINT_CACHE_SIZE = 2_000;
+
+/** Describes operations for the audit log: what it keeps of each (see OperationDescription). */
+export class OperationDescriber {
+  /** Fingerprints by the SHA-256 of the document text: a document is blanked once. */
+  private readonly fingerprints = new Map<string, string>();
+
+  constructor(
+    private readonly variables: VariableDescriber,
+    private readonly maxTokens: number,
+  ) {}
+
+  /** Describes a request, parsing it here only when the server has not (e.g. a 401). */
+  describe(request: OperationRequest, options: { withVariables?: boolean } = {}) {
+    const query = typeof request.query === "string" ? request.query : undefined;
+    let document = request.document ?? undefined;
+    if (request.document === undefined && query !== undefined) {
+      try {
+        document = parse(query, { noLocation: true, maxTokens: this.maxTokens });
+      } catch {
+        document = undefined;
+      }
     }
+    const requestedName =
+      typeof request.operationName === "string" ? request.operationName : undefined;
+    let operation: OperationDefinitionNode | undefined;
+    try {
+      operation = document ? (getOperationAST(document, requestedName) ?? undefined) : undefined;
+    } catch {
+      operation = undefined;
+    }
+    const name = operation?.name?.value ?? requestedName;
+    return {
+      operationType: operation?.operation ?? null,
+      operationName: name === undefined ? null : storableText(name, MAX_NAME_LENGTH),
+      documentHash:
+        document && query !== undefined
+          ? this.fingerprint(query, document, request.queryHash)
+          : null,
+      variables:
+        options.withVariables === false
+          ? null
+          : storableVariables(this.variables.describe(document, operation, request.variables)),
+    } satisfies OperationDescription;
   }
-  const requestedName =
-    typeof request.operationName === "string" ? request.operationName : undefined;
-  let operation: OperationDefinitionNode | undefined;
-  try {
-    operation = document ? (getOperationAST(document, requestedName) ?? undefined) : undefined;
-  } catch {
-    operation = undefined;
+
+  private fingerprint(query: string, document: DocumentNode, queryHash: string | undefined) {
+    const key = queryHash ?? sha256Hex(query);
+    let fingerprint = this.fingerprints.get(key);
+    if (fingerprint === undefined) {
+      fingerprint = documentFingerprint(document);
+      if (this.fingerprints.size >= FINGERPRINT_CACHE_SIZE) this.fingerprints.clear();
+      this.fingerprints.set(key, fingerprint);
+    }
+    return fingerprint;
   }
-  const name = operation?.name?.value ?? requestedName;
-  return {
-    operationType: operation?.operation ?? null,
-    operationName: name === undefined ? null : storableText(name, MAX_NAME_LENGTH),
-    documentHash: query === undefined ? null : (request.queryHash ?? sha256Hex(query)),
-    variables: redactVariables(document, operation, request.variables),
-  };
+}
+
+/** Variables as jsonb will hold them, or only their size when larger than kept. */
+function storableVariables(described: Record<string, unknown> | null) {
+  if (described === null) return null;
+  const storable = storableJson(described) as Record<string, unknown>;
+  const size = Buffer.byteLength(JSON.stringify(storable));
+  return size > MAX_VARIABLES_BYTES ? { "[truncated]": `${size} bytes` } : storable;
 }

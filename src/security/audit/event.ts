@@ -4,6 +4,23 @@ import type { AuditEventRow } from "../../db/schema.js";
 /** An audit event before it is placed in its chain (seq and hashes are assigned on write). */
 export type AuditEventDraft = Omit<AuditEventRow, "seq" | "prevHash" | "hash">;
 
+/** The error code of the event stored in place of one the database refused (see AuditBuffer). */
+export const UNSTORABLE_EVENT = "AUDIT_EVENT_UNSTORABLE";
+
+/**
+ * What is stored of an event the database refused: who, when, where in the chain and what
+ * outcome, without the free-form columns one of which was refused.
+ */
+export const unstorablePlaceholder = (draft: AuditEventDraft): AuditEventDraft => ({
+  ...draft,
+  ip: null,
+  userAgent: null,
+  operationName: null,
+  variables: null,
+  outcome: "ERROR",
+  errorCodes: [...new Set([...draft.errorCodes, UNSTORABLE_EVENT])],
+});
+
 /** The hash the first event of a chain chains to. */
 export const GENESIS_HASH = "0".repeat(64);
 

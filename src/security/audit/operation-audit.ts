@@ -8,7 +8,6 @@ import { isDenial } from "../authz/denials.js";
 import { PII_FIELDS } from "../sensitive-data.js";
 import { appendEvent } from "./chain.js";
 import {
-  describeOperation,
   type OperationDescription,
   type OperationRequest,
   storableText,
@@ -32,8 +31,8 @@ export interface ClaimedActor {
 
 /** Where an operation's record goes (the AuditLog). */
 export interface AuditSink {
-  /** Token limit used when a document Apollo did not parse (a 401) is described. */
-  readonly maxTokens: number;
+  /** What the event keeps of the request (without its variables when those cannot be described). */
+  describe(request: OperationRequest, options?: { withVariables?: boolean }): OperationDescription;
   enqueue(draft: AuditEventDraft): void;
   releaseSlot(): void;
   written(rows: AuditEventRow[]): void;
@@ -85,6 +84,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
   private readonly started = performance.now();
   private context: Context | undefined;
   private claimed: ClaimedActor | undefined;
+  private signIn: { orgId: string; userId: string; authenticated: boolean } | undefined;
   private stored = false;
   private readonly sensitiveFields = new Set<string>();
   private readonly deniedFields = new Set<string>();
@@ -107,6 +107,10 @@ export class OperationAudit implements FieldOutcomeRecorder {
    */
   claim(actor: ClaimedActor): void {
     this.claimed = actor;
+  }
+
+  signInAttempted(account: { orgId: string; userId: string }, authenticated: boolean): void {
+    this.signIn = { ...account, authenticated };
   }
 
   /** Links the operation's context to this record; its field wrappers report here. */
@@ -218,10 +222,10 @@ export class OperationAudit implements FieldOutcomeRecorder {
    */
   private describe(request: OperationRequest): OperationDescription {
     try {
-      return describeOperation(request, this.log.maxTokens);
+      return this.log.describe(request);
     } catch (error) {
       this.log.describeFailed(error);
-      return describeOperation({ ...request, variables: undefined }, this.log.maxTokens);
+      return this.log.describe(request, { withVariables: false });
     }
   }
 
@@ -239,10 +243,11 @@ export class OperationAudit implements FieldOutcomeRecorder {
       principal && principal.kind !== "anonymous"
         ? { kind: principal.kind, id: principal.id, orgId: principal.orgId }
         : principal
-          ? undefined
+          ? this.signedIn()
           : this.claimed;
     const cost = context?.operation.cost;
-    const orgId = actor?.orgId ?? null;
+    // a failed sign-in on an existing account: anonymous, in that account's organization
+    const orgId = actor?.orgId ?? this.signIn?.orgId ?? null;
     return {
       id: this.id,
       chainId: chainOf(orgId),
@@ -265,5 +270,12 @@ export class OperationAudit implements FieldOutcomeRecorder {
       requestId: storableText(this.request.requestId),
       durationMs: Math.round(performance.now() - this.started),
     };
+  }
+
+  /** The account an anonymous caller just signed in to, as the actor. */
+  private signedIn(): ClaimedActor | undefined {
+    return this.signIn?.authenticated
+      ? { kind: "user", id: this.signIn.userId, orgId: this.signIn.orgId }
+      : undefined;
   }
 }
