@@ -14,7 +14,7 @@
  * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (per server and
  * operation before its rounds, default 10, 0 for none) and BENCH_CUSTOMERS (default 10,000;
  * fewer for the smoke test) size it.
- * BENCH_ONLY=1,3 runs only those operations (6: the noisy-neighbour line, BENCH_NOISY_SECONDS
+ * BENCH_ONLY=1,3 runs only those operations (7: the noisy-neighbour line, BENCH_NOISY_SECONDS
  * per phase, default twice BENCH_SECONDS); BENCH_CPU_PROF=<dir> writes a CPU profile of each
  * server process there (in full/ and baseline/). BENCH_FULL_CIPHER=none is a diagnostic: the
  * full server over a plaintext copy with the baseline's no-op cipher, every other layer in
@@ -134,24 +134,36 @@ interface Run {
   cpuMsPerRequest: number;
 }
 
+/**
+ * Drives one operation. With several tokens (one per organization), each connection sends with
+ * the next token in turn, and keeps it: that many tenants at once, each on its own connections.
+ */
 async function load(
   host: ChildProcess,
   url: string,
-  token: string,
+  tokens: readonly string[],
   operation: Operation,
   seconds: number,
 ): Promise<Run> {
   await ask(host, { type: "begin" }, "begun");
   let graphqlErrors = 0;
+  let connectionsSeen = 0;
+  const headers = (token: string) => ({
+    "content-type": "application/json",
+    authorization: `Bearer ${token}`,
+  });
   const result = await autocannon({
     url,
     method: "POST",
     connections: CONNECTIONS,
     duration: seconds,
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    headers: headers(tokens[0]!),
     requests: operation.requests.map((request) => ({
       method: "POST",
-      setupRequest: (req) => ({ ...req, body: request.body() }),
+      setupRequest: (req, context: { token?: string }) => {
+        context.token ??= tokens[connectionsSeen++ % tokens.length]!;
+        return { ...req, headers: headers(context.token), body: request.body() };
+      },
       onResponse: (_status, body) => {
         if (body.includes('"errors"')) graphqlErrors++;
       },
@@ -225,16 +237,32 @@ try {
     );
   }
 
+  const organizationTokens: Partial<Record<string, string[]>> = {};
+  /** The tokens an operation is sent with on a server: its seeded agent, or new organizations'. */
+  const tokensFor = async (server: ServerName, operation: Operation) => {
+    if (!operation.organizations) return [ready[server].token];
+    const key = `${server}/${operation.organizations}`;
+    organizationTokens[key] ??= await signUpOrganizations(
+      ready[server].url.replace(/\/graphql$/, ""),
+      operation.organizations,
+    );
+    return organizationTokens[key];
+  };
+
   const results: { operation: Operation; runs: Record<ServerName, Run[]> }[] = [];
   for (const operation of OPERATIONS.filter((op) => !ONLY || ONLY.includes(op.name[0]!))) {
     const runs: Record<ServerName, Run[]> = { full: [], baseline: [] };
+    const tokens = {
+      full: await tokensFor("full", operation),
+      baseline: await tokensFor("baseline", operation),
+    };
     for (const server of WARMUP_SECONDS > 0 ? SERVERS : []) {
-      await load(host(server), ready[server].url, ready[server].token, operation, WARMUP_SECONDS);
+      await load(host(server), ready[server].url, tokens[server], operation, WARMUP_SECONDS);
     }
     for (let round = 0; round < ROUNDS; round++) {
       for (const server of round % 2 ? [...SERVERS].reverse() : SERVERS) {
         runs[server].push(
-          await load(host(server), ready[server].url, ready[server].token, operation, SECONDS),
+          await load(host(server), ready[server].url, tokens[server], operation, SECONDS),
         );
       }
     }
@@ -248,7 +276,7 @@ try {
   }
 
   if (results.length > 0) printTable(results);
-  if (!ONLY || ONLY.includes("6")) {
+  if (!ONLY || ONLY.includes("7")) {
     // Over the full server's database (its secrets), by a server with the shipped defaults.
     const { members } = seeded[0]!;
     const defaults = {
@@ -297,6 +325,28 @@ try {
     if (hosts[server]?.exitCode === null) hosts[server].kill();
     await databases[server]?.drop();
   }
+}
+
+/** Signs up `count` new organizations; the access tokens of their ADMINs. */
+async function signUpOrganizations(baseUrl: string, count: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const suffix = randomBytes(4).toString("hex");
+    const signUp = await postGraphQL(
+      baseUrl,
+      `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
+      {
+        input: {
+          organizationName: `Bench tenant ${suffix}`,
+          displayName: "Bench admin",
+          email: `admin.${suffix}@tenant.bench.example`,
+          password: BENCH_PASSWORD,
+        },
+      },
+    );
+    tokens.push(signUp.data!.signUp.accessToken as string);
+  }
+  return tokens;
 }
 
 /** full/base throughput of each round, in the order the rounds ran. */
@@ -368,7 +418,7 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
   });
   const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
   console.log(
-    `\nTargets${FULL_CIPHER === "none" ? " (without encryption: not the product's)" : ""}: operations 1-3 ≥ 0.80× baseline: ${verdict(targets.every((t) => t.throughputOk))}; ` +
+    `\nTargets${FULL_CIPHER === "none" ? " (without encryption: not the product's)" : ""}: operations 1-5 ≥ 0.80× baseline: ${verdict(targets.every((t) => t.throughputOk))}; ` +
       `≤ 6 SQL statements per operation: ${verdict(targets.every((t) => t.sqlOk))}; ` +
       `zero errors: ${verdict(targets.every((t) => t.errorsOk))}; ` +
       `peak RSS < 300 MB: ${verdict(targets.every((t) => t.rssOk))}.`,
