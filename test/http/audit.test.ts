@@ -59,8 +59,14 @@ async function post(body: unknown, options: { token?: string; ua: string }, targ
   };
 }
 
-/** How the server keeps free text in its audit log (its own key). */
-const serverFingerprint = () => new TextFingerprint(server.app.services.config.pii.blindIndexKey);
+/** How the server keeps free text sent in `field` by the tenant (its own key, the tenant's). */
+const serverFingerprint = (field: string, of: Tenant = tenant) => {
+  const fingerprint = new TextFingerprint(server.app.services.config.pii.blindIndexKey);
+  return {
+    of: (text: string) =>
+      fingerprint.of(text, { orgId: rowIdOf(of.orgId, "Organization")!, field }),
+  };
+};
 
 async function eventsOf(ua: string, target = server): Promise<AuditEventRow[]> {
   await target.app.audit.flush();
@@ -252,7 +258,7 @@ describe("one audit event per operation", () => {
       outcome: "SUCCESS",
       variables: {
         details: {
-          name: serverFingerprint().of(name),
+          name: serverFingerprint("name").of(name),
           email: "[redacted]",
           phone: "[redacted]",
           dateOfBirth: "[redacted]",
@@ -280,7 +286,7 @@ describe("one audit event per operation", () => {
     expect(event.variables).toEqual({
       harmless: "[redacted]",
       login: "[redacted]",
-      "[undeclared]": serverFingerprint().of('{"unused":"x"}'),
+      "[undeclared]": serverFingerprint("[undeclared]", tenant).of('{"unused":"x"}'),
     });
     // signed in: recorded in the account's organization, the account as its actor
     expect(event).toMatchObject({
@@ -300,7 +306,7 @@ describe("one audit event per operation", () => {
       { token: tenant.members.ADMIN.token, ua: named },
     );
     expect((await onlyEventOf(named)).variables).toEqual({
-      password: serverFingerprint().of("plain name"),
+      password: serverFingerprint("nameContains").of("plain name"),
       q: "[redacted]",
     });
   });
@@ -348,6 +354,34 @@ describe("one audit event per operation", () => {
       orgId: null,
       actorType: "ANONYMOUS",
       outcome: "DENIED",
+    });
+  });
+
+  it("a logIn sent with another organization's token is its account's organization's event", async () => {
+    const other = await createTenant(url, "audit-login-token");
+    const query = `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`;
+    const [failed, succeeded] = [tag(), tag()];
+    await post(
+      { query, variables: { e: tenant.members.VIEWER.email, p: "not the password" } },
+      { token: other.members.ADMIN.token, ua: failed },
+    );
+    const res = await post(
+      { query, variables: { e: tenant.members.VIEWER.email, p: PASSWORD } },
+      { token: other.members.ADMIN.token, ua: succeeded },
+    );
+    secrets.add(res.body.data.logIn.accessToken);
+    const orgId = rowIdOf(tenant.orgId, "Organization");
+    expect(await onlyEventOf(failed)).toMatchObject({
+      orgId,
+      actorType: "ANONYMOUS",
+      actorId: null,
+      outcome: "DENIED",
+    });
+    expect(await onlyEventOf(succeeded)).toMatchObject({
+      orgId,
+      actorType: "USER",
+      actorId: rowIdOf(tenant.members.VIEWER.id, "User"),
+      outcome: "SUCCESS",
     });
   });
 

@@ -47,8 +47,11 @@ beforeAll(async () => {
   );
 });
 
-const describe_ = (query: string, variables?: unknown) =>
-  describer.describe({ query, ...(variables === undefined ? {} : { variables }) });
+const ORG = uuidv7();
+const describe_ = (query: string, variables?: unknown, orgId: string | null = ORG) =>
+  describer.describe({ query, ...(variables === undefined ? {} : { variables }) }, { orgId });
+/** The fingerprint of a text sent in `field` by an event of ORG. */
+const fp = (text: string, field: string) => fingerprint.of(text, { orgId: ORG, field });
 
 describe("the document fingerprint", () => {
   it("is the SHA-256 of the document with its literals blanked, the same whatever they were", () => {
@@ -67,6 +70,12 @@ describe("the document fingerprint", () => {
     expect(one.documentHash).not.toBe(sha256(guess));
   });
 
+  it("blanks a bare name sent where a string belongs (an enum value to the parser)", () => {
+    const a = describe_(`mutation { logIn(email: x, password: Hunter2) { expiresIn } }`);
+    const b = describe_(`mutation { logIn(email: y, password: Letmein) { expiresIn } }`);
+    expect(a.documentHash).toBe(b.documentHash);
+  });
+
   it("blanks numbers, lists, objects and default values too, and tells shapes apart", () => {
     const a = describe_(
       `query($f: CustomerFilter = { nameContains: "Ann" }) { customers(first: 5, filter: $f) { totalCount } }`,
@@ -80,7 +89,9 @@ describe("the document fingerprint", () => {
 
   it("is null for a document that does not parse (its text may hold anything)", () => {
     expect(describe_(`mutation { logIn(password: "hunter2"`).documentHash).toBeNull();
-    expect(describer.describe({ queryHash: "a".repeat(64) }).documentHash).toBeNull();
+    expect(
+      describer.describe({ queryHash: "a".repeat(64) }, { orgId: ORG }).documentHash,
+    ).toBeNull();
   });
 });
 
@@ -91,7 +102,7 @@ describe("the variables kept", () => {
       `mutation($b: String!, $c: ID!, $p: Boolean) { addNote(body: $b, customerId: $c, private: $p) { id } }`,
       { b: body, c: toGlobalId("Customer", uuidv7()), p: true },
     );
-    expect(variables!.b).toBe(fingerprint.of(body));
+    expect(variables!.b).toBe(fp(body, "body"));
     expect(variables!.b).toMatch(/^\[text len=35 hmac=[0-9a-f]{32}\]$/);
     expect(JSON.stringify(variables)).not.toContain("Zoë");
     expect(variables!.p).toBe(true);
@@ -115,8 +126,8 @@ describe("the variables kept", () => {
       },
     ).variables;
     expect(posing).toEqual({
-      id: fingerprint.of("ann@example.com"),
-      r: fingerprint.of("ann@example.com"),
+      id: fp("ann@example.com", "id"),
+      r: fp("ann@example.com", "role"),
     });
     expect(
       describe_(`query($n: Int) { customers(first: $n) { totalCount } }`, { n: 7 }).variables,
@@ -138,11 +149,11 @@ describe("the variables kept", () => {
     );
     expect(variables).toEqual({
       input: {
-        name: fingerprint.of("Ann Example"),
+        name: fp("Ann Example", "name"),
         email: "[redacted]",
         taxId: "[redacted]",
         phone: null,
-        "[undeclared]": fingerprint.of('{"nick":"annie"}'),
+        "[undeclared]": fp('{"nick":"annie"}', "[undeclared]"),
       },
     });
   });
@@ -150,12 +161,30 @@ describe("the variables kept", () => {
   it("keep variables the operation does not declare only as one fingerprint", () => {
     const { variables } = describe_(`query { me { id } }`, { "ann@example.com": 1, other: "x" });
     expect(variables).toEqual({
-      "[undeclared]": fingerprint.of('{"ann@example.com":1,"other":"x"}'),
+      "[undeclared]": fp('{"ann@example.com":1,"other":"x"}', "[undeclared]"),
     });
   });
 
   it("fingerprint with a key of their own: another secret, other fingerprints", () => {
-    expect(new TextFingerprint(randomBytes(32)).of("same")).not.toBe(fingerprint.of("same"));
-    expect(new TextFingerprint(secret).of("same")).toBe(fingerprint.of("same"));
+    const context = { orgId: ORG, field: "body" };
+    expect(new TextFingerprint(randomBytes(32)).of("same", context)).not.toBe(fp("same", "body"));
+    expect(new TextFingerprint(secret).of("same", context)).toBe(fp("same", "body"));
+  });
+
+  it("tell repeats apart within one organization and field, and link nothing across them", () => {
+    const note = (orgId: string) =>
+      describe_(
+        `mutation($b: String!, $c: ID!) { addNote(body: $b, customerId: $c) { id } }`,
+        { b: "HIV positive", c: toGlobalId("Customer", uuidv7()) },
+        orgId,
+      ).variables!.b;
+    expect(note(ORG)).toBe(note(ORG)); // a repeat shows
+    expect(note(uuidv7())).not.toBe(note(ORG)); // another organization's says nothing
+    // the same text sent where a role may send it (a name search) cannot confirm a note's body
+    const search = describe_(
+      `query($b: String) { customers(filter: { nameContains: $b }) { totalCount } }`,
+      { b: "HIV positive" },
+    ).variables!.b;
+    expect(search).not.toBe(note(ORG));
   });
 });

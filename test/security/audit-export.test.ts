@@ -225,6 +225,27 @@ describe("an organization's export", () => {
     }
   });
 
+  it("refuses hostile lines as failures of that line, never by crashing or running out of memory", () => {
+    const event = JSON.parse(exported[0]!) as Record<string, unknown>;
+    const checkpoint = JSON.parse(exported[3]!) as Record<string, unknown>;
+    const DEEP = "[deep]"; // replaced in the line by 5,000 nested arrays (too deep to build here)
+    const hostile: [string, Record<string, unknown>][] = [
+      ["a 5,000-deep value", { ...event, variables: DEEP }],
+      ["a number as a hash", { ...event, prevHash: 12 }],
+      ["an array-like object as a hash", { ...event, prevHash: { length: 1_500_000_000 } }],
+      ["a null link", { ...event, prevHash: null }],
+      ["a number as a signature", { ...checkpoint, signature: 12345 }],
+      ["an object as a key id", { ...checkpoint, keyId: { toString: "x" } }],
+    ];
+    for (const [what, record] of hostile) {
+      const line = JSON.stringify(
+        Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1))),
+      ).replace(JSON.stringify(DEEP), `${"[".repeat(5_000)}1${"]".repeat(5_000)}`);
+      const report = verify([exported[0]!, `${line}\n`, ...exported.slice(1)]);
+      expect(report, what).toMatchObject({ intact: false, line: 2 });
+    }
+  });
+
   it("refuses an export cut short, or padded with a line of another organization's", async () => {
     const cut = exported.join("").slice(0, -1);
     expect(verifyExport(Buffer.from(cut), trusted)).toMatchObject({ intact: false, line: 9 });

@@ -6,6 +6,7 @@ import type { AuditEventRow } from "../../db/schema.js";
 import { AuditBuffer, type AuditBufferStatus } from "./buffer.js";
 import { Checkpointer } from "./checkpoint.js";
 import {
+  type DescribeOptions,
   OperationDescriber,
   type OperationDescription,
   type OperationRequest,
@@ -102,7 +103,7 @@ export class AuditLog implements AuditSink {
     );
   }
 
-  describe(request: OperationRequest, options?: { withVariables?: boolean }): OperationDescription {
+  describe(request: OperationRequest, options: DescribeOptions): OperationDescription {
     return this.describer.describe(request, options);
   }
 

@@ -58,7 +58,7 @@ export const sha256Hex = (text: string): string => createHash("sha256").update(t
 
 /**
  * The document's fingerprint: SHA-256 of the document printed with every literal value blanked
- * (strings "", numbers 0, lists [], objects {}), as Apollo's operation signatures do. The same
+ * (strings "", numbers 0, enum values _, lists [], objects {}), as Apollo's operation signatures do. The same
  * operation with other inline values has the same fingerprint, and an inline password or tax id
  * cannot be tested against it offline.
  */
@@ -69,11 +69,20 @@ export function documentFingerprint(document: DocumentNode): string {
     FloatValue: (node) => ({ ...node, kind: Kind.INT, value: "0" }),
     ListValue: (node) => ({ ...node, values: [] }),
     ObjectValue: (node) => ({ ...node, fields: [] }),
+    // a bare name sent where a string belongs is an enum value to the parser: blanked too
+    EnumValue: (node) => ({ ...node, value: "_" }),
   });
   return sha256Hex(print(blanked));
 }
 
 const FINGERPRINT_CACHE_SIZE = 2_000;
+
+export interface DescribeOptions {
+  /** The organization whose event it is: free text is fingerprinted with its key. */
+  orgId: string | null;
+  /** False when the variables could not be described: the event is stored without them. */
+  withVariables?: boolean;
+}
 
 /** Describes operations for the audit log: what it keeps of each (see OperationDescription). */
 export class OperationDescriber {
@@ -86,7 +95,7 @@ export class OperationDescriber {
   ) {}
 
   /** Describes a request, parsing it here only when the server has not (e.g. a 401). */
-  describe(request: OperationRequest, options: { withVariables?: boolean } = {}) {
+  describe(request: OperationRequest, options: DescribeOptions) {
     const query = typeof request.query === "string" ? request.query : undefined;
     let document = request.document ?? undefined;
     if (request.document === undefined && query !== undefined) {
@@ -115,7 +124,9 @@ export class OperationDescriber {
       variables:
         options.withVariables === false
           ? null
-          : storableVariables(this.variables.describe(document, operation, request.variables)),
+          : storableVariables(
+              this.variables.describe(document, operation, request.variables, options.orgId),
+            ),
     } satisfies OperationDescription;
   }
 

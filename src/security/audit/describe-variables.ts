@@ -16,8 +16,8 @@ import {
 } from "graphql";
 import { fromGlobalId } from "../../graphql/ids.js";
 import { REDACTED, SENSITIVE_NAMES, TOO_DEEP } from "../sensitive-data.js";
-import { canonicalJson } from "./event.js";
-import type { TextFingerprint } from "./text-fingerprint.js";
+import { canonicalJson, nestedDeeperThan } from "./event.js";
+import type { TextContext, TextFingerprint } from "./text-fingerprint.js";
 
 /*
  * What the audit log keeps of an operation's variables, by the schema's type of each value:
@@ -46,9 +46,13 @@ function usageName(
   return undefined;
 }
 
-/** The variables of the operation (and the fragments it may use) passed to a sensitive name. */
-function sensitiveVariables(document: DocumentNode, operation: OperationDefinitionNode) {
+/**
+ * For each variable of the operation (and the fragments it may use): the argument or input
+ * field it is first passed to, and whether any of them is sensitive.
+ */
+function variableUses(document: DocumentNode, operation: OperationDefinitionNode) {
   const sensitive = new Set<string>();
+  const firstUse = new Map<string, string>();
   const definitions = [
     operation,
     ...document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION),
@@ -57,19 +61,13 @@ function sensitiveVariables(document: DocumentNode, operation: OperationDefiniti
     visit(definition, {
       Variable(node, _key, parent, _path, ancestors) {
         const name = usageName(parent, ancestors);
-        if (name !== undefined && SENSITIVE_NAMES.has(name)) sensitive.add(node.name.value);
+        if (name === undefined) return; // the variable's own definition
+        if (!firstUse.has(node.name.value)) firstUse.set(node.name.value, name);
+        if (SENSITIVE_NAMES.has(name)) sensitive.add(node.name.value);
       },
     });
   }
-  return sensitive;
-}
-
-/** Whether a JSON value nests deeper than `limit` (looking no deeper than that). */
-function nestedDeeperThan(value: unknown, limit: number): boolean {
-  if (value === null || typeof value !== "object") return false;
-  if (limit === 0) return true;
-  const inner = Array.isArray(value) ? value : Object.values(value as Record<string, unknown>);
-  return inner.some((item) => nestedDeeperThan(item, limit - 1));
+  return { sensitive, firstUse };
 }
 
 export class VariableDescriber {
@@ -82,6 +80,7 @@ export class VariableDescriber {
     document: DocumentNode | undefined,
     operation: OperationDefinitionNode | undefined,
     variables: unknown,
+    orgId: string | null,
   ): Record<string, unknown> | null {
     if (variables === null || typeof variables !== "object" || Array.isArray(variables)) {
       return null;
@@ -93,40 +92,52 @@ export class VariableDescriber {
         : undefined;
       declared.set(definition.variable.name.value, type);
     }
-    const sensitive =
-      document && operation ? sensitiveVariables(document, operation) : new Set<string>();
+    const { sensitive, firstUse } =
+      document && operation
+        ? variableUses(document, operation)
+        : { sensitive: new Set<string>(), firstUse: new Map<string, string>() };
     const described: Record<string, unknown> = {};
     const undeclared: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(variables as Record<string, unknown>)) {
       if (!declared.has(name)) undeclared[name] = value;
       else if (value === null) described[name] = null;
       else if (sensitive.has(name)) described[name] = REDACTED;
-      else described[name] = this.value(value, declared.get(name), 0);
+      else {
+        const field = firstUse.get(name) ?? `$${name}`;
+        described[name] = this.value(value, declared.get(name), 0, { orgId, field });
+      }
     }
-    if (Object.keys(undeclared).length > 0) described[UNDECLARED] = this.opaque(undeclared);
+    if (Object.keys(undeclared).length > 0) {
+      described[UNDECLARED] = this.opaque(undeclared, { orgId, field: UNDECLARED });
+    }
     return described;
   }
 
   /** Anything whose meaning is not known, fingerprinted whole (or marked, when too deep to). */
-  private opaque(value: unknown): string {
-    if (typeof value === "string") return this.fingerprint.of(value);
+  private opaque(value: unknown, context: TextContext): string {
+    if (typeof value === "string") return this.fingerprint.of(value, context);
     return nestedDeeperThan(value, MAX_KEPT_DEPTH)
       ? TOO_DEEP
-      : this.fingerprint.of(canonicalJson(value));
+      : this.fingerprint.of(canonicalJson(value), context);
   }
 
-  private value(value: unknown, type: GraphQLInputType | undefined, depth: number): unknown {
+  private value(
+    value: unknown,
+    type: GraphQLInputType | undefined,
+    depth: number,
+    context: TextContext,
+  ): unknown {
     if (value === null || value === undefined) return null;
     if (depth >= MAX_KEPT_DEPTH) return TOO_DEEP;
-    if (!type) return this.opaque(value);
-    if (isNonNullType(type)) return this.value(value, type.ofType, depth);
+    if (!type) return this.opaque(value, context);
+    if (isNonNullType(type)) return this.value(value, type.ofType, depth, context);
     if (isListType(type)) {
       return Array.isArray(value)
-        ? value.map((item) => this.value(item, type.ofType, depth + 1))
-        : this.value(value, type.ofType, depth); // a single value coerces to a list of one
+        ? value.map((item) => this.value(item, type.ofType, depth + 1, context))
+        : this.value(value, type.ofType, depth, context); // a single value: a list of one
     }
     if (isInputObjectType(type)) {
-      if (typeof value !== "object" || Array.isArray(value)) return this.opaque(value);
+      if (typeof value !== "object" || Array.isArray(value)) return this.opaque(value, context);
       const fields = type.getFields();
       const kept: Record<string, unknown> = {};
       const undeclared: Record<string, unknown> = {};
@@ -134,32 +145,36 @@ export class VariableDescriber {
         const field = fields[key];
         if (!field) undeclared[key] = inner;
         else if (SENSITIVE_NAMES.has(key) && inner !== null) kept[key] = REDACTED;
-        else kept[key] = this.value(inner, field.type, depth + 1);
+        else kept[key] = this.value(inner, field.type, depth + 1, { ...context, field: key });
       }
-      if (Object.keys(undeclared).length > 0) kept[UNDECLARED] = this.opaque(undeclared);
+      if (Object.keys(undeclared).length > 0) {
+        kept[UNDECLARED] = this.opaque(undeclared, { ...context, field: UNDECLARED });
+      }
       return kept;
     }
-    return this.leaf(value, type);
+    return this.leaf(value, type, context);
   }
 
-  private leaf(value: unknown, type: GraphQLInputType): unknown {
+  private leaf(value: unknown, type: GraphQLInputType, context: TextContext): unknown {
     const named = getNamedType(type);
     if (isEnumType(named)) {
-      return typeof value === "string" && named.getValue(value) ? value : this.opaque(value);
+      return typeof value === "string" && named.getValue(value)
+        ? value
+        : this.opaque(value, context);
     }
     if (isScalarType(named)) {
       switch (named.name) {
         case "Int":
         case "Float":
-          return typeof value === "number" ? value : this.opaque(value);
+          return typeof value === "number" ? value : this.opaque(value, context);
         case "Boolean":
-          return typeof value === "boolean" ? value : this.opaque(value);
+          return typeof value === "boolean" ? value : this.opaque(value, context);
         case "ID":
           return (typeof value === "string" && fromGlobalId(value)) || typeof value === "number"
             ? value
-            : this.opaque(value);
+            : this.opaque(value, context);
       }
     }
-    return this.opaque(value); // String and every other scalar: free text
+    return this.opaque(value, context); // String and every other scalar: free text
   }
 }

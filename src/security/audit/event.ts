@@ -35,6 +35,14 @@ export const LEGACY_CHAIN = "00000000-0000-0000-0000-000000000001";
 /** The chain an event of this organization (or of none) belongs to. */
 export const chainOf = (orgId: string | null): string => orgId ?? NO_ORGANIZATION_CHAIN;
 
+/** Whether a JSON value nests deeper than `limit` (looking no deeper than that). */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (value === null || typeof value !== "object") return false;
+  if (limit === 0) return true;
+  const inner = Array.isArray(value) ? value : Object.values(value as Record<string, unknown>);
+  return inner.some((item) => nestedDeeperThan(item, limit - 1));
+}
+
 /** JSON with object keys sorted at every depth: one encoding per value, whatever the key order. */
 export function canonicalJson(value: unknown): string {
   if (value === null || value === undefined) return "null";

@@ -8,6 +8,7 @@ import { isDenial } from "../authz/denials.js";
 import { PII_FIELDS } from "../sensitive-data.js";
 import { appendEvent } from "./chain.js";
 import {
+  type DescribeOptions,
   type OperationDescription,
   type OperationRequest,
   storableText,
@@ -32,7 +33,7 @@ export interface ClaimedActor {
 /** Where an operation's record goes (the AuditLog). */
 export interface AuditSink {
   /** What the event keeps of the request (without its variables when those cannot be described). */
-  describe(request: OperationRequest, options?: { withVariables?: boolean }): OperationDescription;
+  describe(request: OperationRequest, options: DescribeOptions): OperationDescription;
   enqueue(draft: AuditEventDraft): void;
   releaseSlot(): void;
   written(rows: AuditEventRow[]): void;
@@ -220,12 +221,12 @@ export class OperationAudit implements FieldOutcomeRecorder {
    * The operation as the event keeps it. Whatever the client sent, an event is stored (and a
    * mutation's transaction finished): if describing the variables fails, they are left out.
    */
-  private describe(request: OperationRequest): OperationDescription {
+  private describe(request: OperationRequest, orgId: string | null): OperationDescription {
     try {
-      return this.log.describe(request);
+      return this.log.describe(request, { orgId });
     } catch (error) {
       this.log.describeFailed(error);
-      return this.log.describe(request, { withVariables: false });
+      return this.log.describe(request, { orgId, withVariables: false });
     }
   }
 
@@ -239,15 +240,18 @@ export class OperationAudit implements FieldOutcomeRecorder {
     this.stored = true;
     const context = contextValue ?? this.context;
     const principal = context?.principal;
-    const actor =
-      principal && principal.kind !== "anonymous"
+    // A sign-in naming an existing account is the account's organization's event, whatever
+    // token came with it (logIn ignores it): the account as actor once authenticated, else
+    // anonymous.
+    const actor = this.signIn
+      ? this.signedIn()
+      : principal && principal.kind !== "anonymous"
         ? { kind: principal.kind, id: principal.id, orgId: principal.orgId }
         : principal
-          ? this.signedIn()
+          ? undefined
           : this.claimed;
     const cost = context?.operation.cost;
-    // a failed sign-in on an existing account: anonymous, in that account's organization
-    const orgId = actor?.orgId ?? this.signIn?.orgId ?? null;
+    const orgId = this.signIn?.orgId ?? actor?.orgId ?? null;
     return {
       id: this.id,
       chainId: chainOf(orgId),
@@ -260,7 +264,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
         this.request.userAgent === undefined
           ? null
           : storableText(this.request.userAgent, MAX_USER_AGENT_LENGTH),
-      ...this.describe(request),
+      ...this.describe(request, orgId),
       outcome,
       errorCodes,
       sensitiveFields: [...this.sensitiveFields].sort(),

@@ -1,5 +1,5 @@
 import type { AuditCheckpointRow, AuditEventRow } from "../../db/schema.js";
-import { canonicalJson } from "./event.js";
+import { canonicalJson, nestedDeeperThan } from "./event.js";
 import type { TrustedKeys } from "./signing.js";
 import { CheckpointTrail, ChainWalk, genesisLink } from "./verify.js";
 
@@ -63,6 +63,23 @@ const CHECKPOINT_KEYS: readonly (keyof AuditCheckpointRow)[] = [
 
 class LineError extends Error {}
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** The form of every field the verifier computes with (hashes, links, signatures, ids). */
+const SHAPES: Record<string, RegExp> = {
+  id: UUID,
+  chainId: UUID,
+  orgId: UUID,
+  actorId: UUID,
+  prevHash: SHA256_HEX,
+  hash: SHA256_HEX,
+  previous: SHA256_HEX,
+  keyId: /^[0-9a-f]{32}$/,
+  signature: /^[A-Za-z0-9+/]{86}==$/,
+};
+/** Deeper than any record the service writes: refused before it is walked. */
+const MAX_DEPTH = 64;
+
 /** The record of a line, with exactly these keys (and `type`) and an exact ISO time. */
 function recordOf(
   parsed: Record<string, unknown>,
@@ -85,8 +102,13 @@ function recordOf(
   if (typeof parsed.seq !== "number" || !Number.isSafeInteger(parsed.seq) || parsed.seq < 1) {
     throw new LineError("no valid seq");
   }
-  for (const key of ["chainId", "hash"]) {
-    if (typeof parsed[key] !== "string") throw new LineError(`no valid ${key}`);
+  for (const [key, pattern] of Object.entries(SHAPES)) {
+    if (!(key in parsed)) continue;
+    const value = parsed[key];
+    const nullable = key === "orgId" || key === "actorId";
+    if (!(nullable && value === null) && (typeof value !== "string" || !pattern.test(value))) {
+      throw new LineError(`no valid ${key}`);
+    }
   }
   const { type: _type, ...record } = parsed;
   return { ...record, at: new Date(at) };
@@ -106,6 +128,7 @@ function parseLine(text: string): {
     throw new LineError("not a JSON object");
   }
   const fields = parsed as Record<string, unknown>;
+  if (nestedDeeperThan(fields, MAX_DEPTH)) throw new LineError("nested deeper than any record");
   // one encoding per record: a byte changed anywhere (even one that JSON reads the same) shows
   if (canonicalJson(fields) !== text) throw new LineError("not as exported (not canonical JSON)");
   if (fields.type === "event") return { type: "event", record: recordOf(fields, EVENT_KEYS) };
@@ -199,8 +222,12 @@ export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
       lastSeq: walk?.head.seq ?? 0,
     };
   } catch (error) {
-    if (!(error instanceof LineError)) throw error;
-    const line = (error as LineError & { line?: number }).line ?? lineNumber;
-    return { intact: false, line, message: `line ${line}: ${error.message}` };
+    // anything else a hostile line makes go wrong is that line's fault too
+    const message =
+      error instanceof LineError
+        ? error.message
+        : `cannot be read as a record (${error instanceof Error ? error.name : "error"})`;
+    const line = (error as { line?: number }).line ?? lineNumber;
+    return { intact: false, line, message: `line ${line}: ${message}` };
   }
 }
