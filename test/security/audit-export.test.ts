@@ -4,24 +4,35 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
-import { auditChains, auditCheckpoints, auditEvents } from "../../src/db/schema.js";
+import {
+  type AuditCheckpointRow,
+  auditChains,
+  auditCheckpoints,
+  auditEvents,
+} from "../../src/db/schema.js";
 import { uuidv7 } from "../../src/db/uuidv7.js";
 import { toGlobalId } from "../../src/graphql/ids.js";
 import { projectPath } from "../../src/paths.js";
 import { appendToChains } from "../../src/security/audit/chain.js";
-import { writeCheckpoints } from "../../src/security/audit/checkpoint.js";
+import {
+  Checkpointer,
+  checkpointRecord,
+  writeCheckpoints,
+} from "../../src/security/audit/checkpoint.js";
+import { checkPinnedInDatabase, readPinned } from "../../src/security/audit/pinned.js";
+import { createLogger } from "../../src/logger.js";
 import type { AuditEventDraft } from "../../src/security/audit/event.js";
-import { exportChain } from "../../src/security/audit/export.js";
+import { exportChain, exportLine } from "../../src/security/audit/export.js";
 import {
   parsePublicKey,
   publicKeyPem,
   signerOf,
   TrustedKeys,
 } from "../../src/security/audit/signing.js";
-import { verifyExport } from "../../src/security/audit/verify-export.js";
+import { type PinnedCheckpoint, verifyExport } from "../../src/security/audit/verify-export.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
 import { freshDatabase, type FreshDatabase } from "../support/fresh-database.js";
 import { usingPostgres } from "../support/server.js";
@@ -73,6 +84,8 @@ let database: DatabaseHandle;
 let dataDir: string;
 let exported: string[];
 let closed = false;
+/** The checkpoint kept of a chain that is then rewritten (see below). */
+let rewrittenPin: AuditCheckpointRow | undefined;
 
 async function exportOf(chainId: string, since?: Date): Promise<string[]> {
   const lines: string[] = [];
@@ -336,6 +349,123 @@ describe("the database's checkpoints", () => {
   });
 });
 
+describe("a chain rewritten behind the service, checkpoints and all", () => {
+  // The attacker controls the database (drops the triggers): they cut an organization's chain
+  // back to an early checkpoint, append events of their own with correct hashes, delete the
+  // later checkpoints and get the tail signed (as audit:export signs what it finds).
+  const orgC = uuidv7();
+  const lines: string[] = [];
+  let checkpointer: Checkpointer;
+  let pinned: AuditCheckpointRow;
+
+  beforeAll(async () => {
+    const { db } = database;
+    checkpointer = new Checkpointer(
+      db,
+      signer,
+      createLogger("info", { write: (line: string) => void lines.push(line) }),
+      3_600_000,
+    );
+    await db.transaction((tx) =>
+      appendToChains(
+        tx,
+        [1, 2, 3].map((n) => draft(orgC, `C${n}`)),
+      ),
+    );
+    await checkpointer.run([orgC]);
+    await db.transaction((tx) =>
+      appendToChains(
+        tx,
+        [4, 5].map((n) => draft(orgC, `C${n}`)),
+      ),
+    );
+    const [latest] = await checkpointer.run([orgC]); // kept by the auditor (or the SIEM)
+    expect(latest).toMatchObject({ seq: 5 });
+    pinned = latest!;
+    rewrittenPin = latest!;
+
+    await db.execute(sql`alter table audit_events disable trigger user`);
+    await db.execute(sql`alter table audit_chains disable trigger user`);
+    await db.execute(sql`alter table audit_checkpoints disable trigger user`);
+    await db.execute(sql`delete from audit_checkpoints where chain_id = ${orgC} and seq > 3`);
+    await db.execute(sql`delete from audit_events where chain_id = ${orgC} and seq > 3`);
+    const [third] = await db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.chainId, orgC), eq(auditEvents.seq, 3)));
+    await db
+      .update(auditChains)
+      .set({ seq: 3, hash: third!.hash, prevHash: third!.prevHash })
+      .where(eq(auditChains.chainId, orgC));
+    await db.execute(sql`alter table audit_events enable trigger user`);
+    await db.execute(sql`alter table audit_chains enable trigger user`);
+    await db.execute(sql`alter table audit_checkpoints enable trigger user`);
+    await db.transaction((tx) =>
+      appendToChains(
+        tx,
+        [4, 5].map((n) => draft(orgC, `Forged${n}`)),
+      ),
+    );
+    await writeCheckpoints(db, signer, { chains: [orgC] });
+  });
+
+  it("is consistent again for a verifier that has only the database", async () => {
+    expect(await verifyChains(database.db, trusted)).toMatchObject({ intact: true });
+  });
+
+  it("is caught by a checkpoint kept outside it: the database, or an export", async () => {
+    const pin = exportLine(checkpointRecord(pinned));
+    const read = readPinned(`{"msg":"other"}\n${pin}`, trusted);
+    expect(read).toEqual({ pinned: [{ line: 2, checkpoint: pinned }] });
+    const { pinned: pins } = read as { pinned: PinnedCheckpoint[] };
+    expect(await checkPinnedInDatabase(database.db, pins)).toMatchObject({
+      line: 2,
+      message: expect.stringMatching(/is not in the database: its checkpoints were rewritten/),
+    });
+    const rewritten = await exportOf(orgC);
+    expect(verify(rewritten)).toMatchObject({ intact: true, lastSeq: 5 });
+    expect(verifyExport(Buffer.from(rewritten.join("")), trusted, pins)).toMatchObject({
+      intact: false,
+      message: expect.stringMatching(/is not the one the checkpoint pinned on line 2 signed/),
+    });
+    // a pin the export does not reach: it was cut
+    const cut = rewritten.slice(0, 4);
+    expect(verifyExport(Buffer.from(cut.join("")), trusted, pins)).toMatchObject({
+      intact: false,
+      message: expect.stringMatching(/ends at seq 3, before the checkpoint of seq 5 pinned/),
+    });
+    // a pin of another chain says nothing about this one
+    const [ofA] = await database.db
+      .select()
+      .from(auditCheckpoints)
+      .where(eq(auditCheckpoints.chainId, orgA))
+      .limit(1);
+    expect(
+      verifyExport(Buffer.from(exported.join("")), trusted, [
+        ...pins,
+        { line: 3, checkpoint: ofA! },
+      ]),
+    ).toMatchObject({ intact: true });
+  });
+
+  it("is no longer checkpointed by a server that signed what was there before", async () => {
+    await database.db.transaction((tx) => appendToChains(tx, [draft(orgC, "AfterRewrite")]));
+    const before = await database.db
+      .select()
+      .from(auditCheckpoints)
+      .where(eq(auditCheckpoints.chainId, orgC));
+    expect(await checkpointer.run()).toEqual([]);
+    expect(
+      await database.db.select().from(auditCheckpoints).where(eq(auditCheckpoints.chainId, orgC)),
+    ).toHaveLength(before.length);
+    const refusals = lines.filter((line) => line.includes("audit chain rewritten"));
+    expect(refusals).toHaveLength(1);
+    expect(JSON.parse(refusals[0]!)).toMatchObject({ level: 50, chainId: orgC });
+    await checkpointer.run(); // reported once
+    expect(lines.filter((line) => line.includes("audit chain rewritten"))).toHaveLength(1);
+  });
+});
+
 describe("npm run audit:export, audit:public-key and audit:verify --file", () => {
   const tsx = projectPath("node_modules/.bin/tsx");
   const cli = (name: string) => projectPath(`src/security/audit/cli/${name}.ts`);
@@ -391,6 +521,35 @@ describe("npm run audit:export, audit:public-key and audit:verify --file", () =>
       expect(tampered.code).toBe(1);
       expect(JSON.parse(tampered.stdout)).toMatchObject({ intact: false, line: 3 });
       expect((await exitOf("verify", ["--file", file])).code).toBe(2); // no key: a usage error
+
+      // checkpoints kept elsewhere: the export's last one holds; the one of the rewritten chain
+      // (see above) is not in the database any more
+      const pins = join(dir, "pinned.jsonl");
+      writeFileSync(pins, lines.at(-1)!);
+      const stillTampered = await exitOf("verify", [
+        "--file",
+        file,
+        "--public-key",
+        keyFile,
+        "--pinned",
+        pins,
+      ]);
+      expect(stillTampered.code).toBe(1); // the file is still the tampered one
+      writeFileSync(file, exportRun.stdout);
+      expect(
+        (await exitOf("verify", ["--file", file, "--public-key", keyFile, "--pinned", pins])).code,
+      ).toBe(0);
+      expect((await exitOf("verify", ["--pinned", pins])).code).toBe(0);
+      writeFileSync(
+        pins,
+        `${JSON.stringify({ msg: "audit checkpoint", checkpoint: checkpointRecord(rewrittenPin!) })}\n`,
+      );
+      const rewrittenInDatabase = await exitOf("verify", ["--pinned", pins]);
+      expect(rewrittenInDatabase.code).toBe(1);
+      expect(JSON.parse(rewrittenInDatabase.stdout)).toMatchObject({
+        intact: false,
+        pinned: { line: 1 },
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -80,11 +80,14 @@ const BATCH = 500;
 export async function writeCheckpoints(
   db: Database,
   signer: Signer,
-  options: { chains?: readonly string[]; now?: Date } = {},
+  options: { chains?: readonly string[]; except?: readonly string[]; now?: Date } = {},
 ): Promise<AuditCheckpointRow[]> {
   if (options.chains?.length === 0) return [];
   const only = options.chains
     ? sql`and c.chain_id in (select jsonb_array_elements_text(${JSON.stringify(options.chains)}::jsonb)::uuid)`
+    : sql``;
+  const except = options.except?.length
+    ? sql`and c.chain_id not in (select jsonb_array_elements_text(${JSON.stringify(options.except)}::jsonb)::uuid)`
     : sql``;
   const moved = await rawRows<MovedChain>(
     db,
@@ -96,7 +99,7 @@ export async function writeCheckpoints(
           select * from audit_checkpoints k where k.chain_id = c.chain_id
           order by k.seq desc limit 1
         ) last on true
-        where c.seq > coalesce(last.seq, 0) ${only}
+        where c.seq > coalesce(last.seq, 0) ${only} ${except}
         order by c.chain_id`,
   );
   const at = options.now ?? new Date();
@@ -134,6 +137,36 @@ export async function writeCheckpoints(
   return written;
 }
 
+/**
+ * The chains, of those given with the last checkpoint this process signed of each, that the
+ * database no longer continues: that checkpoint is gone or changed, or the chain's event at its
+ * seq is no longer the one it signed. Only whoever can rewrite the database behind the service
+ * (dropping its triggers) can cause that; signing the chain on would vouch for the rewrite.
+ */
+export async function rewoundChains(
+  db: Database,
+  signed: ReadonlyMap<string, AuditCheckpointRow>,
+): Promise<string[]> {
+  if (signed.size === 0) return [];
+  const remembered = [...signed.values()].map((k) => ({
+    id: k.id,
+    chain_id: k.chainId,
+    seq: k.seq,
+    hash: k.hash,
+    signature: k.signature,
+  }));
+  const rows = await rawRows<{ chain_id: string }>(
+    db,
+    sql`select r.chain_id from jsonb_to_recordset(${JSON.stringify(remembered)}::jsonb)
+          as r(id uuid, chain_id uuid, seq bigint, hash text, signature text)
+        left join audit_checkpoints k on k.id = r.id
+        left join audit_events e on e.chain_id = r.chain_id and e.seq = r.seq
+        where k.id is null or k.hash <> r.hash or k.signature <> r.signature
+          or e.hash is distinct from r.hash`,
+  );
+  return rows.map((row) => row.chain_id);
+}
+
 /** A checkpoint as one line of an export or of the structured log: every column, canonical. */
 export const checkpointRecord = (checkpoint: AuditCheckpointRow) => ({
   type: "checkpoint" as const,
@@ -149,6 +182,9 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private readonly touched = new Set<string>();
+  /** The last checkpoint this process signed of each chain: the database must continue it. */
+  private readonly signed = new Map<string, AuditCheckpointRow>();
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly db: Database,
@@ -181,8 +217,22 @@ export class Checkpointer {
     const covered = chains ?? [...this.touched];
     for (const chainId of covered) this.touched.delete(chainId);
     try {
-      const written = await writeCheckpoints(this.db, this.signer, chains ? { chains } : {});
+      const rewound = await rewoundChains(this.db, this.signed);
+      for (const chainId of rewound) {
+        if (this.reported.has(chainId)) continue;
+        this.reported.add(chainId);
+        const last = this.signed.get(chainId)!;
+        this.logger.error(
+          { chainId, checkpoint: checkpointRecord(last) },
+          "audit chain rewritten in the database behind the service: no longer checkpointed",
+        );
+      }
+      const written = await writeCheckpoints(this.db, this.signer, {
+        ...(chains ? { chains } : {}),
+        except: rewound,
+      });
       for (const checkpoint of written) {
+        this.signed.set(checkpoint.chainId, checkpoint);
         this.logger.info({ checkpoint: checkpointRecord(checkpoint) }, "audit checkpoint");
       }
       return written;

@@ -61,6 +61,12 @@ const CHECKPOINT_KEYS: readonly (keyof AuditCheckpointRow)[] = [
   "signature",
 ];
 
+/** A checkpoint kept outside the service (see pinned.ts), with the line it was read from. */
+export interface PinnedCheckpoint {
+  line: number;
+  checkpoint: AuditCheckpointRow;
+}
+
 class LineError extends Error {}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -166,8 +172,27 @@ function linesOf(content: Buffer): string[] {
   return lines.slice(0, -1);
 }
 
-export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
+/** A checkpoint as an export line or a log line holds it, checked for form; else a message. */
+export function checkpointOfLine(text: string): AuditCheckpointRow | string {
+  try {
+    const parsed = JSON.parse(text) as { type?: unknown; checkpoint?: { type?: unknown } };
+    const fields = parsed?.type === "checkpoint" ? parsed : parsed?.checkpoint;
+    if (fields?.type !== "checkpoint") return "not a checkpoint";
+    return recordOf(fields, CHECKPOINT_KEYS) as unknown as AuditCheckpointRow;
+  } catch (error) {
+    return error instanceof LineError ? error.message : "not JSON";
+  }
+}
+
+export function verifyExport(
+  content: Buffer,
+  keys: TrustedKeys,
+  pinned: readonly PinnedCheckpoint[] = [],
+): ExportReport {
   let lineNumber = 0;
+  /** Where the export has each seq a pinned checkpoint names: its event's hash and line. */
+  const atPinned = new Map<number, { hash: string; line: number }>();
+  const pinnedSeqs = new Set(pinned.map((p) => p.checkpoint.seq));
   try {
     const lines = linesOf(content);
     let walk: ChainWalk | undefined;
@@ -184,12 +209,15 @@ export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
         const problem = walk.next(event);
         if (problem) throw new LineError(problem.message);
         if (firstUncovered === 0) firstUncovered = lineNumber;
+        if (pinnedSeqs.has(event.seq))
+          atPinned.set(event.seq, { hash: event.hash, line: lineNumber });
         continue;
       }
       const checkpoint = record as unknown as AuditCheckpointRow;
       if (!walk) {
         // the export starts here: the checkpoint vouches for the chain up to its seq
         fromSeq = checkpoint.seq;
+        atPinned.set(checkpoint.seq, { hash: checkpoint.hash, line: lineNumber });
         walk = new ChainWalk(checkpoint.chainId, {
           seq: checkpoint.seq,
           hash: checkpoint.hash,
@@ -212,6 +240,23 @@ export function verifyExport(content: Buffer, keys: TrustedKeys): ExportReport {
       throw new LineError(
         "this event and the ones after it are not covered by a checkpoint (the end was cut)",
       );
+    }
+    const lastSeq = walk?.head.seq ?? 0;
+    for (const { line, checkpoint } of pinned) {
+      if (checkpoint.chainId !== walk?.chainId || checkpoint.seq < fromSeq) continue;
+      const here = atPinned.get(checkpoint.seq);
+      if (checkpoint.seq > lastSeq) {
+        lineNumber = lines.length;
+        throw new LineError(
+          `the export ends at seq ${lastSeq}, before the checkpoint of seq ${checkpoint.seq} pinned on line ${line}: it was cut or rewritten`,
+        );
+      }
+      if (here?.hash !== checkpoint.hash) {
+        lineNumber = here?.line ?? lines.length;
+        throw new LineError(
+          `event seq ${checkpoint.seq} is not the one the checkpoint pinned on line ${line} signed: the chain was rewritten`,
+        );
+      }
     }
     return {
       intact: true,
