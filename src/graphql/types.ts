@@ -59,10 +59,13 @@ export interface OperationCost {
 export interface FieldOutcomeRecorder {
   fieldResolved(field: string, error: unknown, result: unknown): void;
   /**
-   * A sign-in named an existing account: its event goes to that account's organization (and,
-   * once authenticated, names the account as the actor).
+   * A sign-in (logIn, issueClientToken) named an existing account or API client: its event
+   * goes to that organization (and, once authenticated, names it as the actor).
    */
-  signInAttempted(account: { orgId: string; userId: string }, authenticated: boolean): void;
+  signInAttempted(
+    account: { kind: "user" | "client"; orgId: string; id: string },
+    authenticated: boolean,
+  ): void;
 }
 
 /**

@@ -8,6 +8,7 @@ import { createLogger } from "../../src/logger.js";
 import { documentFingerprint } from "../../src/security/audit/describe-operation.js";
 import { TextFingerprint } from "../../src/security/audit/text-fingerprint.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
+import { createApiClient } from "../support/api-clients.js";
 import { createCustomer, createTenant, PASSWORD, type Tenant } from "../support/fixtures.js";
 import { dataOf, gql } from "../support/graphql.js";
 import {
@@ -383,6 +384,32 @@ describe("one audit event per operation", () => {
       actorId: rowIdOf(tenant.members.VIEWER.id, "User"),
       outcome: "SUCCESS",
     });
+  });
+
+  it("an issueClientToken naming an existing client is its organization's event", async () => {
+    const client = await createApiClient(url, tenant.members.ADMIN.token, ["customers:read"]);
+    const query = `mutation($id: String!, $secret: String!) { issueClientToken(clientId: $id, clientSecret: $secret) { accessToken } }`;
+    const [failed, succeeded, unknown] = [tag(), tag(), tag()];
+    await post({ query, variables: { id: client.clientId, secret: "wrong" } }, { ua: failed });
+    const res = await post(
+      { query, variables: { id: client.clientId, secret: client.clientSecret } },
+      { ua: succeeded },
+    );
+    secrets.add(res.body.data.issueClientToken.accessToken);
+    await post({ query, variables: { id: "no-such-client", secret: "x" } }, { ua: unknown });
+    const orgId = rowIdOf(tenant.orgId, "Organization");
+    expect(await onlyEventOf(failed)).toMatchObject({
+      orgId,
+      actorType: "ANONYMOUS",
+      outcome: "DENIED",
+    });
+    expect(await onlyEventOf(succeeded)).toMatchObject({
+      orgId,
+      actorType: "API_CLIENT",
+      actorId: rowIdOf(client.id, "ApiClient"),
+      outcome: "SUCCESS",
+    });
+    expect(await onlyEventOf(unknown)).toMatchObject({ orgId: null, outcome: "DENIED" });
   });
 
   it("each operation of a batch has its own event under the one request id", async () => {

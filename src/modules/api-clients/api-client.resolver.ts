@@ -108,7 +108,15 @@ export class ApiClientResolver {
             .where(and(eq(apiClients.clientId, clientId), isNull(apiClients.revokedAt)))
         : [];
     const presented = hashOpaqueSecret(clientSecret.slice(0, 1024));
-    if (!client || !sameHash(presented, client.secretHash)) throw invalidCredentials();
+    const authenticated = client !== undefined && sameHash(presented, client.secretHash);
+    // an attempt on an existing client is its organization's event, as a logIn is
+    if (client) {
+      ctx.operation.audit?.signInAttempted(
+        { kind: "client", orgId: client.orgId, id: client.id },
+        authenticated,
+      );
+    }
+    if (!authenticated) throw invalidCredentials();
     const { token, expiresIn } = ctx.services.tokens.signClient(
       client.id,
       client.orgId,

@@ -114,7 +114,9 @@ export class AuthResolver {
     const user = plausible ? await findUserByEmail(ctx.db, blindIndex, email) : undefined;
     // the attempt is recorded in the account's organization, for its auditors (the caller sees
     // the same answer, known account or not)
-    if (user) ctx.operation.audit?.signInAttempted({ orgId: user.orgId, userId: user.id }, false);
+    if (user) {
+      ctx.operation.audit?.signInAttempted({ kind: "user", orgId: user.orgId, id: user.id }, false);
+    }
     // A locked account costs the same bcrypt work, and fails the same way, as a wrong password.
     // Known or not, the email's work takes the turn of the caller's address.
     const ok = await passwords.verify(
@@ -140,7 +142,7 @@ export class AuthResolver {
       .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
       .returning();
     if (!signedIn) throw invalidCredentials();
-    ctx.operation.audit?.signInAttempted({ orgId: user.orgId, userId: user.id }, true);
+    ctx.operation.audit?.signInAttempted({ kind: "user", orgId: user.orgId, id: user.id }, true);
     return issueSession(ctx, db, signedIn);
   }
 

@@ -174,9 +174,16 @@ export const checkpointRecord = (checkpoint: AuditCheckpointRow) => ({
   at: checkpoint.at.toISOString(),
 });
 
+/** Every this many rounds (and on the first), a round looks at every chain, not only its own. */
+const SWEEP_EVERY_ROUNDS = 60;
+
 /**
  * Checkpoints the chains on a timer (AUDIT_CHECKPOINT_SECONDS), and at shutdown those this
- * instance wrote to. Every checkpoint written goes to the structured log as one JSON line.
+ * instance wrote to. A round covers the chains this instance wrote to; every
+ * SWEEP_EVERY_ROUNDS-th (the first included) every chain that moved, so that chains last written
+ * by an instance that died before its shutdown round are checkpointed too, while a round's cost
+ * does not grow with the number of organizations. Every checkpoint written goes to the
+ * structured log as one JSON line.
  */
 export class Checkpointer {
   private timer: NodeJS.Timeout | undefined;
@@ -185,6 +192,7 @@ export class Checkpointer {
   /** The last checkpoint this process signed of each chain: the database must continue it. */
   private readonly signed = new Map<string, AuditCheckpointRow>();
   private readonly reported = new Set<string>();
+  private rounds = 0;
 
   constructor(
     private readonly db: Database,
@@ -194,7 +202,10 @@ export class Checkpointer {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.run(), this.intervalMs);
+    this.timer = setInterval(() => {
+      const sweep = this.rounds++ % SWEEP_EVERY_ROUNDS === 0;
+      void this.run(sweep ? undefined : [...this.touched]);
+    }, this.intervalMs);
     this.timer.unref();
   }
 

@@ -85,7 +85,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
   private readonly started = performance.now();
   private context: Context | undefined;
   private claimed: ClaimedActor | undefined;
-  private signIn: { orgId: string; userId: string; authenticated: boolean } | undefined;
+  private signIn: (ClaimedActor & { authenticated: boolean }) | undefined;
   private stored = false;
   private readonly sensitiveFields = new Set<string>();
   private readonly deniedFields = new Set<string>();
@@ -110,7 +110,10 @@ export class OperationAudit implements FieldOutcomeRecorder {
     this.claimed = actor;
   }
 
-  signInAttempted(account: { orgId: string; userId: string }, authenticated: boolean): void {
+  signInAttempted(
+    account: { kind: "user" | "client"; orgId: string; id: string },
+    authenticated: boolean,
+  ): void {
     this.signIn = { ...account, authenticated };
   }
 
@@ -278,8 +281,8 @@ export class OperationAudit implements FieldOutcomeRecorder {
 
   /** The account an anonymous caller just signed in to, as the actor. */
   private signedIn(): ClaimedActor | undefined {
-    return this.signIn?.authenticated
-      ? { kind: "user", id: this.signIn.userId, orgId: this.signIn.orgId }
-      : undefined;
+    if (!this.signIn?.authenticated) return undefined;
+    const { kind, id, orgId } = this.signIn;
+    return { kind, id, orgId };
   }
 }
