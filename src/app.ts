@@ -31,6 +31,7 @@ import { registerRequestIdHeader } from "./http/request-id.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { loadTlsCredentials, reloadCertificateOnChange, TLS_POLICY } from "./http/tls.js";
 import { createLogger } from "./logger.js";
+import { closeRedis } from "./redis.js";
 import { AuditLog } from "./security/audit/audit-log.js";
 import { signerOf } from "./security/audit/signing.js";
 import type { FieldCipher } from "./security/pii.js";
@@ -186,10 +187,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     return undefined;
   });
   if (redis) {
-    readiness.add("redis", async () => ((await redis.ping()) === "PONG" ? undefined : "no answer"));
+    // without Redis the limits are per instance: degraded, still serving
+    readiness.add(
+      "redis",
+      async () => {
+        if (redis.status !== "ready") return "unreachable";
+        return (await redis.ping()) === "PONG" ? undefined : "no answer";
+      },
+      { degradable: true },
+    );
   }
   readiness.add("audit", () => (audit.status().full ? "buffer full" : undefined));
   registerOperationsRoutes(server, readiness);
+  metrics.watchReadiness(readiness);
   registerMetricsRoute(server, metrics, {
     token: config.metricsToken,
     production: config.isProduction,
@@ -208,7 +218,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await server.close(); // drains Apollo too
       await audit.close(); // writes the buffered audit events before the database closes
       await database.close();
-      await services.redis?.quit();
+      if (services.redis) await closeRedis(services.redis);
     },
   };
 }

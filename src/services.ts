@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import type { Services } from "./graphql/types.js";
-import { connectRedis } from "./redis.js";
+import { connectRedis, redisConnected } from "./redis.js";
 import { AuthLimits } from "./security/auth-limits.js";
 import { FairShare } from "./security/limits/fair-share.js";
 import { PasswordHasher } from "./security/passwords.js";
@@ -24,6 +24,7 @@ export async function openServices(
     ...(pglite ? { pglite } : {}),
   });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
+  if (redis) await redisConnected(redis, logger);
   return {
     config,
     database,

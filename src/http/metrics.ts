@@ -7,7 +7,8 @@ import type {
 } from "@apollo/server";
 import type { FastifyInstance } from "fastify";
 import type { GraphQLFormattedError } from "graphql";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Readiness } from "./readiness.js";
 import { ErrorCode } from "../graphql/errors.js";
 import type { Context } from "../graphql/types.js";
 import { sendError } from "./error-responses.js";
@@ -66,6 +67,22 @@ export class ServerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** readiness_check_ok{check}: 1 when the check passes at scrape time (Redis degraded: 0). */
+  watchReadiness(readiness: Readiness): void {
+    new Gauge({
+      name: "readiness_check_ok",
+      help: "Readiness checks at scrape time: 1 when passing, 0 when failing (see GET /readyz)",
+      labelNames: ["check"] as const,
+      registers: [this.registry],
+      async collect() {
+        const { checks } = await readiness.report();
+        for (const [check, state] of Object.entries(checks)) {
+          this.set({ check }, state === "ok" ? 1 : 0);
+        }
+      },
+    });
   }
 
   operationLabel(name: string | null | undefined): string {

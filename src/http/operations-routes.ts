@@ -3,7 +3,8 @@ import type { Readiness } from "./readiness.js";
 
 /**
  * GET /healthz: the process is alive (restart it if not). GET /readyz: it can serve (route
- * traffic to it if so): 200 when every readiness check passes, 503 with each check's reason when not.
+ * traffic to it if so): 200 when it can serve ("degraded" when it serves with less, e.g. without
+ * Redis), 503 with each check's reason when not.
  */
 export function registerOperationsRoutes(server: FastifyInstance, readiness: Readiness): void {
   server.get("/healthz", async (_request, reply) => {
@@ -11,10 +12,11 @@ export function registerOperationsRoutes(server: FastifyInstance, readiness: Rea
     return { status: "ok" };
   });
   server.get("/readyz", async (_request, reply) => {
-    const { ready, checks } = await readiness.report();
+    const { ready, degraded, checks } = await readiness.report();
+    const status = !ready ? "unavailable" : degraded ? "degraded" : "ready";
     return reply
       .code(ready ? 200 : 503)
       .header("cache-control", "no-store")
-      .send({ status: ready ? "ready" : "unavailable", checks });
+      .send({ status, checks });
   });
 }

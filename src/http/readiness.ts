@@ -7,7 +7,10 @@ import type { FastifyBaseLogger } from "fastify";
 export type ReadinessCheck = () => Promise<string | undefined> | string | undefined;
 
 export interface ReadinessReport {
+  /** This instance can serve (a degradable check may still fail: see `degraded`). */
   ready: boolean;
+  /** A degradable check fails: the instance serves, with less (e.g. limits per instance). */
+  degraded: boolean;
   checks: Record<string, string>;
 }
 
@@ -19,13 +22,19 @@ const CHECK_TIMEOUT_MS = 2_000;
  */
 export class Readiness {
   private readonly checks = new Map<string, ReadinessCheck>();
+  private readonly degradable = new Set<string>();
   private closing = false;
 
   constructor(private readonly logger: FastifyBaseLogger) {}
 
-  add(name: string, check: ReadinessCheck): void {
+  /**
+   * A degradable check reports what the instance serves without (Redis: limits shared by the
+   * instances); its failure is shown, not a reason to take the instance out of rotation.
+   */
+  add(name: string, check: ReadinessCheck, options: { degradable?: boolean } = {}): void {
     if (this.checks.has(name)) throw new Error(`readiness check "${name}" is already registered`);
     this.checks.set(name, check);
+    if (options.degradable) this.degradable.add(name);
   }
 
   /** From now on the server reports itself unready (it is shutting down). */
@@ -41,7 +50,12 @@ export class Readiness {
       entries.map(([name, reason]) => [name, reason ?? "ok"]),
     );
     if (this.closing) checks.server = "shutting down";
-    return { ready: !this.closing && entries.every(([, reason]) => reason === undefined), checks };
+    const failing = entries.filter(([, reason]) => reason !== undefined).map(([name]) => name);
+    return {
+      ready: !this.closing && failing.every((name) => this.degradable.has(name)),
+      degraded: failing.length > 0,
+      checks,
+    };
   }
 
   private async run(name: string, check: ReadinessCheck): Promise<string | undefined> {
