@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { parseConfig } from "../config.js";
-import { openDatabase } from "../db/client.js";
-import { rowIdOf } from "../graphql/ids.js";
+import { openConfiguredDatabase } from "../db/client.js";
+import { organizationIdOf } from "../graphql/ids.js";
 import { reviewAccess } from "../security/access-review.js";
 import { FieldCipher } from "../security/pii.js";
 
@@ -22,22 +22,14 @@ try {
 }
 // The API's global id (Organization.id) or the row's UUID (audit_events.org_id) both name it.
 const organizationId =
-  args.organization === undefined
-    ? undefined
-    : /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(args.organization)
-      ? args.organization
-      : rowIdOf(args.organization, "Organization");
+  args.organization === undefined ? undefined : organizationIdOf(args.organization);
 if (args.organization !== undefined && !organizationId) {
   console.error("--organization must be an organization's id (Organization.id or its UUID)");
   process.exit(2);
 }
 
 const { config } = parseConfig(process.env);
-const database = await openDatabase({
-  databaseUrl: config.databaseUrl,
-  dataDir: config.dataDir,
-  statementTimeoutMs: config.limits.statementTimeoutMs,
-});
+const database = await openConfiguredDatabase(config);
 try {
   const organizations = await reviewAccess(database.db, {
     organizationId,

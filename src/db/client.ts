@@ -127,6 +127,18 @@ function throttledDatabase(db: Database, client: PostgresClient, slot: Statement
   return new PgDatabase(internals.dialect, session, config) as unknown as Database;
 }
 
+/** The database of the server's configuration, for an operator command run with its settings. */
+export const openConfiguredDatabase = (config: {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  limits: { statementTimeoutMs: number };
+}): Promise<DatabaseHandle> =>
+  openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    statementTimeoutMs: config.limits.statementTimeoutMs,
+  });
+
 /** Opens PostgreSQL when a URL is given, else the embedded PGlite under dataDir; migrates either. */
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   return options.databaseUrl

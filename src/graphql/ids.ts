@@ -32,6 +32,14 @@ export function rowIdOf(id: string, type: NodeType): string | undefined {
   return decoded?.type === type ? decoded.rowId : undefined;
 }
 
+/** An organization's row id as an operator gives it: its UUID, or its global id. */
+export function organizationIdOf(text: string): string | undefined {
+  const trimmed = text.trim();
+  return UUID.test(trimmed.toLowerCase())
+    ? trimmed.toLowerCase()
+    : rowIdOf(trimmed, "Organization");
+}
+
 /** For mutations: an id that cannot name an object of this type is as missing as any other. */
 export function requireRowId(id: string, type: NodeType): string {
   const rowId = rowIdOf(id, type);

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTenant, logIn, type Tenant } from "../support/fixtures.js";
 import { inCI } from "../support/environment.js";
 import { dataOf, gql } from "../support/graphql.js";
+import { freePort } from "../support/server-process.js";
 import { startServer, type TestServer } from "../support/server.js";
 
 /*
@@ -17,17 +17,6 @@ import { startServer, type TestServer } from "../support/server.js";
 const REDIS_SERVER = "/usr/bin/redis-server";
 const available = existsSync(REDIS_SERVER);
 if (!available && inCI) throw new Error("redis-server is required in CI");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 let port: number;
 let redis: ChildProcess | undefined;

@@ -17,8 +17,12 @@ export interface ServerProcess {
   /** Every JSON log line so far. */
   lines: LogLine[];
   /** Resolves at the first line (past or future) that passes `test`. */
-  logged(test: (line: LogLine) => boolean): Promise<LogLine>;
-  stop(): Promise<void>;
+  logged: (test: (line: LogLine) => boolean) => Promise<LogLine>;
+  /** The exit code, once the process has exited. */
+  exited: Promise<number | null>;
+  /** What the process wrote to stderr so far. */
+  stderr: string[];
+  stop: () => Promise<void>;
 }
 
 export const freePort = () =>
@@ -88,5 +92,5 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     throw error;
   }
   early.catch(() => undefined); // it exits later, when stopped
-  return { child, port, lines, logged, stop };
+  return { child, port, lines, logged, exited, stderr, stop };
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { parseConfig } from "../../config.js";
 import { BlindIndex, FieldCipher } from "../../security/pii.js";
-import { type Database, openDatabase } from "../client.js";
+import { type Database, openConfiguredDatabase } from "../client.js";
 import { DEFAULT_BATCH_SIZE } from "../pii-rotation.js";
 
 export interface PiiCommandContext {
@@ -39,11 +39,7 @@ export async function runPiiCommand(
     process.exit(2);
   }
   const { config } = parseConfig(process.env);
-  const database = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    statementTimeoutMs: config.limits.statementTimeoutMs,
-  });
+  const database = await openConfiguredDatabase(config);
   try {
     const report = await run({
       db: database.db,

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseConfig } from "../../../config.js";
-import { type DatabaseHandle, openDatabase } from "../../../db/client.js";
 import { parsePublicKey } from "../signing.js";
 
 /*
@@ -30,15 +29,6 @@ export function publicKeyArgument(value: string) {
 }
 
 export const configuredServer = () => parseConfig(process.env).config;
-
-export const openConfiguredDatabase = (
-  config: ReturnType<typeof configuredServer>,
-): Promise<DatabaseHandle> =>
-  openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    statementTimeoutMs: 60_000,
-  });
 
 /** Runs a command: usage errors exit 2 with the message, other failures exit 2 too. */
 export async function runCommand(name: string, command: () => Promise<number>): Promise<void> {

@@ -1,16 +1,11 @@
 import { once } from "node:events";
-import { rowIdOf } from "../../../graphql/ids.js";
+import { organizationIdOf } from "../../../graphql/ids.js";
 import { writeCheckpoints } from "../checkpoint.js";
 import { LEGACY_CHAIN, NO_ORGANIZATION_CHAIN } from "../event.js";
 import { exportChain } from "../export.js";
 import { signerOf } from "../signing.js";
-import {
-  configuredServer,
-  openConfiguredDatabase,
-  parseArguments,
-  runCommand,
-  UsageError,
-} from "./arguments.js";
+import { configuredServer, parseArguments, runCommand, UsageError } from "./arguments.js";
+import { openConfiguredDatabase } from "../../../db/client.js";
 
 /*
  * npm run audit:export -- --organization <id> [--since <ISO time>]
@@ -20,8 +15,6 @@ import {
  *   `--chain none` and `--chain legacy` export the events without an organization, and the
  *   single chain of the releases before chains per organization.
  */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 function chainOf(args: { organization?: string; chain?: string }): string {
   if ((args.organization === undefined) === (args.chain === undefined)) {
     throw new UsageError("give --organization <id>, or --chain none|legacy");
@@ -31,8 +24,7 @@ function chainOf(args: { organization?: string; chain?: string }): string {
     if (args.chain === "legacy") return LEGACY_CHAIN;
     throw new UsageError("--chain must be none or legacy");
   }
-  const id = args.organization!.trim().toLowerCase();
-  const rowId = UUID.test(id) ? id : rowIdOf(args.organization!.trim(), "Organization");
+  const rowId = organizationIdOf(args.organization!);
   if (!rowId) throw new UsageError("--organization must be an organization id");
   return rowId;
 }

@@ -5,12 +5,12 @@ import { verifyChains } from "../verify.js";
 import { checkPinnedInDatabase, type PinnedProblem, readPinned } from "../pinned.js";
 import {
   configuredServer,
-  openConfiguredDatabase,
   parseArguments,
   publicKeyArgument,
   runCommand,
   UsageError,
 } from "./arguments.js";
+import { openConfiguredDatabase } from "../../../db/client.js";
 
 /*
  * npm run audit:verify -- --file <export.jsonl> --public-key <file or key> [--public-key ...]
