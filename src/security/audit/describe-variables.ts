@@ -27,7 +27,10 @@ import type { TextContext, TextFingerprint } from "./text-fingerprint.js";
  * operation does not declare (variables, input fields) as one fingerprint under "[undeclared]".
  */
 
-/** Deeper input than any of the schema's (a few levels) is not kept, only marked. */
+/**
+ * Deeper input than any of the schema's (a few levels) is not kept, only marked: a client's
+ * 5,000-deep array must not exhaust the stack of whoever records it.
+ */
 const MAX_KEPT_DEPTH = 16;
 export const UNDECLARED = "[undeclared]";
 
