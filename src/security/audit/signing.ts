@@ -15,16 +15,30 @@ import {
 const publicOf = (key: KeyObject): KeyObject =>
   key.type === "public" ? key : createPublicKey(key);
 
+/** What is derived from a key, once per key object (a resolver asks on every request). */
+const derived = new WeakMap<KeyObject, { pem: string; keyId: string }>();
+
+function derive(key: KeyObject): { pem: string; keyId: string } {
+  let facts = derived.get(key);
+  if (!facts) {
+    const publicKey = publicOf(key);
+    facts = {
+      pem: publicKey.export({ type: "spki", format: "pem" }).toString(),
+      keyId: createHash("sha256")
+        .update(publicKey.export({ type: "spki", format: "der" }))
+        .digest("hex")
+        .slice(0, 32),
+    };
+    derived.set(key, facts);
+  }
+  return facts;
+}
+
 /** The public key as PEM (SPKI), as `npm run audit:public-key` prints it. */
-export const publicKeyPem = (key: KeyObject): string =>
-  publicOf(key).export({ type: "spki", format: "pem" }).toString();
+export const publicKeyPem = (key: KeyObject): string => derive(key).pem;
 
 /** A short, stable name of a key pair: SHA-256 of its public key (SPKI DER), 128 bits in hex. */
-export const keyIdOf = (key: KeyObject): string =>
-  createHash("sha256")
-    .update(publicOf(key).export({ type: "spki", format: "der" }))
-    .digest("hex")
-    .slice(0, 32);
+export const keyIdOf = (key: KeyObject): string => derive(key).keyId;
 
 export interface Signer {
   keyId: string;
