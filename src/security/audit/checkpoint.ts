@@ -71,6 +71,10 @@ interface MovedChain {
 
 const BATCH = 500;
 
+/** A list of chain ids as one parameter, for `in`: one statement whatever the number. */
+const uuidList = (ids: readonly string[]) =>
+  sql`(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::uuid)`;
+
 /**
  * Checkpoints every chain whose head moved past its last checkpoint (or only `chains`, of
  * those). Instances may run this at once: a checkpoint has one successor (a unique index on
@@ -83,11 +87,9 @@ export async function writeCheckpoints(
   options: { chains?: readonly string[]; except?: readonly string[]; now?: Date } = {},
 ): Promise<AuditCheckpointRow[]> {
   if (options.chains?.length === 0) return [];
-  const only = options.chains
-    ? sql`and c.chain_id in (select jsonb_array_elements_text(${JSON.stringify(options.chains)}::jsonb)::uuid)`
-    : sql``;
+  const only = options.chains ? sql`and c.chain_id in ${uuidList(options.chains)}` : sql``;
   const except = options.except?.length
-    ? sql`and c.chain_id not in (select jsonb_array_elements_text(${JSON.stringify(options.except)}::jsonb)::uuid)`
+    ? sql`and c.chain_id not in ${uuidList(options.except)}`
     : sql``;
   const moved = await rawRows<MovedChain>(
     db,
@@ -228,7 +230,11 @@ export class Checkpointer {
     const covered = chains ?? [...this.touched];
     for (const chainId of covered) this.touched.delete(chainId);
     try {
-      const rewound = await rewoundChains(this.db, this.signed);
+      // a sweep checks every chain this process signed; a round, the chains it covers
+      const remembered = chains
+        ? new Map(chains.flatMap((id) => (this.signed.has(id) ? [[id, this.signed.get(id)!]] : [])))
+        : this.signed;
+      const rewound = await rewoundChains(this.db, remembered);
       for (const chainId of rewound) {
         if (this.reported.has(chainId)) continue;
         this.reported.add(chainId);
