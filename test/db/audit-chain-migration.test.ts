@@ -8,6 +8,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { auditDraft } from "../support/audit-events.js";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import { type AuditEventRow, auditChains, auditEvents } from "../../src/db/schema.js";
 import { uuidv7 } from "../../src/db/uuidv7.js";
@@ -95,30 +96,15 @@ async function writeLegacyChain(
   return written;
 }
 
-function draft(orgId: string): AuditEventDraft {
-  return {
-    id: uuidv7(),
-    chainId: orgId,
+const draft = (orgId: string): AuditEventDraft =>
+  auditDraft({
     orgId,
-    at: new Date(),
     actorType: "USER",
     actorId: uuidv7(),
-    ip: "203.0.113.8",
     userAgent: "upgraded",
     operationType: "mutation",
     operationName: "AfterUpgrade",
-    documentHash: "cd".repeat(32),
-    variables: null,
-    outcome: "SUCCESS",
-    errorCodes: [],
-    sensitiveFields: [],
-    deniedFields: [],
-    requestedCost: 10,
-    actualCost: 10,
-    requestId: uuidv7(),
-    durationMs: 1,
-  };
-}
+  });
 
 describe("upgrading an audit log written by the single-chain release", { timeout: 60_000 }, () => {
   let fresh: FreshDatabase;

@@ -2,10 +2,11 @@ import { inArray } from "drizzle-orm";
 import pino from "pino";
 import { uuidv7 } from "../../src/db/uuidv7.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { auditDraft } from "../support/audit-events.js";
 import type { DatabaseHandle } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";
 import { AuditBuffer } from "../../src/security/audit/buffer.js";
-import { type AuditEventDraft, chainOf, expectedHash } from "../../src/security/audit/event.js";
+import { type AuditEventDraft, expectedHash } from "../../src/security/audit/event.js";
 import { sharedTestServer } from "../support/server.js";
 
 /*
@@ -20,30 +21,11 @@ beforeAll(async () => {
 
 const drafts: AuditEventDraft[] = [];
 function draft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
-  const orgId = overrides.orgId ?? null;
-  const event: AuditEventDraft = {
-    id: uuidv7(),
-    chainId: chainOf(orgId),
-    orgId: null,
-    at: new Date(),
-    actorType: "ANONYMOUS",
-    actorId: null,
-    ip: "203.0.113.9",
+  const event = auditDraft({
     userAgent: "audit-buffer-test",
-    operationType: "query",
     operationName: "BufferTest",
-    documentHash: "cd".repeat(32),
-    variables: null,
-    outcome: "SUCCESS",
-    errorCodes: [],
-    sensitiveFields: [],
-    deniedFields: [],
-    requestedCost: 1,
-    actualCost: 1,
-    requestId: uuidv7(),
-    durationMs: 1,
     ...overrides,
-  };
+  });
   drafts.push(event);
   return event;
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { auditDraft } from "../support/audit-events.js";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import {
   type AuditCheckpointRow,
@@ -54,28 +55,17 @@ const orgB = uuidv7();
 let clock = Date.UTC(2026, 11, 1, 9, 0, 0);
 function draft(orgId: string, name: string, variables: unknown = null): AuditEventDraft {
   clock += 1000;
-  return {
-    id: uuidv7(),
-    chainId: orgId,
+  return auditDraft({
     orgId,
     at: new Date(clock),
     actorType: "USER",
     actorId: uuidv7(),
-    ip: "203.0.113.9",
     userAgent: "export-test/1.0 (é)",
     operationType: name.startsWith("Create") ? "mutation" : "query",
     operationName: name,
-    documentHash: "ef".repeat(32),
     variables,
-    outcome: "SUCCESS",
-    errorCodes: [],
     sensitiveFields: ["Customer.email"],
-    deniedFields: [],
-    requestedCost: 7,
-    actualCost: 5,
-    requestId: uuidv7(),
-    durationMs: 12,
-  };
+  });
 }
 
 /** PostgreSQL: a database of its own. PGlite: one on disk, which the commands open once it closes. */

@@ -6,17 +6,12 @@ import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { asc, eq, sql } from "drizzle-orm";
 import postgres from "postgres";
-import { uuidv7 } from "../../src/db/uuidv7.js";
 import { describe, expect, it } from "vitest";
+import { auditDraft } from "../support/audit-events.js";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";
 import { appendToChains } from "../../src/security/audit/chain.js";
-import {
-  type AuditEventDraft,
-  chainHash,
-  contentHash,
-  NO_ORGANIZATION_CHAIN,
-} from "../../src/security/audit/event.js";
+import { type AuditEventDraft, chainHash, contentHash } from "../../src/security/audit/event.js";
 import { projectPath } from "../../src/paths.js";
 import { PGlite } from "@electric-sql/pglite";
 import { verifyChains } from "../../src/security/audit/verify.js";
@@ -72,30 +67,19 @@ async function scratchDatabase(forCli: boolean): Promise<Scratch> {
   };
 }
 
-function draft(n: number): AuditEventDraft {
-  return {
-    id: uuidv7(),
-    chainId: NO_ORGANIZATION_CHAIN,
-    orgId: null,
+const draft = (n: number): AuditEventDraft =>
+  auditDraft({
     at: new Date(Date.UTC(2026, 0, 1, 0, 0, n)),
-    actorType: "ANONYMOUS",
-    actorId: null,
     ip: "203.0.113.7",
     userAgent: "verify-test",
-    operationType: "query",
     operationName: `Op${n}`,
     documentHash: "ab".repeat(32),
     variables: { n, nested: { b: [1, "two"], a: null } },
-    outcome: "SUCCESS",
-    errorCodes: [],
     sensitiveFields: ["Customer.email"],
-    deniedFields: [],
     requestedCost: n,
     actualCost: null,
-    requestId: uuidv7(),
     durationMs: n,
-  };
-}
+  });
 
 /** Runs the CLI the way an operator would; returns its exit code and report. */
 async function verifyCli(env: Record<string, string>) {

@@ -1,3 +1,5 @@
+import { uuidv7 } from "../../src/db/uuidv7.js";
+import { type AuditEventDraft, chainOf } from "../../src/security/audit/event.js";
 import type { Tenant } from "./fixtures.js";
 import { dataOf, gql } from "./graphql.js";
 
@@ -21,4 +23,35 @@ export async function ensureAuditEvent(url: string, adminToken: string, _tenant:
     if (Date.now() > deadline) throw new Error("the tenant's operations were never audited");
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * An audit event ready to append, as the chain writers take it: an anonymous query without an
+ * organization unless `overrides` say otherwise (its chain follows its organization).
+ */
+export function auditDraft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
+  const orgId = overrides.orgId ?? null;
+  return {
+    id: uuidv7(),
+    chainId: chainOf(orgId),
+    orgId,
+    at: new Date(),
+    actorType: "ANONYMOUS",
+    actorId: null,
+    ip: "203.0.113.9",
+    userAgent: "audit-test",
+    operationType: "query",
+    operationName: "AuditTest",
+    documentHash: "cd".repeat(32),
+    variables: null,
+    outcome: "SUCCESS",
+    errorCodes: [],
+    sensitiveFields: [],
+    deniedFields: [],
+    requestedCost: 1,
+    actualCost: 1,
+    requestId: uuidv7(),
+    durationMs: 1,
+    ...overrides,
+  };
 }

@@ -1,27 +1,12 @@
-import { Writable } from "node:stream";
 import { GraphQLError } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { capturingLogger } from "../../support/logs.js";
 import { parseConfig } from "../../../src/config.js";
 import { formatError, tagWithRequestId } from "../../../src/graphql/pipeline/errors.js";
-import { createLogger } from "../../../src/logger.js";
 import { createTenant, type Tenant } from "../../support/fixtures.js";
 import { gql } from "../../support/graphql.js";
 import { productionEnv, startServer, type TestServer } from "../../support/server.js";
 import { redisTestUrl } from "../../support/environment.js";
-
-/** A logger that keeps its JSON lines, to check what operators (and only they) would see. */
-function capturingLogger() {
-  const lines: Record<string, any>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
-        lines.push(JSON.parse(line) as Record<string, any>);
-      }
-      done();
-    },
-  });
-  return { logger: createLogger("info", stream), lines };
-}
 
 const METRICS_TOKEN = "metrics-token-0123456789-abcdefghijklmnop";
 let server: TestServer;

@@ -1,11 +1,10 @@
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { capturingLogger } from "../../support/logs.js";
 import { ConfigError } from "../../../src/config.js";
-import { createLogger } from "../../../src/logger.js";
 import { createTestPki, type Leaf, type TestPki } from "../../support/certificates.js";
 import { securityProbe } from "../../support/security-probe.js";
 import { spawnServer, type ServerProcess } from "../../support/server-process.js";
@@ -252,19 +251,6 @@ describe("direct TLS", () => {
 });
 
 describe("TLS settings at start", () => {
-  function capturingLogger() {
-    const lines: Record<string, any>[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
-          lines.push(JSON.parse(line) as Record<string, any>);
-        }
-        done();
-      },
-    });
-    return { logger: createLogger("info", stream), lines };
-  }
-
   it("refuses to start on an unreadable, unparseable or mismatched pair, naming the variable", async () => {
     const leaf = pki.issue("start");
     const other = pki.issue("start-other");
