@@ -94,6 +94,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     logger,
     bufferSize: config.audit.bufferSize,
     flushMs: config.audit.flushMs,
+    durableWaitMs: config.audit.durableWaitMs,
     maxTokens: config.limits.tokens,
     schema: apiSchema,
     fingerprintSecret: config.pii.blindIndexKey,
@@ -165,7 +166,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // here; clients get PERSISTED_QUERY_NOT_SUPPORTED, which Apollo Client's link understands.
     persistedQueries: false,
     includeStacktraceInErrorResponses: config.isDevelopment,
-    formatError: formatError(config, logger),
+    formatError: formatError(config, logger, services.databaseHealth),
     plugins: [
       // Every response is no-store (the route), so cache hints would only cost time: Apollo's
       // default cache-control plugin ran for each field of each response (a third of a 50-row
@@ -182,10 +183,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   registerGraphQLRoute(server, apollo, pipeline);
 
-  readiness.add("database", async () => {
-    await database.ping();
-    return undefined;
-  });
+  readiness.add("database", () => services.databaseHealth.check());
   if (redis) {
     // without Redis the limits are per instance: degraded, still serving
     readiness.add(
@@ -197,7 +195,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       { degradable: true },
     );
   }
-  readiness.add("audit", () => (audit.status().full ? "buffer full" : undefined));
+  // Writes failing (the database refuses them) means every operation would wait, then get 503.
+  readiness.add("audit", () => {
+    const status = audit.status();
+    if (status.full) return "buffer full";
+    return status.failing ? "writes failing" : undefined;
+  });
   registerOperationsRoutes(server, readiness);
   metrics.watchReadiness(readiness);
   registerMetricsRoute(server, metrics, {
@@ -216,9 +219,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       connections.drain();
       stopCertificateReload();
       await server.close(); // drains Apollo too
-      await audit.close(); // writes the buffered audit events before the database closes
+      // writes the buffered audit events before the database closes
+      const auditComplete = await audit.close();
+      services.databaseHealth.close();
       await database.close();
       if (services.redis) await closeRedis(services.redis);
+      if (!auditComplete) {
+        throw new Error("audit events could not be stored before shutdown (they are in the log)");
+      }
     },
   };
 }

@@ -95,6 +95,12 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_SIZE: int(1, 1000).default(10),
+  // An idle pooled connection is closed after this long (0: kept open).
+  DATABASE_IDLE_TIMEOUT_SECONDS: int(0, 86_400).default(60),
+  // A connection attempt that takes longer fails (and the operation that needed it gets a 503).
+  DATABASE_CONNECT_TIMEOUT_SECONDS: int(1, 300).default(5),
+  // A start that cannot reach the database retries this long, then exits with the cause.
+  DATABASE_START_TIMEOUT_SECONDS: int(0, 3_600).default(60),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** Prepended to every Redis key, so that several deployments (or test servers) can share one. */
   REDIS_KEY_PREFIX: z.string().min(1).max(64).default("cra:"),
@@ -153,7 +159,9 @@ const envSchema = z.object({
   LOGIN_LOCKOUT_SECONDS: int(1).default(900),
   // Audit log.
   AUDIT_BUFFER_SIZE: int(10).default(10_000),
-  AUDIT_FLUSH_MS: int(10).default(1_000),
+  AUDIT_FLUSH_MS: int(10, 60_000).default(100),
+  // A response waits this long at most for its audit event to commit; then it is a 503.
+  AUDIT_DURABLE_WAIT_MS: int(100, 60_000).default(2_000),
   AUDIT_CHECKPOINT_SECONDS: int(1, 86_400).default(60),
   AUDIT_SIGNING_KEY: ed25519PrivateKey("AUDIT_SIGNING_KEY").optional(),
 });
@@ -290,6 +298,11 @@ export function parseConfig(env: Env) {
     dataDir: resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseConnection: {
+      idleTimeoutSeconds: e.DATABASE_IDLE_TIMEOUT_SECONDS,
+      connectTimeoutSeconds: e.DATABASE_CONNECT_TIMEOUT_SECONDS,
+      startTimeoutSeconds: e.DATABASE_START_TIMEOUT_SECONDS,
+    },
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwt: {
@@ -357,6 +370,7 @@ export function parseConfig(env: Env) {
     audit: {
       bufferSize: e.AUDIT_BUFFER_SIZE,
       flushMs: e.AUDIT_FLUSH_MS,
+      durableWaitMs: e.AUDIT_DURABLE_WAIT_MS,
       checkpointSeconds: e.AUDIT_CHECKPOINT_SECONDS,
       signingKey: e.AUDIT_SIGNING_KEY ?? createPrivateKey(generated!.auditSigningKey),
     },

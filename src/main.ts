@@ -1,6 +1,7 @@
 import "reflect-metadata";
-import { buildApp } from "./app.js";
+import { type App, buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
+import { databaseUnavailableCause } from "./db/availability.js";
 import { createLogger } from "./logger.js";
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
@@ -20,8 +21,15 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) logger.warn(warning);
 
-  const app = await buildApp(config, { logger });
-  await app.server.listen({ port: config.port, host: config.host });
+  let app: App;
+  try {
+    app = await buildApp(config, { logger });
+    await app.server.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    // the serializer keeps a failed statement's parameters out; the cause names an outage
+    logger.fatal({ err: error, cause: databaseUnavailableCause(error) }, "failed to start");
+    process.exit(1);
+  }
   logger.info(
     `GraphQL API at ${config.tls ? "https" : "http"}://localhost:${config.port}/graphql (${config.nodeEnv}, ${app.services.database.driver})`,
   );

@@ -2,6 +2,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
+import { DatabaseHealth } from "./db/health.js";
 import type { Services } from "./graphql/types.js";
 import { connectRedis, redisConnected } from "./redis.js";
 import { AuthLimits } from "./security/auth-limits.js";
@@ -21,6 +22,12 @@ export async function openServices(
     dataDir: config.dataDir,
     statementTimeoutMs: config.limits.statementTimeoutMs,
     poolSize: config.databasePoolSize,
+    connection: config.databaseConnection,
+    onStartRetry: ({ attempt, retryInMs, cause }) =>
+      logger.warn(
+        { attempt, retryInMs, cause },
+        "database not reachable at start: retrying (DATABASE_START_TIMEOUT_SECONDS)",
+      ),
     ...(pglite ? { pglite } : {}),
   });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
@@ -28,6 +35,10 @@ export async function openServices(
   return {
     config,
     database,
+    databaseHealth: new DatabaseHealth(
+      () => database.ping(),
+      logger.child({ component: "database" }),
+    ),
     logger,
     cipher: new FieldCipher(config.pii.keys, config.pii.activeKeyId),
     blindIndex: new BlindIndex(config.pii.blindIndexKey, config.pii.blindIndexNextKey),

@@ -73,7 +73,7 @@ export async function startBareServer(
   const apollo = new ApolloServer<Context>({
     schema,
     allowBatchedHttpRequests: false,
-    formatError: formatError(config, services.logger),
+    formatError: formatError(config, services.logger, services.databaseHealth),
     plugins: [
       ApolloServerPluginCacheControlDisabled(), // as buildApp
       ApolloServerPluginLandingPageDisabled(),

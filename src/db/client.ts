@@ -12,6 +12,7 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { rateLimited } from "../graphql/errors.js";
 import { projectPath } from "../paths.js";
+import { databaseUnavailableCause, type UnavailableCause } from "./availability.js";
 import * as schema from "./schema.js";
 
 export type Schema = typeof schema;
@@ -45,9 +46,42 @@ export interface DatabaseOptions {
   statementTimeoutMs: number;
   /** Connections of the server's PostgreSQL pool (DATABASE_POOL_SIZE); PGlite has one. */
   poolSize?: number;
+  connection?: Partial<ConnectionSettings>;
+  /** Told of each failed attempt to reach PostgreSQL at start, before the next one. */
+  onStartRetry?: (attempt: StartRetry) => void;
   /** An already-open PGlite to share (tests share one per worker; it takes seconds to start). */
   pglite?: PGlite;
 }
+
+/** How the PostgreSQL pool opens, keeps and gives up connections. */
+export interface ConnectionSettings {
+  /** An idle connection is closed after this long; 0 keeps it. */
+  idleTimeoutSeconds: number;
+  /** A connection attempt taking longer fails. */
+  connectTimeoutSeconds: number;
+  /** A start that cannot reach the database retries this long, then fails with the cause. */
+  startTimeoutSeconds: number;
+}
+
+export interface StartRetry {
+  attempt: number;
+  retryInMs: number;
+  cause: UnavailableCause;
+}
+
+const DEFAULT_CONNECTION: ConnectionSettings = {
+  idleTimeoutSeconds: 60,
+  connectTimeoutSeconds: 5,
+  startTimeoutSeconds: 0,
+};
+
+/**
+ * Seconds before the pool tries to connect again after `retries` failed attempts: from 50 ms,
+ * doubling, never more than a second (postgres-js's own grows to 20 s, and fails every request
+ * in between), so the first request after the database is back finds it.
+ */
+const reconnectBackoff = (retries: number): number =>
+  Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2);
 
 const MIGRATIONS_LOCK_ID = 7_201_311;
 const migrationsFolder = projectPath("drizzle");
@@ -141,31 +175,66 @@ export const openConfiguredDatabase = (config: {
 
 /** Opens PostgreSQL when a URL is given, else the embedded PGlite under dataDir; migrates either. */
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
-  return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.statementTimeoutMs, options.poolSize)
-    : openPglite(options);
+  return options.databaseUrl ? openPostgres(options.databaseUrl, options) : openPglite(options);
 }
 
-async function openPostgres(
-  url: string,
-  statementTimeoutMs: number,
-  poolSize: number | undefined,
-): Promise<DatabaseHandle> {
-  const client = postgres(url, {
-    ...(poolSize === undefined ? {} : { max: poolSize }),
+/**
+ * Applies the migrations, on one connection under an advisory lock: several instances (or test
+ * workers) may start at once, and exactly one of them applies each migration.
+ */
+async function migrate(url: string, connectTimeoutSeconds: number): Promise<void> {
+  const migrator = postgres(url, {
+    max: 1,
     onnotice: () => {},
-    connection: { statement_timeout: statementTimeoutMs, application_name: "customer-records-api" },
+    connect_timeout: connectTimeoutSeconds,
   });
-  const { stats, logger, observe } = statementCounter();
-  // Several instances (or test workers) may start at once: migrate on one connection under an
-  // advisory lock, so exactly one of them applies each migration.
-  const migrator = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await migrator`select pg_advisory_lock(${MIGRATIONS_LOCK_ID})`;
     await migratePostgres(drizzlePostgres({ client: migrator }), { migrationsFolder });
   } finally {
     await migrator.end({ timeout: 5 });
   }
+}
+
+/**
+ * Migrates, retrying while the database cannot be reached (it may be starting beside this
+ * instance) until `startTimeoutSeconds` have passed; any other failure ends the start at once.
+ */
+async function migrateWhenReachable(
+  url: string,
+  settings: ConnectionSettings,
+  onRetry: DatabaseOptions["onStartRetry"],
+): Promise<void> {
+  const deadline = Date.now() + settings.startTimeoutSeconds * 1000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrate(url, settings.connectTimeoutSeconds);
+      return;
+    } catch (error) {
+      const cause = databaseUnavailableCause(error);
+      const retryInMs = Math.min(500 * 2 ** (attempt - 1), 5_000);
+      if (!cause || Date.now() + retryInMs > deadline) throw error;
+      onRetry?.({ attempt, retryInMs, cause });
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+    }
+  }
+}
+
+async function openPostgres(url: string, options: DatabaseOptions): Promise<DatabaseHandle> {
+  const settings = { ...DEFAULT_CONNECTION, ...options.connection };
+  await migrateWhenReachable(url, settings, options.onStartRetry);
+  const client = postgres(url, {
+    ...(options.poolSize === undefined ? {} : { max: options.poolSize }),
+    idle_timeout: settings.idleTimeoutSeconds || null,
+    connect_timeout: settings.connectTimeoutSeconds,
+    backoff: reconnectBackoff,
+    onnotice: () => {},
+    connection: {
+      statement_timeout: options.statementTimeoutMs,
+      application_name: "customer-records-api",
+    },
+  });
+  const { stats, logger, observe } = statementCounter();
   const db = drizzlePostgres({ client, schema, logger }) as unknown as Database;
   return {
     db,

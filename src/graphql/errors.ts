@@ -80,6 +80,13 @@ export const serviceUnavailable = (message: string, retryAfterSeconds = 1): Grap
     http: { status: 503, headers: new Map([["retry-after", String(retryAfterSeconds)]]) },
   });
 
+export const DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; retry later";
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
+
+/** 503: the database cannot be reached (an outage: the client retries, it is not a bug). */
+export const databaseUnavailable = (): GraphQLError =>
+  serviceUnavailable(DATABASE_UNAVAILABLE_MESSAGE, DATABASE_RETRY_AFTER_SECONDS);
+
 /**
  * A limit is exhausted (auth attempts, cost budget): 429 with Retry-After, and the same seconds
  * in extensions.retryAfterSeconds, for every RATE_LIMITED refusal alike.

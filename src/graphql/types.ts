@@ -7,6 +7,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Database, DatabaseHandle } from "../db/client.js";
+import type { DatabaseHealth } from "../db/health.js";
 import type { CustomerRow, NoteRow, OrganizationRow, UserRow } from "../db/schema.js";
 import type { OperationTransaction } from "../db/transaction.js";
 import type { AuthLimits } from "../security/auth-limits.js";
@@ -22,6 +23,8 @@ import type { Page } from "./pagination.js";
 export interface Services {
   config: Config;
   database: DatabaseHandle;
+  /** Whether the database can be reached; its outages are logged once and answered 503. */
+  databaseHealth: DatabaseHealth;
   cipher: FieldCipher;
   blindIndex: BlindIndex;
   passwords: PasswordHasher;

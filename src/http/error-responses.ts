@@ -1,5 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
-import { ErrorCode } from "../graphql/errors.js";
+import { databaseUnavailableCause } from "../db/availability.js";
+import {
+  DATABASE_RETRY_AFTER_SECONDS,
+  DATABASE_UNAVAILABLE_MESSAGE,
+  ErrorCode,
+} from "../graphql/errors.js";
 
 /** A GraphQL-shaped error body, so every client parses every failure the same way. */
 export function sendError(
@@ -57,6 +62,13 @@ export function registerErrorResponses(
         clientErrorMessage(error, options.bodyLimit),
         ErrorCode.BAD_REQUEST,
       );
+    }
+    const outage = databaseUnavailableCause(error);
+    if (outage) {
+      request.log.warn({ cause: outage }, "request failed: the database is unreachable");
+      return sendError(reply, 503, DATABASE_UNAVAILABLE_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE, {
+        "retry-after": String(DATABASE_RETRY_AFTER_SECONDS),
+      });
     }
     request.log.error({ err: error }, "unhandled error");
     return sendError(reply, 500, "Internal server error", ErrorCode.INTERNAL_SERVER_ERROR);

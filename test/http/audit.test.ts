@@ -56,6 +56,7 @@ async function post(body: unknown, options: { token?: string; ua: string }, targ
   return {
     status: response.status,
     requestId: response.headers.get("x-request-id"),
+    retryAfter: response.headers.get("retry-after"),
     body: (await response.json()) as any,
   };
 }
@@ -564,7 +565,7 @@ describe("mutations are never unaudited", () => {
       const app = `audit-tx-kill-${randomBytes(4).toString("hex")}`;
       const base = new URL(process.env.DATABASE_URL!);
       base.searchParams.set("application_name", app);
-      const victim = await startServer({ DATABASE_URL: base.toString() });
+      const victim = await startServer({ DATABASE_URL: base.toString(), ...WAITING_OPERATIONS });
       const lockHolder = server.app.services.database.db;
       const { members } = await createTenant(victim.url, "tx-kill");
       const { id } = await createCustomer(victim.url, members.ADMIN.token, { name: "Before" });
@@ -596,10 +597,12 @@ describe("mutations are never unaudited", () => {
         release();
         await holding;
       }
+      // a lost connection is an outage the client retries after, not a bug
       const failed = await waiting;
-      expect(failed.status).toBe(500);
+      expect(failed.status).toBe(503);
+      expect(failed.retryAfter).toBe("1");
       expect(failed.body.errors.map((e: any) => e.extensions.code)).toEqual([
-        "INTERNAL_SERVER_ERROR",
+        "SERVICE_UNAVAILABLE",
       ]);
       expect(JSON.stringify(failed.body)).not.toMatch(/terminat|57P01|postgres/i);
 
@@ -613,7 +616,7 @@ describe("mutations are never unaudited", () => {
       expect(events[0]).toMatchObject({
         operationName: "Rename",
         outcome: "ERROR",
-        errorCodes: ["INTERNAL_SERVER_ERROR"],
+        errorCodes: ["SERVICE_UNAVAILABLE"],
       });
       await victim.close();
       expect(await verifyChains(lockHolder, testTrustedKeys())).toMatchObject({ intact: true });
@@ -622,37 +625,56 @@ describe("mutations are never unaudited", () => {
   );
 });
 
-describe("query events are buffered and lose nothing", () => {
+/** Room for the operations a test holds while their events wait (one caller: 4 by default). */
+const WAITING_OPERATIONS = {
+  CONCURRENT_OPERATIONS_PER_PRINCIPAL: "32",
+  CONCURRENT_OPERATIONS_PER_ORGANIZATION: "32",
+};
+
+describe("query events: group commit, nothing answered unaudited", () => {
+  /** A server whose operations wait up to 30 s for their event, so a test can hold the writes. */
+  const patientServer = (options: Parameters<typeof startServer>[1] = {}) =>
+    startServer(
+      { ...secretsOf(server), AUDIT_DURABLE_WAIT_MS: "30000", ...WAITING_OPERATIONS },
+      options,
+    );
+
   it("stores the rest of a batch when the database refuses one event, and a placeholder for it", async () => {
-    const [refused, kept] = [tag(), tag()];
-    // refused as a value the database cannot take; the placeholder has no User-Agent: stored
+    const [blocker, refused, kept] = [tag(), tag(), tag()];
+    // The database refuses the first write (as a full disk would): the buffer keeps the event and
+    // retries, and the three queued meanwhile go with it in one batch once it is let through.
+    const unblock = await failAuditInserts(blocker);
     const restore = await failAuditInserts(refused, { dataError: true });
     const lines: string[] = [];
-    // a buffer that waits to be flushed: the three events are written as one batch
-    const lazy = await startServer(
-      { ...secretsOf(server), AUDIT_FLUSH_MS: "600000" },
-      { logger: createLogger("info", { write: (line: string) => void lines.push(line) }) },
-    );
+    const patient = await patientServer({
+      logger: createLogger("info", { write: (line: string) => void lines.push(line) }),
+    });
     try {
       const token = tenant.members.AGENT.token;
-      const first = await post(
-        { query: `query Refused { me { id } }` },
-        { token, ua: refused },
-        lazy.url,
-      );
-      await post({ query: `query KeptOne { me { id } }` }, { token, ua: kept }, lazy.url);
-      await post({ query: `query KeptTwo { me { id } }` }, { token, ua: kept }, lazy.url);
-      expect(lazy.app.audit.status().pending).toBe(3);
-      await lazy.app.audit.flush();
-      expect(lazy.app.audit.status()).toMatchObject({ pending: 0, reserved: 0, failing: false });
-      expect((await eventsOf(kept, lazy)).map((e) => e.operationName)).toEqual([
+      const send = (query: string, ua: string) => post({ query }, { token, ua }, patient.url);
+      const blocked = send(`query Blocker { me { id } }`, blocker);
+      await expect.poll(() => patient.app.audit.status().failing).toBe(true);
+      const answers = [
+        send(`query Refused { me { id } }`, refused),
+        send(`query KeptOne { me { id } }`, kept),
+        send(`query KeptTwo { me { id } }`, kept),
+      ];
+      await expect.poll(() => patient.app.audit.status().pending).toBe(4);
+      await unblock();
+      const [first, ...others] = await Promise.all(answers);
+      // each waited for its event; the refused one's placeholder stands for it
+      expect([(await blocked).status, first!.status, ...others.map((r) => r.status)]).toEqual([
+        200, 200, 200, 200,
+      ]);
+      expect(patient.app.audit.status()).toMatchObject({ pending: 0, reserved: 0, failing: false });
+      expect((await eventsOf(kept, patient)).map((e) => e.operationName).sort()).toEqual([
         "KeptOne",
         "KeptTwo",
       ]);
-      const [placeholder] = await lazy.app.services.database.db
+      const [placeholder] = await patient.app.services.database.db
         .select()
         .from(auditEvents)
-        .where(eq(auditEvents.requestId, first.requestId!));
+        .where(eq(auditEvents.requestId, first!.requestId!));
       expect(placeholder).toMatchObject({
         orgId: rowIdOf(tenant.orgId, "Organization"),
         actorId: rowIdOf(tenant.members.AGENT.id, "User"),
@@ -666,38 +688,60 @@ describe("query events are buffered and lose nothing", () => {
         "audit event refused by the database: a placeholder is stored in its place",
       );
     } finally {
+      await unblock();
       await restore();
-      await lazy.close();
+      await patient.close();
     }
   });
 
-  it("keeps events while the database refuses them and writes them once it accepts again", async () => {
+  it("answers 503 while events cannot be stored, keeps them, and writes them once the database accepts", async () => {
     const ua = tag();
     const restore = await failAuditInserts(ua);
     let restored = false;
     try {
+      // the default wait for an event is 2 s; past it the operation is refused, not served unaudited
       const results = await Promise.all(
-        Array.from({ length: 8 }, () =>
+        // as many as one principal may run at once (CONCURRENT_OPERATIONS_PER_PRINCIPAL)
+        Array.from({ length: 4 }, () =>
           post({ query: "{ me { id } }" }, { token: tenant.members.VIEWER.token, ua }),
         ),
       );
-      expect(results.every((r) => r.status === 200)).toBe(true);
-      await server.app.audit.flush();
-      expect(server.app.audit.status()).toMatchObject({ pending: 8, failing: true });
+      for (const result of results) {
+        expect(result.status).toBe(503);
+        expect(result.retryAfter).toBe("1");
+        expect(result.body.data).toBeUndefined();
+        expect(result.body.errors.map((e: any) => e.extensions.code)).toEqual([
+          "SERVICE_UNAVAILABLE",
+        ]);
+      }
+      expect(server.app.audit.status()).toMatchObject({ pending: 4, failing: true });
       const ready = await fetch(`${url}/readyz`);
-      // the database answers and the buffer has room: still ready while the writes are retried
-      expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ checks: { audit: "ok" } });
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ checks: { audit: "writes failing" } });
       await restore();
       restored = true;
     } finally {
       if (!restored) await restore();
     }
-    await expect.poll(async () => (await eventsOf(ua)).length, { timeout: 15_000 }).toBe(8);
+    await expect.poll(async () => (await eventsOf(ua)).length, { timeout: 15_000 }).toBe(4);
+    // each event says what the client got
+    for (const event of await eventsOf(ua)) {
+      expect(event).toMatchObject({ outcome: "ERROR", errorCodes: ["SERVICE_UNAVAILABLE"] });
+    }
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    const again = await post(
+      { query: "{ me { id } }" },
+      { token: tenant.members.VIEWER.token, ua },
+    );
+    expect(again.status).toBe(200);
   });
 
   it("refuses new operations with 503 when the buffer is full, and /readyz says why", async () => {
-    const small = await startServer({ AUDIT_BUFFER_SIZE: "10", AUDIT_FLUSH_MS: "50" });
+    const small = await startServer({
+      AUDIT_BUFFER_SIZE: "10",
+      AUDIT_DURABLE_WAIT_MS: "30000",
+      ...WAITING_OPERATIONS,
+    });
     const ua = tag();
     const restore = await failAuditInserts(ua);
     const send = () =>
@@ -706,8 +750,10 @@ describe("query events are buffered and lose nothing", () => {
         headers: { "content-type": "application/json", "user-agent": ua },
         body: JSON.stringify({ query: "{ __typename }" }),
       });
+    let waiting: Promise<Response>[] = [];
     try {
-      for (let i = 0; i < 10; i++) expect((await send()).status).toBe(200);
+      waiting = Array.from({ length: 10 }, () => send());
+      await expect.poll(() => small.app.audit.status().pending).toBe(10);
       const refused = await send();
       expect(refused.status).toBe(503);
       expect(refused.headers.get("retry-after")).toBe("1");
@@ -721,26 +767,34 @@ describe("query events are buffered and lose nothing", () => {
     } finally {
       await restore();
     }
-    await expect.poll(async () => (await eventsOf(ua, small)).length, { timeout: 15_000 }).toBe(10);
+    // the ten waiting operations are answered once their events are stored
+    expect((await Promise.all(waiting)).map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(await eventsOf(ua, small)).toHaveLength(10);
     expect((await fetch(`${small.url}/readyz`)).status).toBe(200);
     expect((await send()).status).toBe(200);
     await small.close();
   });
 
-  it("shutdown writes the buffered events", async () => {
-    const lazy = await startServer({ ...secretsOf(server), AUDIT_FLUSH_MS: "600000" });
+  it("shutdown waits for the events still queued", async () => {
+    const patient = await patientServer();
     const ua = tag();
-    await Promise.all(
-      Array.from({ length: 5 }, () =>
-        fetch(`${lazy.url}/graphql`, {
+    const restore = await failAuditInserts(ua);
+    try {
+      const answers = Array.from({ length: 5 }, () =>
+        fetch(`${patient.url}/graphql`, {
           method: "POST",
           headers: { "content-type": "application/json", "user-agent": ua },
           body: JSON.stringify({ query: "{ __typename }" }),
         }),
-      ),
-    );
-    expect(lazy.app.audit.status().pending).toBe(5);
-    await lazy.close();
+      );
+      await expect.poll(() => patient.app.audit.status().pending).toBe(5);
+      const closing = patient.close();
+      await restore();
+      await closing;
+      expect((await Promise.all(answers)).map((r) => r.status)).toEqual(Array(5).fill(200));
+    } finally {
+      await restore();
+    }
     const rows = await server.app.services.database.db
       .select()
       .from(auditEvents)
@@ -750,7 +804,7 @@ describe("query events are buffered and lose nothing", () => {
 
   // PostgreSQL only: PGlite is an in-process database with no connection to kill (the outage
   // test above covers a refusing database on both). Backends are killed while the burst runs
-  // and again while its events wait in the buffer; they are flushed by explicit calls. A
+  // and again after it, while events may still be retried. A
   // mutation's transaction killed mid-way is the test "a mutation whose connection is killed".
   it.skipIf(!usingPostgres())(
     "loses no event when the database connections are killed during a query burst",
@@ -758,7 +812,7 @@ describe("query events are buffered and lose nothing", () => {
       const app = `audit-kill-${randomBytes(4).toString("hex")}`;
       const base = new URL(process.env.DATABASE_URL!);
       base.searchParams.set("application_name", app);
-      const victim = await startServer({ DATABASE_URL: base.toString(), AUDIT_FLUSH_MS: "600000" });
+      const victim = await startServer({ DATABASE_URL: base.toString(), ...WAITING_OPERATIONS });
       const { members } = await createTenant(victim.url, "victim");
       await victim.app.audit.flush();
       const ua = tag();
@@ -780,13 +834,13 @@ describe("query events are buffered and lose nothing", () => {
         sent += burst.length;
         const [statuses, count] = await Promise.all([Promise.all(burst), kill()]);
         killed += count;
-        expect(statuses.filter((s) => s !== 200 && s !== 500)).toEqual([]);
+        // a request whose connection or event write was cut is refused as an outage, never a 500
+        expect(statuses.filter((s) => s !== 200 && s !== 503)).toEqual([]);
       }
       killed += await kill();
       expect(killed).toBeGreaterThan(0);
-      expect(victim.app.audit.status().pending).toBe(sent);
       // A write sent on a pooled connection that was killed while idle can wait for the buffer's
-      // write timeout (15 s) and then the retry backoff (5 s); two such writes in a row take 40 s.
+      // write timeout (15 s) and then the retry (at most 1 s later); two such writes take 32 s.
       await expect
         .poll(async () => (await eventsOf(ua, victim)).length, { timeout: 75_000, interval: 500 })
         .toBe(sent);
@@ -926,27 +980,35 @@ describe("reading the audit log", () => {
     expect(dataOf(byName).auditEvents.totalCount).toBe(1);
   });
 
-  it("lists by the time of the event: a buffered query's event written after a mutation's", async () => {
-    // The query's event waits in the buffer (no timer flush) while the mutation's is written
-    // with its transaction, so the query's event is appended to the chain after the mutation's.
-    const lazy = await startServer({ ...secretsOf(server), AUDIT_FLUSH_MS: "600000" });
+  it("lists by the time of the event: a query's event written after a later mutation's", async () => {
+    // The query's event is held (its writes refused) while the mutation's commits with its
+    // transaction, so the query's event is appended to the chain after the mutation's.
+    const patient = await startServer({ ...secretsOf(server), AUDIT_DURABLE_WAIT_MS: "30000" });
+    const [queryUa, mutationUa] = [tag(), tag()];
+    const restore = await failAuditInserts(queryUa);
     try {
-      const ua = tag();
       const token = tenant.members.ADMIN.token;
-      await post({ query: `query Earlier { me { id } }` }, { token, ua }, lazy.url);
-      expect(lazy.app.audit.status().pending).toBe(1);
-      await post(
-        { query: `mutation Later { createCustomer(input: { name: "Later" }) { id } }` },
-        { token, ua },
-        lazy.url,
+      const earlier = post(
+        { query: `query Earlier { me { id } }` },
+        { token, ua: queryUa },
+        patient.url,
       );
-      await lazy.app.audit.flush();
-      const chained = await eventsOf(ua, lazy);
-      const seqOf = (name: string) => chained.find((e) => e.operationName === name)!.seq;
-      expect(seqOf("Earlier")).toBeGreaterThan(seqOf("Later"));
+      await expect.poll(() => patient.app.audit.status().failing).toBe(true);
+      const later = await post(
+        { query: `mutation Later { createCustomer(input: { name: "Later" }) { id } }` },
+        { token, ua: mutationUa },
+        patient.url,
+      );
+      expect(later.status).toBe(200);
+      await restore();
+      expect((await earlier).status).toBe(200);
+      const [query] = await eventsOf(queryUa, patient);
+      const [mutation] = await eventsOf(mutationUa, patient);
+      expect(query!.chainId).toBe(mutation!.chainId);
+      expect(query!.seq).toBeGreaterThan(mutation!.seq);
 
       const listed = await gql(
-        lazy.url,
+        patient.url,
         `{ auditEvents(first: 2, filter: { actorId: "${tenant.members.ADMIN.id}" }) {
           nodes { operationName at } pageInfo { endCursor } } }`,
         {},
@@ -956,7 +1018,8 @@ describe("reading the audit log", () => {
       expect(nodes.map((n: any) => n.operationName)).toEqual(["Later", "Earlier"]);
       expect(Date.parse(nodes[0].at)).toBeGreaterThanOrEqual(Date.parse(nodes[1].at));
     } finally {
-      await lazy.close();
+      await restore();
+      await patient.close();
     }
   });
 

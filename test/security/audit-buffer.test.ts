@@ -10,8 +10,9 @@ import { type AuditEventDraft, expectedHash } from "../../src/security/audit/eve
 import { sharedTestServer } from "../support/server.js";
 
 /*
- * The write-behind buffer of query events on the real database: under a steady stream of
- * operations it writes batches, not a transaction chasing every new event.
+ * The group commit of query events on the real database: an event is written as soon as no
+ * write is under way, with every event queued during the write before it; an operation waits
+ * until its event is stored, or is told in time that it could not be.
  */
 
 let database: DatabaseHandle;
@@ -43,19 +44,20 @@ async function storedIds(events: AuditEventDraft[]): Promise<Set<string>> {
   return new Set(rows.map((row) => row.id));
 }
 
-/** What the server does per operation: a slot when admitted, then its event. */
-function enqueue(buffer: AuditBuffer, events: AuditEventDraft[]): void {
-  for (const event of events) {
+/** What the server does per operation: a slot when admitted, then its event (and a wait). */
+function enqueue(buffer: AuditBuffer, events: AuditEventDraft[]): Promise<boolean>[] {
+  return events.map((event) => {
     buffer.tryReserve(1);
-    buffer.push(event);
-  }
+    return buffer.push(event);
+  });
 }
 
 function newBuffer(batchSize: number) {
   const written: number[] = [];
   const buffer = new AuditBuffer(database.db, pino({ level: "silent" }), {
     capacity: 1_000,
-    flushMs: 3_600_000, // no timer flush during the test: every write is one we asked for
+    flushMs: 3_600_000, // no timer flush during the test: every write is one an event started
+    durableWaitMs: 30_000,
     batchSize,
     onWritten: (rows) => written.push(rows.length),
   });
@@ -69,77 +71,110 @@ describe("the audit buffer", () => {
     open = [];
   });
 
-  it("a flush writes the events queued when it began; later ones wait for the next flush", async () => {
+  it("writes an event at once when no write is under way; those queued meanwhile go together next", async () => {
     const { buffer, written } = newBuffer(500);
     open.push(buffer);
-    const first = [draft(), draft(), draft()];
-    enqueue(buffer, first);
-    const flushing = buffer.flush();
-    // Operations answered while the batch is being written.
-    const later = [draft(), draft()];
-    enqueue(buffer, later);
-    await flushing;
-
-    expect(written).toEqual([3]);
-    expect(buffer.status()).toMatchObject({ pending: 2, reserved: 2, failing: false });
-    expect(await storedIds(first)).toEqual(new Set(first.map((e) => e.id)));
-    expect((await storedIds(later)).size).toBe(0);
-
-    // Nothing is lost: the next flush writes them.
-    await buffer.flush();
-    expect(written).toEqual([3, 2]);
-    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
-    expect(await storedIds(later)).toEqual(new Set(later.map((e) => e.id)));
+    const [first] = enqueue(buffer, [draft()]); // starts a write of its own
+    // Operations answered while that write is under way: one write after it, for all four.
+    const later = enqueue(buffer, [draft(), draft(), draft(), draft()]);
+    expect(await first).toBe(true);
+    expect(await Promise.all(later)).toEqual([true, true, true, true]);
+    expect(written).toEqual([1, 4]);
+    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0, failing: false });
   });
 
-  it("a flush asked for during a write also writes what was queued before it was asked", async () => {
-    const { buffer, written } = newBuffer(500);
+  it("an event is stored by the time its push resolves true", async () => {
+    const { buffer } = newBuffer(500);
     open.push(buffer);
-    const first = [draft(), draft(), draft()];
-    enqueue(buffer, first);
-    const running = buffer.flush(); // e.g. the timer's
-    const second = [draft(), draft()];
-    enqueue(buffer, second);
-    await buffer.flush(); // e.g. a test, or shutdown, while the timer's write is running
-    expect(written).toEqual([3, 2]);
-    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
-    expect(await storedIds([...first, ...second])).toEqual(
-      new Set([...first, ...second].map((e) => e.id)),
-    );
-    await running;
-  });
-
-  it("a full batch is written without waiting for the timer, in batches of batchSize", async () => {
-    const { buffer, written } = newBuffer(4);
-    open.push(buffer);
-    const events = Array.from({ length: 10 }, () => draft());
-    enqueue(buffer, events);
-    // The fourth event started a flush of four; the six queued meanwhile are a full batch, so a
-    // second flush follows at once and writes them (4 + 2), with no timer and no flush() call.
-    const total = () => written.reduce((sum, n) => sum + n, 0);
-    for (let waited = 0; total() < 10 && waited < 10_000; waited += 20) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect(written).toEqual([4, 4, 2]);
-    expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0 });
+    const events = [draft(), draft()];
+    const stored = enqueue(buffer, events);
+    await stored[0];
+    expect(await storedIds([events[0]!])).toEqual(new Set([events[0]!.id]));
+    await stored[1];
     expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
   });
+
+  it("writes in batches of batchSize", async () => {
+    const { buffer, written } = newBuffer(4);
+    open.push(buffer);
+    const events = Array.from({ length: 11 }, () => draft());
+    // The first starts a write of one; the ten queued meanwhile follow in batches of four.
+    expect(await Promise.all(enqueue(buffer, events))).toEqual(events.map(() => true));
+    expect(written).toEqual([1, 4, 4, 2]);
+    expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
+  });
+
+  it("while the database refuses, push resolves false in time; the kept event says the operation got a 503", async () => {
+    // The real database behind a connection that is refused until `down` is cleared.
+    let down = true;
+    const refusing = Object.create(database.db) as typeof database.db;
+    refusing.transaction = ((run: Parameters<typeof database.db.transaction>[0]) =>
+      down
+        ? Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }))
+        : database.db.transaction(run)) as typeof database.db.transaction;
+    const written: number[] = [];
+    const buffer = new AuditBuffer(refusing, pino({ level: "silent" }), {
+      capacity: 1_000,
+      flushMs: 20,
+      durableWaitMs: 300,
+      batchSize: 500,
+      onWritten: (rows) => written.push(rows.length),
+    });
+    open.push(buffer);
+    const event = draft({ outcome: "SUCCESS", errorCodes: [] });
+    const started = performance.now();
+    expect(await enqueue(buffer, [event])[0]).toBe(false);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    expect(buffer.status()).toMatchObject({ pending: 1, failing: true });
+    expect((await storedIds([event])).size).toBe(0);
+
+    down = false; // the retry (at most a second later) stores it, marked as answered 503
+    for (let waited = 0; written.length === 0 && waited < 5_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const [row] = await database.db
+      .select()
+      .from(auditEvents)
+      .where(inArray(auditEvents.id, [event.id]));
+    expect(row).toMatchObject({ outcome: "ERROR", errorCodes: ["SERVICE_UNAVAILABLE"] });
+    expect(expectedHash(row!)).toBe(row!.hash);
+    // And a new event is stored at once again.
+    expect(await enqueue(buffer, [draft()])[0]).toBe(true);
+  });
+
+  it("close resolves false when queued events cannot be stored", async () => {
+    const refusing = Object.create(database.db) as typeof database.db;
+    refusing.transaction = () =>
+      Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
+    const buffer = new AuditBuffer(refusing, pino({ level: "silent" }), {
+      capacity: 1_000,
+      flushMs: 20,
+      durableWaitMs: 100,
+      onWritten: () => undefined,
+    });
+    const stored = enqueue(buffer, [draft()]);
+    expect(await stored[0]).toBe(false);
+    expect(await buffer.close()).toBe(false);
+    expect(buffer.status().pending).toBe(0); // logged as not written, not kept
+
+    const { buffer: healthy } = newBuffer(500);
+    void enqueue(healthy, [draft()]);
+    expect(await healthy.close()).toBe(true);
+  }, 20_000);
 
   it("a batch no write has tried is appended without asking which events are stored", async () => {
     const { buffer, written } = newBuffer(500);
     open.push(buffer);
-    const events = [draft(), draft()];
-    enqueue(buffer, events);
     const statements: string[] = [];
     const stop = database.observe((query) => statements.push(query));
     try {
-      await buffer.flush();
+      await Promise.all(enqueue(buffer, [draft(), draft()]));
     } finally {
       stop();
     }
-    expect(written).toEqual([2]);
+    expect(written).toEqual([1, 1]);
     expect(statements.filter((q) => /^select .* from "audit_events"/i.test(q))).toEqual([]);
-    expect(statements.filter((q) => /^insert into "audit_events"/i.test(q))).toHaveLength(1);
+    expect(statements.filter((q) => /insert into "audit_events"/i.test(q))).toHaveLength(2);
   });
 
   it("a batch retried after a commit whose acknowledgement was lost stores each event once", async () => {
@@ -159,19 +194,30 @@ describe("the audit buffer", () => {
     const buffer = new AuditBuffer(losing, pino({ level: "silent" }), {
       capacity: 1_000,
       flushMs: 3_600_000,
+      durableWaitMs: 30_000,
       batchSize: 500,
       onWritten: (rows) => written.push(rows.length),
     });
+    // The first event's write loses its acknowledgement; the two queued meanwhile wait.
     const events = [draft(), draft(), draft()];
-    enqueue(buffer, events);
+    void enqueue(buffer, events);
     await buffer.flush();
     expect(buffer.status()).toMatchObject({ pending: 3, failing: true });
-    expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
+    expect(await storedIds(events)).toEqual(new Set([events[0]!.id]));
 
-    await buffer.close(); // retries at once: finds all three stored, writes none again
+    await buffer.close(); // retries at once: finds the first stored, writes the other two
     expect(buffer.status()).toMatchObject({ pending: 0, reserved: 0, failing: false });
-    expect(written).toEqual([0]);
-    expect(await storedIds(events)).toEqual(new Set(events.map((e) => e.id)));
+    expect(written).toEqual([2]);
+    const rows = await database.db
+      .select({ id: auditEvents.id })
+      .from(auditEvents)
+      .where(
+        inArray(
+          auditEvents.id,
+          events.map((e) => e.id),
+        ),
+      );
+    expect(rows.map((r) => r.id).sort()).toEqual(events.map((e) => e.id).sort());
   });
 
   it("stores every value exactly as it was hashed, whatever characters it holds", async () => {
@@ -195,7 +241,7 @@ describe("the audit buffer", () => {
       }),
       draft({ ip: null, userAgent: null, operationType: null, variables: null }),
     ];
-    enqueue(buffer, events);
+    void enqueue(buffer, events);
     await buffer.flush();
     const rows = await database.db
       .select()

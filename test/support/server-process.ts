@@ -33,7 +33,8 @@ export const freePort = () =>
     });
   });
 
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+/** The process, started: it may still be starting (or failing to). */
+export async function launchServer(env: Record<string, string>): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), "server-process-"));
   const port = await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
@@ -81,6 +82,13 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     rmSync(dataDir, { recursive: true, force: true });
   };
 
+  return { child, port, lines, logged, exited, stderr, stop };
+}
+
+/** The process, once it listens (rejects with its stderr if it exits first). */
+export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const server = await launchServer(env);
+  const { logged, exited, stderr } = server;
   const started = logged((l) => typeof l.msg === "string" && l.msg.startsWith("GraphQL API at"));
   const early = exited.then((code) => {
     throw new Error(`the server exited (${code}) before listening: ${stderr.join("")}`);
@@ -88,9 +96,9 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   try {
     await Promise.race([started, early]);
   } catch (error) {
-    rmSync(dataDir, { recursive: true, force: true });
+    await server.stop();
     throw error;
   }
   early.catch(() => undefined); // it exits later, when stopped
-  return { child, port, lines, logged, exited, stderr, stop };
+  return server;
 }

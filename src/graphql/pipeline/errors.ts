@@ -7,7 +7,12 @@ import type { GraphQLRequestListener } from "@apollo/server";
 import type { GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import type { Config } from "../../config.js";
-import { ErrorCode } from "../errors.js";
+import type { DatabaseHealth } from "../../db/health.js";
+import {
+  DATABASE_RETRY_AFTER_SECONDS,
+  DATABASE_UNAVAILABLE_MESSAGE,
+  ErrorCode,
+} from "../errors.js";
 import { redactSyntaxError } from "../syntax-errors.js";
 import { fieldSuggestionsEnabled, withoutSuggestions } from "../suggestions.js";
 import type { Context } from "../types.js";
@@ -77,18 +82,43 @@ export const variableErrorsStatus: GraphQLRequestListener<Context> = {
 };
 
 /**
+ * An operation that met a database outage answers 503 with Retry-After (formatError has made
+ * those errors SERVICE_UNAVAILABLE), so that clients and proxies retry instead of reporting a bug.
+ */
+export const databaseUnavailableStatus: GraphQLRequestListener<Context> = {
+  willSendResponse: ({ response }) => {
+    if (response.body.kind !== "single") return Promise.resolve();
+    const { errors } = response.body.singleResult;
+    if (errors?.some((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)) {
+      response.http.status = 503;
+      response.http.headers.set("retry-after", String(DATABASE_RETRY_AFTER_SECONDS));
+    }
+    return Promise.resolve();
+  },
+};
+
+/**
  * Every error carries the request id (clients quote it, operators find the log line by it).
  * Unexpected errors keep their detail in the server log only: the client gets a generic
  * message and code (never SQL, a stack trace or a value), except in development. Input errors
  * name the variable, path and rule, never the rejected value (it may be personal data).
  */
-export function formatError(config: Config, logger: Logger) {
+export function formatError(config: Config, logger: Logger, database: DatabaseHealth) {
   const suggestions = fieldSuggestionsEnabled(config);
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const requestId = requestIdOf(error);
     const code = formatted.extensions?.code;
     if (code === ErrorCode.INTERNAL_SERVER_ERROR) {
       const original = (error as { originalError?: unknown }).originalError ?? error;
+      // An outage, not a bug: the client retries (databaseUnavailableStatus sets the 503)
+      if (database.failed(original)) {
+        return {
+          message: DATABASE_UNAVAILABLE_MESSAGE,
+          ...(formatted.locations ? { locations: formatted.locations } : {}),
+          ...(formatted.path ? { path: formatted.path } : {}),
+          extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, requestId },
+        };
+      }
       logger.error(
         { err: original, path: formatted.path, reqId: requestId },
         "unexpected error in GraphQL operation",

@@ -23,6 +23,7 @@ import { CostBudgets } from "../../security/limits/budget.js";
 import { minimumOperationCost } from "../../security/limits/cost-model.js";
 import { type Release, shareKeysOf } from "../../security/limits/fair-share.js";
 import { createContext } from "../context.js";
+import { databaseUnavailable } from "../errors.js";
 import type { Context, Services } from "../types.js";
 import { actorOf, admitStage, type Refusal } from "./admit.js";
 import { analyseStage } from "./analyse.js";
@@ -115,7 +116,12 @@ export function buildPipeline(
       try {
         const response = await execute(async () => {
           release = await admit.admitOperation(caller, request.ip, run.charge);
-          const principal = await authenticate.principalOf(request, caller);
+          const principal = await authenticate
+            .principalOf(request, caller)
+            .catch((error: unknown) => {
+              if (!services.databaseHealth.failed(error)) throw error;
+              throw databaseUnavailable();
+            });
           context = createContext(services, {
             principal,
             requestId: request.id,

@@ -22,6 +22,8 @@ export interface AuditLogOptions {
   logger: Logger;
   bufferSize: number;
   flushMs: number;
+  /** How long an operation waits for its event to be stored before it answers 503. */
+  durableWaitMs: number;
   /** Token limit used when the audit log parses a document Apollo did not (a 401). */
   maxTokens: number;
   /** The schema the operations run on: variables are described by their types. */
@@ -71,6 +73,7 @@ export class AuditLog implements AuditSink {
     this.buffer = new AuditBuffer(options.database, this.logger, {
       capacity: options.bufferSize,
       flushMs: options.flushMs,
+      durableWaitMs: options.durableWaitMs,
       onWritten: (rows) => this.written(rows),
     });
     this.checkpointer = new Checkpointer(
@@ -107,8 +110,8 @@ export class AuditLog implements AuditSink {
     return this.describer.describe(request, options);
   }
 
-  enqueue(draft: AuditEventDraft): void {
-    this.buffer.push(draft);
+  enqueue(draft: AuditEventDraft): Promise<boolean> {
+    return this.buffer.push(draft);
   }
 
   releaseSlot(): void {
@@ -150,10 +153,12 @@ export class AuditLog implements AuditSink {
 
   /**
    * After the server stopped taking requests: writes everything still buffered, then checkpoints
-   * the chains this instance wrote to.
+   * the chains this instance wrote to. Resolves false when events could not be stored (they are
+   * in the log only).
    */
-  async close(): Promise<void> {
-    await this.buffer.close();
+  async close(): Promise<boolean> {
+    const complete = await this.buffer.close();
     await this.checkpointer.close();
+    return complete;
   }
 }

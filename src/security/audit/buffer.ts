@@ -1,14 +1,18 @@
 import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
-import { appendToChains } from "./chain.js";
+import { appendEvent, appendToChains } from "./chain.js";
 import { isDataError } from "../../db/sql-state.js";
+import { ErrorCode } from "../../graphql/errors.js";
 import { type AuditEventDraft, unstorablePlaceholder } from "./event.js";
 
 export interface AuditBufferOptions {
   /** Operations in flight plus events waiting to be written; above it operations are refused. */
   capacity: number;
+  /** The first retry delay after a failed write (doubling to a second), and the timer's tick. */
   flushMs: number;
+  /** How long a caller waits for its event to be stored before it is told "not in time". */
+  durableWaitMs: number;
   /** Events per INSERT (and per chain-head lock). */
   batchSize?: number;
   /** Called with the rows of each committed batch, in chain order. */
@@ -25,13 +29,15 @@ export interface AuditBufferStatus {
   failing: boolean;
 }
 
-const MAX_RETRY_DELAY_MS = 5_000;
+/** Bounded, so that the first write after the database is back comes within a second. */
+const MAX_RETRY_DELAY_MS = 1_000;
 /**
  * A write taking longer is given up and retried (a connection lost mid-write can leave the
  * driver's promise pending forever). If it commits after all, the retry skips its events.
  */
 const WRITE_TIMEOUT_MS = 15_000;
 const SHUTDOWN_FLUSH_MS = 10_000;
+const STILL_FAILING_LOG_MS = 10_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -41,20 +47,33 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** A queued event and the caller waiting until it is stored. */
+interface QueuedEvent {
+  draft: AuditEventDraft;
+  /** Part of the write under way: its draft is being hashed and stored as it is. */
+  writing: boolean;
+  settle(stored: boolean): void;
+}
+
 /**
- * The write-behind buffer of query events. Each operation reserves a slot when it is admitted
- * and gives it back once its event is stored, so the buffer never holds more than `capacity`
- * events: when full, new operations are refused (the server does not serve unaudited reads).
- * Events are written in batches at least every flushMs; a failed write keeps them, in order,
- * and retries with a capped backoff.
+ * The group commit of query events. Each operation reserves a slot when it is admitted and
+ * gives it back once its event is stored, so the buffer never holds more than `capacity` events:
+ * when full, new operations are refused (the server does not serve unaudited reads). A queued
+ * event is written at once if no write is under way, else with every event queued meanwhile in
+ * the next write: one transaction per batch, however many operations wait on it. The operation
+ * waits for its event (push resolves true) before it answers, so no response is sent for an
+ * event a crash could lose; past durableWaitMs it is told false and answers 503 instead, and
+ * its event, kept for the retry, says so. A failed write keeps the events, in order, and retries
+ * with a backoff capped at a second.
  */
 export class AuditBuffer {
-  private readonly queue: AuditEventDraft[] = [];
+  private readonly queue: QueuedEvent[] = [];
   private reserved = 0;
   private flushing: Promise<void> | undefined;
   private flushRequested = false;
   private failures = 0;
   private retryAt = 0;
+  private warnedAt = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly batchSize: number;
 
@@ -80,10 +99,37 @@ export class AuditBuffer {
     this.reserved = Math.max(0, this.reserved - 1);
   }
 
-  /** Queues the event of an operation that holds a slot. */
-  push(draft: AuditEventDraft): void {
-    this.queue.push(draft);
-    if (this.queue.length >= this.batchSize) void this.flush();
+  /**
+   * Queues the event of an operation that holds a slot and starts its write: resolves true once
+   * it is stored, or false after durableWaitMs (the caller must not answer as if audited; the
+   * event, still kept for the retry, then records that the operation was answered 503).
+   */
+  push(draft: AuditEventDraft): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (!entry.writing) {
+          entry.draft = {
+            ...entry.draft,
+            outcome: "ERROR",
+            errorCodes: [...new Set([...entry.draft.errorCodes, ErrorCode.SERVICE_UNAVAILABLE])],
+          };
+        }
+        entry.settle(false);
+      }, this.options.durableWaitMs);
+      const entry: QueuedEvent = {
+        draft,
+        writing: false,
+        settle: (stored) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(stored);
+        },
+      };
+      this.queue.push(entry);
+      void this.flush();
+    });
   }
 
   get full(): boolean {
@@ -102,9 +148,8 @@ export class AuditBuffer {
   /**
    * Writes what is queued now, one writer at a time; resolves when done or after a failure.
    * A flush asked for while a write is running gets a pass of its own after it, so everything
-   * queued before the call is written by the time it resolves. Events queued during a pass wait
-   * for the next flush (the timer, or a full batch), so under load the buffer writes full
-   * batches instead of chasing each new event with a transaction.
+   * queued before the call is written by the time it resolves, and events queued during a write
+   * go together in the next one.
    */
   flush(): Promise<void> {
     this.flushRequested = true;
@@ -127,25 +172,32 @@ export class AuditBuffer {
     let remaining = this.queue.length;
     while (remaining > 0) {
       const batch = this.queue.slice(0, Math.min(this.batchSize, remaining));
-      let rows: AuditEventRow[];
+      for (const entry of batch) entry.writing = true;
+      const drafts = batch.map((entry) => entry.draft);
+      let written: { rows: AuditEventRow[]; lost: Set<string> };
       try {
         // Only a write that failed (or timed out) can have committed unseen, and it left failures
         // above 0 until a write succeeds: a batch no write has tried skips the "stored?" lookup.
         try {
-          rows = await this.write(batch, this.failures === 0);
+          written = { rows: await this.write(drafts, this.failures === 0), lost: new Set() };
         } catch (error) {
           if (!isDataError(error)) throw error;
-          rows = await this.writeSeparately(batch); // one event refused: not the others with it
+          written = await this.writeSeparately(drafts); // one event refused: not the others with it
         }
       } catch (error) {
+        for (const entry of batch) entry.writing = false;
         this.failures += 1;
         this.retryAt =
           Date.now() +
           Math.min(this.options.flushMs * 2 ** (this.failures - 1), MAX_RETRY_DELAY_MS);
-        this.logger.warn(
-          { err: error, pending: this.queue.length, failures: this.failures },
-          "audit events could not be written; kept for retry",
-        );
+        // the first failure, then one line per interval while it lasts (retries are frequent)
+        if (this.failures === 1 || Date.now() - this.warnedAt >= STILL_FAILING_LOG_MS) {
+          this.warnedAt = Date.now();
+          this.logger.warn(
+            { err: error, pending: this.queue.length, failures: this.failures },
+            "audit events could not be written; kept for retry",
+          );
+        }
         return;
       }
       if (this.failures > 0) {
@@ -155,13 +207,20 @@ export class AuditBuffer {
       this.queue.splice(0, batch.length);
       remaining -= batch.length;
       this.reserved = Math.max(0, this.reserved - batch.length);
-      this.options.onWritten(rows);
+      for (const entry of batch) entry.settle(!written.lost.has(entry.draft.id));
+      this.options.onWritten(written.rows);
     }
   }
 
   private write(drafts: AuditEventDraft[], firstAttempt: boolean): Promise<AuditEventRow[]> {
     return withTimeout(
-      this.db.transaction((tx) => appendToChains(tx, drafts, { firstAttempt })),
+      this.db.transaction((tx) =>
+        // One event no write has tried (the usual batch of a server that is not busy): the
+        // mutations' one-statement append instead of the batch's four.
+        firstAttempt && drafts.length === 1
+          ? appendEvent(tx, drafts[0]!).then((row) => [row])
+          : appendToChains(tx, drafts, { firstAttempt }),
+      ),
       WRITE_TIMEOUT_MS,
     );
   }
@@ -169,11 +228,15 @@ export class AuditBuffer {
   /**
    * Writes a batch the database refused one event at a time: an event it refuses again is
    * stored as a placeholder (its outcome and who, when, where; see unstorablePlaceholder), and
-   * if even that is refused, it goes to the structured log only. Any other failure (the database
-   * is unreachable) leaves the whole batch for the retry, which skips what was stored.
+   * if even that is refused, it goes to the structured log only (its id is among `lost`). Any
+   * other failure (the database is unreachable) leaves the whole batch for the retry, which skips
+   * what was stored.
    */
-  private async writeSeparately(batch: AuditEventDraft[]): Promise<AuditEventRow[]> {
+  private async writeSeparately(
+    batch: AuditEventDraft[],
+  ): Promise<{ rows: AuditEventRow[]; lost: Set<string> }> {
     const rows: AuditEventRow[] = [];
+    const lost = new Set<string>();
     for (const draft of batch) {
       try {
         rows.push(...(await this.write([draft], false)));
@@ -189,20 +252,22 @@ export class AuditBuffer {
         rows.push(...(await this.write([unstorablePlaceholder(draft)], false)));
       } catch (error) {
         if (!isDataError(error)) throw error;
+        lost.add(draft.id);
         this.logger.error(
           { err: error, audit: { ...draft, variables: undefined, userAgent: undefined } },
           "audit event and its placeholder refused by the database: recorded in this log only",
         );
       }
     }
-    return rows;
+    return { rows, lost };
   }
 
   /**
    * Stops the timer and writes everything still queued, retrying for a while. Events that could
-   * not be stored are logged (as the SIEM copy) so they are not silently lost.
+   * not be stored are logged (as the SIEM copy) so they are not silently lost; resolves false
+   * then, so that the process can exit with a failure.
    */
-  async close(): Promise<void> {
+  async close(): Promise<boolean> {
     clearInterval(this.timer);
     const deadline = Date.now() + SHUTDOWN_FLUSH_MS;
     while (this.queue.length > 0 && Date.now() < deadline) {
@@ -210,11 +275,15 @@ export class AuditBuffer {
       await this.flush();
       if (this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    for (const draft of this.queue.splice(0)) {
+    const unwritten = this.queue.splice(0);
+    for (const entry of unwritten) {
+      entry.settle(false);
+      const { draft } = entry;
       this.logger.error(
         { audit: { ...draft, variables: undefined, userAgent: undefined } },
         "audit event not written before shutdown",
       );
     }
+    return unwritten.length === 0;
   }
 }

@@ -2,7 +2,12 @@ import type { GraphQLRequestContextWillSendResponse, HTTPGraphQLResponse } from 
 import type { GraphQLFormattedError } from "graphql";
 import type { AuditEventRow } from "../../db/schema.js";
 import { uuidv7 } from "../../db/uuidv7.js";
-import { ErrorCode } from "../../graphql/errors.js";
+import { isDatabaseUnavailable } from "../../db/availability.js";
+import {
+  DATABASE_RETRY_AFTER_SECONDS,
+  DATABASE_UNAVAILABLE_MESSAGE,
+  ErrorCode,
+} from "../../graphql/errors.js";
 import type { Context, FieldOutcomeRecorder } from "../../graphql/types.js";
 import { isDenial } from "../authz/denials.js";
 import { PII_FIELDS } from "../sensitive-data.js";
@@ -34,7 +39,8 @@ export interface ClaimedActor {
 export interface AuditSink {
   /** What the event keeps of the request (without its variables when those cannot be described). */
   describe(request: OperationRequest, options: DescribeOptions): OperationDescription;
-  enqueue(draft: AuditEventDraft): void;
+  /** Queues a query's event: resolves true once it is stored, false if it could not be in time. */
+  enqueue(draft: AuditEventDraft): Promise<boolean>;
   releaseSlot(): void;
   written(rows: AuditEventRow[]): void;
   describeFailed(error: unknown): void;
@@ -87,6 +93,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
   private claimed: ClaimedActor | undefined;
   private signIn: (ClaimedActor & { authenticated: boolean }) | undefined;
   private stored = false;
+  private durable: Promise<boolean> = Promise.resolve(true);
   private readonly sensitiveFields = new Set<string>();
   private readonly deniedFields = new Set<string>();
 
@@ -96,6 +103,14 @@ export class OperationAudit implements FieldOutcomeRecorder {
     /** The operation as sent (POST body or GET parameters), for events recorded by the route. */
     private readonly sent: OperationRequest,
   ) {}
+
+  /**
+   * Resolves once the operation's event is stored (true; a mutation's, when it committed), or to
+   * false when it could not be stored in time: the response must not go out as if audited.
+   */
+  eventStored(): Promise<boolean> {
+    return this.durable;
+  }
 
   /** Whether the operation's event has been made (it is stored, or on its way to the buffer). */
   get recorded(): boolean {
@@ -165,7 +180,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
     const transaction = rc.contextValue.operation.transaction;
     // A query's event, or a mutation rolled back at its deadline: through the buffer.
     if (!transaction || transaction.abandoned) {
-      this.log.enqueue(draft);
+      this.durable = this.log.enqueue(draft);
       return;
     }
     try {
@@ -173,26 +188,28 @@ export class OperationAudit implements FieldOutcomeRecorder {
       this.log.written([row]);
       this.log.releaseSlot();
     } catch (error) {
-      // Rolled back: the failure is recorded under the same id, through the buffer.
+      // Rolled back: the failure is recorded under the same id, through the buffer. A database
+      // that cannot be reached is an outage the client retries after (503), anything else a 500.
       this.log.mutationAuditFailed(error, draft);
-      this.log.enqueue({
-        ...draft,
-        outcome: "ERROR",
-        errorCodes: [ErrorCode.INTERNAL_SERVER_ERROR],
-      });
+      const outage = isDatabaseUnavailable(error);
+      const code = outage ? ErrorCode.SERVICE_UNAVAILABLE : ErrorCode.INTERNAL_SERVER_ERROR;
+      this.durable = this.log.enqueue({ ...draft, outcome: "ERROR", errorCodes: [code] });
       rc.response.body = {
         kind: "single",
         singleResult: {
           data: null,
           errors: [
             {
-              message: "Internal server error",
-              extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+              message: outage ? DATABASE_UNAVAILABLE_MESSAGE : "Internal server error",
+              extensions: { code },
             },
           ],
         },
       };
-      rc.response.http.status = 500;
+      rc.response.http.status = outage ? 503 : 500;
+      if (outage) {
+        rc.response.http.headers.set("retry-after", String(DATABASE_RETRY_AFTER_SECONDS));
+      }
     }
   }
 
@@ -211,13 +228,15 @@ export class OperationAudit implements FieldOutcomeRecorder {
     if (codes.length === 0 && (response.status ?? 200) >= 400) {
       codes.push(ErrorCode.INTERNAL_SERVER_ERROR);
     }
-    this.log.enqueue(this.draft(this.sent, outcomeOf(false, codes), codes, undefined));
+    this.durable = this.log.enqueue(
+      this.draft(this.sent, outcomeOf(false, codes), codes, undefined),
+    );
   }
 
   /** A request refused before any operation ran (e.g. too many in a batch). */
   recordRefusal(code: string): void {
     if (this.stored) return;
-    this.log.enqueue(this.draft(this.sent, "REJECTED", [code], undefined));
+    this.durable = this.log.enqueue(this.draft(this.sent, "REJECTED", [code], undefined));
   }
 
   /**

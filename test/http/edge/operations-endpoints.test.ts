@@ -1,7 +1,8 @@
 import { GraphQLError } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { capturingLogger } from "../../support/logs.js";
-import { parseConfig } from "../../../src/config.js";
+import { type Config, parseConfig } from "../../../src/config.js";
+import { DatabaseHealth } from "../../../src/db/health.js";
 import { formatError, tagWithRequestId } from "../../../src/graphql/pipeline/errors.js";
 import { createTenant, type Tenant } from "../../support/fixtures.js";
 import { gql } from "../../support/graphql.js";
@@ -212,6 +213,8 @@ describe("logs and client addresses", () => {
 });
 
 describe("masking unexpected errors", () => {
+  const formatWith = (config: Config, logger = capturingLogger().logger) =>
+    formatError(config, logger, new DatabaseHealth(() => Promise.resolve(), logger));
   const unexpected = () => {
     const cause = new Error('relation "customers" does not exist at /srv/app/db.ts:42');
     return new GraphQLError(cause.message, { originalError: cause, path: ["customers"] });
@@ -220,7 +223,7 @@ describe("masking unexpected errors", () => {
   it("production: a generic message and code for the client, the detail in the server log", () => {
     const { config } = parseConfig(productionEnv());
     const capture = capturingLogger();
-    const formatted = formatError(config, capture.logger)(
+    const formatted = formatWith(config, capture.logger)(
       {
         message: unexpected().message,
         path: ["customers"],
@@ -238,7 +241,7 @@ describe("masking unexpected errors", () => {
 
   it("development: the detail stays visible to the developer", () => {
     const { config } = parseConfig({ NODE_ENV: "development", DATA_DIR: "/tmp/edge-dev-secrets" });
-    const formatted = formatError(config, capturingLogger().logger)(
+    const formatted = formatWith(config)(
       { message: unexpected().message, extensions: { code: "INTERNAL_SERVER_ERROR" } },
       unexpected(),
     );
@@ -247,7 +250,7 @@ describe("masking unexpected errors", () => {
 
   it("names the request an error was tagged with, also through Apollo's wrapper; a frozen error stays untagged", () => {
     const { config } = parseConfig(productionEnv());
-    const format = formatError(config, capturingLogger().logger);
+    const format = formatWith(config);
     const forbidden = { message: "Forbidden", extensions: { code: "FORBIDDEN" } };
     const tagged = new GraphQLError("Forbidden");
     tagWithRequestId(tagged, "req-1");
