@@ -202,12 +202,12 @@ describe.skipIf(!runs)("the server process and a lost database", () => {
       }
     };
     const loops = Array.from({ length: 16 }, loop);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
     instance.child.kill("SIGKILL");
     killed = true;
     await Promise.all(loops);
     await instance.exited;
-    expect(answered.length).toBeGreaterThan(20);
+    expect(answered.length).toBeGreaterThan(10); // a few hundred on a quiet machine
 
     // restarted: every answered request is there, and the chains verify
     const restarted = await startServer(productionEnv({ DATABASE_URL: cluster.url }));

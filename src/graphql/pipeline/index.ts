@@ -23,7 +23,7 @@ import { CostBudgets } from "../../security/limits/budget.js";
 import { minimumOperationCost } from "../../security/limits/cost-model.js";
 import { type Release, shareKeysOf } from "../../security/limits/fair-share.js";
 import { createContext } from "../context.js";
-import { databaseUnavailable } from "../errors.js";
+import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, ErrorCode } from "../errors.js";
 import type { Context, Services } from "../types.js";
 import { actorOf, admitStage, type Refusal } from "./admit.js";
 import { analyseStage } from "./analyse.js";
@@ -40,6 +40,25 @@ const UNEXPECTED_FAILURE: HTTPGraphQLResponse = {
   headers: new HeaderMap(),
   body: { kind: "complete", string: "" },
 };
+
+/**
+ * The answer of an operation whose event could not be stored in time (the database stopped
+ * taking writes): nothing it read or did goes out unaudited.
+ */
+function unauditedResponse(requestId: string, answered: HTTPGraphQLResponse): HTTPGraphQLResponse {
+  const headers = new HeaderMap();
+  headers.set("content-type", answered.headers.get("content-type") ?? "application/json");
+  headers.set("retry-after", String(DATABASE_RETRY_AFTER_SECONDS));
+  const error = {
+    message: "The operation could not be audited; retry later",
+    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, requestId },
+  };
+  return {
+    status: 503,
+    headers,
+    body: { kind: "complete", string: `${JSON.stringify({ errors: [error] })}\n` },
+  };
+}
 
 /** What the GraphQL route needs of the pipeline (the bench's bare server has a trivial one). */
 export interface OperationPipeline {
@@ -132,11 +151,17 @@ export function buildPipeline(
           return bindRun(run.audit.attach(context), run);
         });
         // Refused in the context function (Apollo ran no hook): recorded and charged here.
-        if (!run.audit.recorded) {
+        const ran = run.audit.recorded;
+        if (!ran) {
           run.audit.recordHttpResponse(response);
           await run.charge.settle(minimumOperationCost(run.type));
         }
         if (response.status === 429) await admit.holdRefusal(response, started);
+        // Group commit: an operation that ran is answered once its event is stored (a few ms).
+        // The wait takes no share of the server: the caller's slot is given back first.
+        release?.();
+        release = undefined;
+        if (ran && !(await run.audit.eventStored())) return unauditedResponse(request.id, response);
         return response;
       } catch (error) {
         // Apollo failed unexpectedly: nothing of the operation commits, and it is still recorded.

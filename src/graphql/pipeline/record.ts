@@ -9,7 +9,6 @@ import { getOperationAST } from "graphql";
 import { auditFieldResolution } from "../../security/audit/field-audit.js";
 import { minimumOperationCost } from "../../security/limits/cost-model.js";
 import { type ServerMetrics, operationMetrics } from "../../http/metrics.js";
-import { DATABASE_RETRY_AFTER_SECONDS, ErrorCode } from "../errors.js";
 import type { Context } from "../types.js";
 import { databaseUnavailableStatus, requestIdTagging, variableErrorsStatus } from "./errors.js";
 import { type OperationRun, runOf } from "./run.js";
@@ -57,37 +56,11 @@ async function settleCharge(
   result.extensions = { ...result.extensions, cost };
 }
 
-/**
- * The response of an operation whose event could not be stored in time (the database stopped
- * taking writes): nothing it read or did goes out unaudited. A mutation's event commits with
- * the mutation, so only reads (and refusals) get here.
- */
-function answerUnaudited(rc: GraphQLRequestContextWillSendResponse<Context>): void {
-  rc.response.body = {
-    kind: "single",
-    singleResult: {
-      errors: [
-        {
-          message: "The operation could not be audited; retry later",
-          extensions: {
-            code: ErrorCode.SERVICE_UNAVAILABLE,
-            requestId: rc.contextValue.requestId,
-          },
-        },
-      ],
-    },
-  };
-  rc.response.http.status = 503;
-  rc.response.http.headers.set("retry-after", String(DATABASE_RETRY_AFTER_SECONDS));
-}
-
 const recordListener: GraphQLRequestListener<Context> = {
   willSendResponse: async (rc) => {
     const run = runOf(rc.contextValue);
     if (!run) return;
     await run.audit.recordResponse(rc, run.meter !== undefined);
-    // Group commit: the response waits (a few ms) until its event is stored.
-    if (!(await run.audit.eventStored())) answerUnaudited(rc);
     await settleCharge(run, rc);
   },
 };

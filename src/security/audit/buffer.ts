@@ -47,11 +47,24 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Records in the event that its operation was answered 503 instead (its draft is not writing). */
+function markAnswered503(entry: QueuedEvent): void {
+  const codes = entry.draft.errorCodes;
+  if (entry.draft.outcome === "ERROR" && codes.includes(ErrorCode.SERVICE_UNAVAILABLE)) return;
+  entry.draft = {
+    ...entry.draft,
+    outcome: "ERROR",
+    errorCodes: [...new Set([...codes, ErrorCode.SERVICE_UNAVAILABLE])],
+  };
+}
+
 /** A queued event and the caller waiting until it is stored. */
 interface QueuedEvent {
   draft: AuditEventDraft;
   /** Part of the write under way: its draft is being hashed and stored as it is. */
   writing: boolean;
+  /** Its operation was answered 503 (not in time): the draft must say so once it is not writing. */
+  answered503: boolean;
   settle(stored: boolean): void;
 }
 
@@ -108,18 +121,14 @@ export class AuditBuffer {
     return new Promise<boolean>((resolve) => {
       let settled = false;
       const timer = setTimeout(() => {
-        if (!entry.writing) {
-          entry.draft = {
-            ...entry.draft,
-            outcome: "ERROR",
-            errorCodes: [...new Set([...entry.draft.errorCodes, ErrorCode.SERVICE_UNAVAILABLE])],
-          };
-        }
+        entry.answered503 = true;
+        if (!entry.writing) markAnswered503(entry);
         entry.settle(false);
       }, this.options.durableWaitMs);
       const entry: QueuedEvent = {
         draft,
         writing: false,
+        answered503: false,
         settle: (stored) => {
           if (settled) return;
           settled = true;
@@ -185,7 +194,10 @@ export class AuditBuffer {
           written = await this.writeSeparately(drafts); // one event refused: not the others with it
         }
       } catch (error) {
-        for (const entry of batch) entry.writing = false;
+        for (const entry of batch) {
+          entry.writing = false;
+          if (entry.answered503) markAnswered503(entry); // its time ran out during the write
+        }
         this.failures += 1;
         this.retryAt =
           Date.now() +
