@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { createLogger } from "./logger.js";
+import { startTracing } from "./telemetry/tracing.js";
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
@@ -20,7 +21,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) logger.warn(warning);
 
-  const app = await buildApp(config, { logger });
+  const tracing = await startTracing(process.env, logger);
+  const app = await buildApp(config, { logger, ...(tracing && { tracing }) });
   await app.server.listen({ port: config.port, host: config.host });
   logger.info(
     `GraphQL API at ${config.tls ? "https" : "http"}://localhost:${config.port}/graphql (${config.nodeEnv}, ${app.services.database.driver})`,
