@@ -42,6 +42,7 @@ describe("tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set)", () => {
         OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
         OTEL_BSP_SCHEDULE_DELAY: "100",
         OTEL_SERVICE_NAME: "records-under-test",
+        BATCH_LIMIT: "2", // off by default
       });
       const url = `http://127.0.0.1:${api.port}`;
       const tenant = await createTenant(url, "tracing");
@@ -131,6 +132,48 @@ describe("tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set)", () => {
       expect(ownLine.trace_id).toMatch(/^[0-9a-f]{32}$/);
       expect(ownLine.trace_id).not.toBe(traceId);
       await collector.waitForSpan((s) => s.traceId === ownLine.trace_id && s.kind === 2);
+
+      // Each operation of a batch has a span of its own, under the request's.
+      const batchTrace = hex(16);
+      const batch = await fetch(`${url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          traceparent: `00-${batchTrace}-${hex(8)}-01`,
+        },
+        body: JSON.stringify([
+          { query: "query First { __typename }" },
+          { query: "query Second { __typename }" },
+        ]),
+      });
+      expect(batch.status).toBe(200);
+      const batchSpan = await collector.waitForSpan(
+        (s) => s.traceId === batchTrace && s.kind === 2,
+      );
+      for (const name of ["query First", "query Second"]) {
+        const span = await collector.waitForSpan(
+          (s) => s.traceId === batchTrace && s.name === name,
+        );
+        expect(span.parentSpanId).toBe(batchSpan.spanId);
+        expect(span.attributes["graphql.operation.outcome"]).toBe("success");
+      }
+
+      // An operation refused before it runs (a forged token) is an operation span too.
+      const forgedTrace = hex(16);
+      const forged = await gql(
+        url,
+        `query Me { me { id } }`,
+        {},
+        { token: `${agent}x`, headers: { traceparent: `00-${forgedTrace}-${hex(8)}-01` } },
+      );
+      expect(forged.status).toBe(401);
+      const refused = await collector.waitForSpan(
+        (s) => s.traceId === forgedTrace && s.kind === 1, // INTERNAL: the operation
+      );
+      expect(refused.attributes).toMatchObject({
+        "graphql.operation.outcome": "error",
+        "graphql.error.codes": ["UNAUTHENTICATED"],
+      });
 
       // A malformed traceparent is ignored (a new trace), never an error.
       const bad = await gql(
