@@ -15,8 +15,8 @@ import type { FastifyInstance } from "fastify";
 /*
  * One server span per HTTP request, named "<method> <route>" (OpenTelemetry's HTTP conventions),
  * with a valid W3C `traceparent` header as its parent. The span is started before Fastify sees
- * the request and is the active context of everything the request does, its log lines included:
- * the request's events (its body arriving, the response finishing) run in it too.
+ * the request and is the active context of everything the request does, its log lines included
+ * (Fastify carries the context on across a body that arrives in pieces: the tests check it).
  * Never the query string (a GET's query and variables), headers, addresses or bodies.
  */
 
@@ -61,8 +61,6 @@ export function traceHttpRequests(server: FastifyInstance, tracer: Tracer, tls: 
     const span = startSpan(tracer, request, tls, parent);
     spans.set(request, span);
     const active = trace.setSpan(parent, span);
-    context.bind(active, request);
-    context.bind(active, response);
     response.once("close", () => endSpan(span, response));
     context.with(active, () => {
       for (const handler of handlers) handler.call(node, request, response);

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { afterAll, describe, expect, it } from "vitest";
 import { tracingRequested } from "../../../src/telemetry/settings.js";
 import { createCustomer, createTenant } from "../../support/fixtures.js";
@@ -29,6 +30,36 @@ async function server(env: Record<string, string>): Promise<ServerProcess> {
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+
+/** A POST whose body is sent in two parts, 200 ms apart. */
+function postInPieces(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<{ status: number; requestId: string }> {
+  const text = JSON.stringify(body);
+  const half = Math.floor(text.length / 2);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      `${url}/graphql`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": text.length, ...headers },
+      },
+      (response) => {
+        response.resume().on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            requestId: String(response.headers["x-request-id"]),
+          }),
+        );
+      },
+    );
+    request.on("error", reject);
+    request.write(text.slice(0, half));
+    setTimeout(() => request.end(text.slice(half)), 200);
+  });
+}
 
 const CUSTOMER_LIST = `query CustomerList { customers(first: 10) { nodes { id name taxId } } }`;
 
@@ -174,6 +205,23 @@ describe("tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set)", () => {
         "graphql.operation.outcome": "error",
         "graphql.error.codes": ["UNAUTHENTICATED"],
       });
+
+      // A body that arrives in pieces (a slow client) is read outside the request's first tick:
+      // its operation is still in the request's trace, and so are its log lines.
+      const slowTrace = hex(16);
+      const slow = await postInPieces(
+        url,
+        { query: "query Slow { __typename }" },
+        { traceparent: `00-${slowTrace}-${hex(8)}-01` },
+      );
+      expect(slow.status).toBe(200);
+      const slowHttp = await collector.waitForSpan((s) => s.traceId === slowTrace && s.kind === 2);
+      const slowOperation = await collector.waitForSpan((s) => s.name === "query Slow");
+      expect(slowOperation.traceId).toBe(slowTrace);
+      expect(slowOperation.parentSpanId).toBe(slowHttp.spanId);
+      await api.logged((l) => l.reqId === slow.requestId && l.msg === "request completed");
+      const slowLines = api.lines.filter((l) => l.reqId === slow.requestId);
+      for (const line of slowLines) expect(line.trace_id).toBe(slowTrace);
 
       // A malformed traceparent is ignored (a new trace), never an error.
       const bad = await gql(
