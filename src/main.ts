@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { createLogger } from "./logger.js";
-import { startTracing } from "./telemetry/tracing.js";
+import { startTracing } from "./telemetry/start.js";
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
