@@ -286,7 +286,7 @@ describe("tracing off", () => {
     expect(api.lines.filter((l) => l.component === "opentelemetry")).toEqual([]);
   }, 180_000);
 
-  it("is opt-in by an OTLP endpoint, and refuses an endpoint that is no URL", () => {
+  it("is opt-in by an OTLP endpoint, and refuses settings it cannot honour", () => {
     expect(tracingRequested({})).toBe(false);
     expect(tracingRequested({ OTEL_SERVICE_NAME: "api", OTEL_TRACES_SAMPLER: "always_on" })).toBe(
       false,
@@ -316,5 +316,17 @@ describe("tracing off", () => {
         OTEL_TRACES_EXPORTER: "zipkin",
       }),
     ).toThrow(/OTEL_TRACES_EXPORTER/);
+    expect(() =>
+      tracingRequested({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4317",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+      }),
+    ).toThrow(/not gRPC/);
+    expect(
+      tracingRequested({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+      }),
+    ).toBe(true);
   });
 });
