@@ -36,6 +36,7 @@ import { AuditLog } from "./security/audit/audit-log.js";
 import { signerOf } from "./security/audit/signing.js";
 import type { FieldCipher } from "./security/pii.js";
 import { openServices } from "./services.js";
+import type { Tracing } from "./telemetry/tracing.js";
 
 export interface App {
   server: FastifyInstance;
@@ -62,6 +63,8 @@ export interface AppDeps {
    * without encryption, BENCH_FULL_CIPHER=none). No setting leads here.
    */
   cipher?: FieldCipher;
+  /** OpenTelemetry tracing (main.ts starts it from the OTEL_* variables); the app shuts it down. */
+  tracing?: Tracing;
 }
 
 /** A client has this long to send a request's headers (REQUEST_TIMEOUT_MS for all of it). */
@@ -137,6 +140,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
           logger,
         })
       : () => undefined;
+  deps.tracing?.traceHttpRequests(server, { tls: Boolean(tls) });
   server.server.maxConnections = maxConnections; // past it, new sockets are closed at once
   if (!trustProxy) limitConnectionsPerAddress(server.server, maxConnectionsPerAddress);
   server.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
@@ -154,7 +158,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     onRejected: (code) => metrics.reject(code),
   });
 
-  const pipeline = buildPipeline(services, { audit, metrics });
+  const pipeline = buildPipeline(services, {
+    audit,
+    metrics,
+    operationTracing: deps.tracing?.operationStage,
+  });
   const apollo = new ApolloServer<Context>({
     schema: pipeline.wrapSchema(apiSchema),
     parseOptions: pipeline.parseOptions,
@@ -181,7 +189,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await apollo.start();
 
-  registerGraphQLRoute(server, apollo, pipeline);
+  registerGraphQLRoute(server, apollo, deps.tracing?.traceOperations(pipeline) ?? pipeline);
 
   readiness.add("database", () => services.databaseHealth.check());
   if (redis) {
@@ -224,6 +232,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       services.databaseHealth.close();
       await database.close();
       if (services.redis) await closeRedis(services.redis);
+      await deps.tracing?.shutdown(); // last: the spans of the requests that just finished
       if (!auditComplete) {
         throw new Error("audit events could not be stored before shutdown (they are in the log)");
       }

@@ -1,5 +1,6 @@
 import pino, { type Logger } from "pino";
 import { serializeError, serializeRequest } from "./log-serializers.js";
+import { traceLogFields } from "./telemetry/log-fields.js";
 
 /**
  * Structured JSON logs. Credentials and personal data must never reach them: known secret
@@ -9,6 +10,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   return pino(
     {
       level,
+      mixin: traceLogFields,
       // Win over Fastify's defaults: those log the URL, and an error's every field.
       serializers: { req: serializeRequest, err: serializeError },
       redact: {

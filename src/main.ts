@@ -3,6 +3,7 @@ import { type App, buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { databaseUnavailableCause } from "./db/availability.js";
 import { createLogger } from "./logger.js";
+import { startTracing } from "./telemetry/start.js";
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
@@ -21,9 +22,10 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) logger.warn(warning);
 
+  const tracing = await startTracing(process.env, logger);
   let app: App;
   try {
-    app = await buildApp(config, { logger });
+    app = await buildApp(config, { logger, ...(tracing && { tracing }) });
     await app.server.listen({ port: config.port, host: config.host });
   } catch (error) {
     // the serializer keeps a failed statement's parameters out; the cause names an outage

@@ -3,6 +3,7 @@ import {
   type FieldNode,
   type FragmentDefinitionNode,
   getNamedType,
+  type GraphQLFormattedError,
   type GraphQLNamedType,
   type GraphQLSchema,
   isInterfaceType,
@@ -11,6 +12,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from "graphql";
+import { isDenial } from "../security/authz/denials.js";
 
 interface Match {
   node: FieldNode;
@@ -86,4 +88,34 @@ export function deniedField(
     selectionSets = matches.flatMap((m) => (m.node.selectionSet ? [m.node.selectionSet] : []));
   }
   return undefined;
+}
+
+export interface Denial {
+  type: string;
+  field: string;
+  /** FORBIDDEN, or UNAUTHENTICATED (an anonymous caller). */
+  code: string;
+}
+
+/**
+ * The fields a response's errors show refused by authorization, by schema coordinate (no path,
+ * no value): for the denial metric and the operation span's events.
+ */
+export function authorizationDenials(
+  schema: GraphQLSchema,
+  document: DocumentNode | undefined,
+  operation: OperationDefinitionNode | undefined,
+  errors: readonly GraphQLFormattedError[] | undefined,
+): Denial[] {
+  const denials: Denial[] = [];
+  if (!document) return denials;
+  for (const error of errors ?? []) {
+    if (!error.path) continue;
+    const denied = deniedField(schema, document, operation, error.path);
+    const code = error.extensions?.code;
+    if (denied && typeof code === "string" && isDenial(code, denied.type, denied.field)) {
+      denials.push({ ...denied, code });
+    }
+  }
+  return denials;
 }

@@ -12,8 +12,7 @@ import type { Readiness } from "./readiness.js";
 import { ErrorCode } from "../graphql/errors.js";
 import type { Context } from "../graphql/types.js";
 import { sendError } from "./error-responses.js";
-import { isDenial } from "../security/authz/denials.js";
-import { deniedField } from "./denied-field.js";
+import { authorizationDenials } from "./denied-field.js";
 
 /**
  * Operation names come from clients: past this many distinct names new ones are counted as
@@ -98,7 +97,8 @@ export class ServerMetrics {
   }
 }
 
-const outcomeOf = (data: unknown, errors: readonly GraphQLFormattedError[] | undefined) =>
+/** success, partial (data and errors) or error (no data). */
+export const outcomeOf = (data: unknown, errors: readonly GraphQLFormattedError[] | undefined) =>
   !errors?.length ? "success" : data ? "partial" : "error";
 
 interface CostExtension {
@@ -137,13 +137,8 @@ export function operationMetrics(metrics: ServerMetrics): {
     if (errors?.length && !data) {
       for (const code of new Set(errors.map((e) => e.extensions?.code))) metrics.reject(code);
     }
-    for (const error of errors ?? []) {
-      if (!error.path || !ctx.document) continue;
-      const denied = deniedField(ctx.schema, ctx.document, ctx.operation, error.path);
-      if (denied && isDenial(error.extensions?.code, denied.type, denied.field)) {
-        metrics.denials.inc(denied);
-      }
-    }
+    const denials = authorizationDenials(ctx.schema, ctx.document, ctx.operation, errors);
+    for (const { type, field } of denials) metrics.denials.inc({ type, field });
     const cost = extensions?.cost as CostExtension | undefined;
     if (typeof cost?.requestedQueryCost === "number") {
       metrics.cost.observe({ kind: "requested" }, cost.requestedQueryCost);

@@ -88,7 +88,7 @@ export interface Pipeline extends OperationPipeline {
 
 export function buildPipeline(
   services: Services,
-  parts: { audit: AuditLog; metrics: ServerMetrics },
+  parts: { audit: AuditLog; metrics: ServerMetrics; operationTracing?: Stage | undefined },
 ): Pipeline {
   const { config } = services;
   const budgets = new CostBudgets(config.budgets, {
@@ -111,6 +111,7 @@ export function buildPipeline(
     analyse,
     executeStage(config),
     ...recordStage(parts.metrics),
+    ...(parts.operationTracing ? [parts.operationTracing] : []), // last: the final response
   ];
 
   return {
