@@ -15,7 +15,9 @@ import type { Config } from "./config.js";
 import { convertLegacyContacts } from "./db/legacy-contacts.js";
 import { seedDemoDataIfEmpty } from "./db/seed.js";
 import { formatError } from "./graphql/pipeline/errors.js";
-import { buildPipeline } from "./graphql/pipeline/index.js";
+import { buildPipeline, type Pipeline } from "./graphql/pipeline/index.js";
+import { type ManifestEntry, readManifests } from "./graphql/trusted-documents/manifest.js";
+import { TrustedDocuments } from "./graphql/trusted-documents/store.js";
 import { buildApiSchema } from "./graphql/schema.js";
 import type { Context, Services } from "./graphql/types.js";
 import { registerCors } from "./http/cors.js";
@@ -44,6 +46,8 @@ export interface App {
   /** GET /readyz: every layer adds its named checks here (`readiness.add("audit", check)`). */
   readiness: Readiness;
   metrics: ServerMetrics;
+  /** The loaded trusted documents (README "Trusted documents"); undefined when they are off. */
+  trustedDocuments: TrustedDocuments | undefined;
   /** Stops accepting, finishes in-flight requests, closes the database. */
   close(): Promise<void>;
 }
@@ -78,10 +82,29 @@ function parseTrustProxy(value: string | undefined) {
   return value.split(",").map((s) => s.trim());
 }
 
+/** The manifests, compiled against the served schema and checks (throws ConfigError). */
+function compileTrustedDocuments(
+  manifests: Map<string, ManifestEntry> | undefined,
+  config: Config,
+  schema: GraphQLSchema,
+  pipeline: Pick<Pipeline, "parseOptions" | "validationRules">,
+): TrustedDocuments | undefined {
+  if (!manifests) return undefined;
+  return new TrustedDocuments(manifests.values(), {
+    schema,
+    parseOptions: pipeline.parseOptions,
+    validationRules: pipeline.validationRules,
+    limits: config.limits,
+  });
+}
+
 /** The one wiring function: main.ts and every test build the server through it. */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const tls = config.tls && loadTlsCredentials(config.tls); // before anything opens: fails fast
+  const manifests = config.trustedDocuments.path
+    ? readManifests(config.trustedDocuments.path)
+    : undefined;
   const opened = await openServices(config, logger, deps.pglite);
   const services = deps.cipher ? { ...opened, cipher: deps.cipher } : opened;
   const { database, redis } = services;
@@ -154,8 +177,25 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
 
   const pipeline = buildPipeline(services, { audit, metrics });
+  const schema = pipeline.wrapSchema(apiSchema);
+  let trustedDocuments: TrustedDocuments | undefined;
+  try {
+    trustedDocuments = compileTrustedDocuments(manifests, config, schema, pipeline);
+  } catch (error) {
+    // a manifest document the server would refuse: it does not start, and leaves nothing open
+    await audit.close();
+    await database.close();
+    if (redis) await closeRedis(redis);
+    throw error;
+  }
+  if (trustedDocuments) {
+    logger.info(
+      { documents: trustedDocuments.size, mode: config.trustedDocuments.mode },
+      "trusted documents loaded",
+    );
+  }
   const apollo = new ApolloServer<Context>({
-    schema: pipeline.wrapSchema(apiSchema),
+    schema,
     parseOptions: pipeline.parseOptions,
     validationRules: pipeline.validationRules,
     introspection: true, // the policy (public, authenticated, off) is the pipeline's
@@ -164,6 +204,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // Automatic persisted queries are off: one cache shared by every tenant, never specified
     // here; clients get PERSISTED_QUERY_NOT_SUPPORTED, which Apollo Client's link understands.
     persistedQueries: false,
+    // Trusted documents are parsed and validated at start: Apollo takes them from here.
+    ...(trustedDocuments && { documentStore: trustedDocuments.documentStore() }),
     includeStacktraceInErrorResponses: config.isDevelopment,
     formatError: formatError(config, logger),
     plugins: [
@@ -180,7 +222,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await apollo.start();
 
-  registerGraphQLRoute(server, apollo, pipeline);
+  registerGraphQLRoute(server, apollo, pipeline, trustedDocuments);
 
   readiness.add("database", async () => {
     await database.ping();
@@ -211,6 +253,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     audit,
     readiness,
     metrics,
+    trustedDocuments,
     close: async () => {
       readiness.markClosing();
       connections.drain();
