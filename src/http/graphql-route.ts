@@ -124,7 +124,7 @@ export function registerGraphQLRoute(
     const { operations } = sent;
     const refusal = await pipeline.admitRequest(request, sent.batch, {
       refusal: sent.refusal,
-      arbitrary: operations.some((operation) => !operation.trusted),
+      arbitrary: operations.some((operation) => operation.ownDocument),
     });
     if (refusal) {
       const { status, message, code, headers, extensions } = refusal;

@@ -215,6 +215,10 @@ describe("TRUSTED_DOCUMENTS_MODE=require", () => {
     const both = await post(requiring, { documentId: CUSTOMERS_ID, query: ARBITRARY }, user());
     expect(both.status).toBe(400);
     expect(codeOf(both)).toBe("BAD_REQUEST");
+    // neither a document nor an id: Apollo's own refusal, as on any server
+    const neither = await post(requiring, { variables: {} }, user());
+    expect(neither.status).toBe(400);
+    expect(codeOf(neither)).toBe("BAD_REQUEST");
     const notString = await post(requiring, { documentId: 42 }, user());
     expect(notString.status).toBe(400);
     expect(codeOf(notString)).toBe("BAD_REQUEST");

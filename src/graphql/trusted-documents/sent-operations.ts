@@ -12,8 +12,11 @@ export interface SentOperation {
   body: unknown;
   /** The request's search string (Apollo reads a GET's operation from it). */
   search: string;
-  /** Its document is a trusted one, named by id (not text the caller wrote). */
-  trusted: boolean;
+  /**
+   * It sends document text of its own rather than a trusted document's id (one that sends
+   * neither is left to Apollo, which refuses it or, in development, serves the Sandbox page).
+   */
+  ownDocument: boolean;
 }
 
 export interface SentRequest {
@@ -74,7 +77,7 @@ function fromPost(body: unknown, documents: TrustedDocuments | undefined): Resol
 function fromGet(search: string, documents: TrustedDocuments | undefined): SentOperation | Refusal {
   const params = new URLSearchParams(search);
   const ids = params.getAll("documentId");
-  if (ids.length === 0) return { body: undefined, search, trusted: false };
+  if (ids.length === 0) return { body: undefined, search, ownDocument: params.has("query") };
   if (ids.length > 1) {
     return badDocumentId(ErrorCode.BAD_REQUEST, "documentId may be given only once");
   }
@@ -100,7 +103,7 @@ function fromGet(search: string, documents: TrustedDocuments | undefined): SentO
       variables: parsedVariables,
     },
     search: `?${params.toString()}`,
-    trusted: true,
+    ownDocument: false,
   };
 }
 
@@ -124,7 +127,7 @@ export function sentRequest(
     operations.push({
       body: resolved.trusted ? resolved.operation : body,
       search,
-      trusted: resolved.trusted,
+      ownDocument: !resolved.trusted && resolved.operation.query !== undefined,
     });
   }
   return { operations, batch, refusal: undefined };
