@@ -34,7 +34,7 @@ const LOG_IN = `mutation LogIn($email: String!, $password: String!) {
   }
 }`;
 const CUSTOMERS_ID = `sha256:${sha256(CUSTOMERS)}`; // the client preset's default form
-const LOG_IN_ID = sha256(LOG_IN); // its plain-hex form
+const LOG_IN_ID = createHash("sha1").update(LOG_IN).digest("hex"); // its default (sha1)
 const MANIFEST = { [CUSTOMERS_ID]: CUSTOMERS, [LOG_IN_ID]: LOG_IN };
 const ARBITRARY = "{ customers(first: 1) { nodes { name } } }";
 
@@ -331,6 +331,11 @@ describe("a doubtful manifest stops the server from starting", () => {
     const wrongHash = startWith({ [`sha256:${sha256("{ __typename }")}`]: CUSTOMERS });
     await expect(wrongHash.start()).rejects.toThrow(
       `${wrongHash.file}: the id sha256:${sha256("{ __typename }")} is not the sha256 of its document`,
+    );
+    const sha1 = createHash("sha1").update("{ __typename }").digest("hex");
+    const wrongSha1 = startWith({ [sha1]: CUSTOMERS });
+    await expect(wrongSha1.start()).rejects.toThrow(
+      `the id ${sha1} is not the sha1 of its document`,
     );
     const invalid = startWith({ [sha256("{ nope }")]: "{ nope }" });
     await expect(invalid.start()).rejects.toThrow(

@@ -19,8 +19,23 @@ export interface ManifestEntry {
 
 /** Ids are names an app puts in URLs: printable ASCII without spaces, of a sane length. */
 const ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
-/** The client preset's ids: sha256 of the document, hex, with or without `sha256:`. */
-const SHA256_ID = /^(?:sha256:)?([0-9a-f]{64})$/;
+/**
+ * The client preset's ids: the document's hash in hex, `sha256:`-prefixed for sha256 (the
+ * GraphQL-over-HTTP form), bare for sha1 (its default); bare sha256 as other tools write it.
+ */
+const HASH_IDS: readonly { pattern: RegExp; algorithm: string }[] = [
+  { pattern: /^(?:sha256:)?([0-9a-f]{64})$/, algorithm: "sha256" },
+  { pattern: /^([0-9a-f]{40})$/, algorithm: "sha1" },
+];
+
+/** The hash an id says its document has, if it looks like one. */
+function claimedHash(id: string): { hex: string; algorithm: string } | undefined {
+  for (const { pattern, algorithm } of HASH_IDS) {
+    const hex = pattern.exec(id)?.[1];
+    if (hex) return { hex, algorithm };
+  }
+  return undefined;
+}
 
 const refuse = (message: string): never => {
   throw new ConfigError(`Invalid trusted documents: ${message}`);
@@ -63,16 +78,16 @@ function readManifest(file: string): [string, string][] {
     if (typeof source !== "string" || source.trim() === "") {
       refuse(`${file}: the document of id ${id} is not a non-empty string`);
     }
-    // A sha256 id must be the document's own hash: a mismatch means a corrupt or hand-edited
-    // manifest, and the app's request would name a document other than the one it was built with.
-    const sha256 = SHA256_ID.exec(id)?.[1];
-    if (
-      sha256 &&
-      createHash("sha256")
+    // An id that looks like a hash must be its document's: a mismatch means a corrupt or
+    // hand-edited manifest, whose id names a document other than the one the app was built with.
+    const hash = claimedHash(id);
+    const actual =
+      hash &&
+      createHash(hash.algorithm)
         .update(source as string)
-        .digest("hex") !== sha256
-    ) {
-      refuse(`${file}: the id ${id} is not the sha256 of its document`);
+        .digest("hex");
+    if (hash && actual !== hash.hex) {
+      refuse(`${file}: the id ${id} is not the ${hash.algorithm} of its document`);
     }
     return [id, source as string];
   });
