@@ -366,12 +366,16 @@ describe("a doubtful manifest stops the server from starting", () => {
     }
   });
 
-  it("needs TRUSTED_DOCUMENTS for allow and require", () => {
+  it("needs TRUSTED_DOCUMENTS for allow and require, and says when it is set but off", () => {
     expect(() => parseConfig({ NODE_ENV: "test", TRUSTED_DOCUMENTS_MODE: "require" })).toThrow(
       "TRUSTED_DOCUMENTS_MODE=require needs TRUSTED_DOCUMENTS",
     );
     expect(() => parseConfig({ NODE_ENV: "test", TRUSTED_DOCUMENTS_MODE: "sometimes" })).toThrow(
       "TRUSTED_DOCUMENTS_MODE",
     );
+    // manifests named but the mode left off: said at start, nothing loaded
+    const { config, warnings } = parseConfig({ NODE_ENV: "test", TRUSTED_DOCUMENTS: dir });
+    expect(config.trustedDocuments).toEqual({ mode: "off", path: undefined });
+    expect(warnings.join("\n")).toContain("TRUSTED_DOCUMENTS_MODE is off");
   });
 });
