@@ -37,6 +37,9 @@ function claimedHash(id: string): { hex: string; algorithm: string } | undefined
   return undefined;
 }
 
+const hexDigest = (algorithm: string, text: string): string =>
+  createHash(algorithm).update(text).digest("hex");
+
 const refuse = (message: string): never => {
   throw new ConfigError(`Invalid trusted documents: ${message}`);
 };
@@ -81,12 +84,7 @@ function readManifest(file: string): [string, string][] {
     // An id that looks like a hash must be its document's: a mismatch means a corrupt or
     // hand-edited manifest, whose id names a document other than the one the app was built with.
     const hash = claimedHash(id);
-    const actual =
-      hash &&
-      createHash(hash.algorithm)
-        .update(source as string)
-        .digest("hex");
-    if (hash && actual !== hash.hex) {
+    if (hash && hexDigest(hash.algorithm, source as string) !== hash.hex) {
       refuse(`${file}: the id ${id} is not the ${hash.algorithm} of its document`);
     }
     return [id, source as string];

@@ -6,7 +6,6 @@
  * again, and the analyse stage finds their analysis made (OperationAnalysis caches it per
  * operation node, and these nodes are the ones Apollo hands it).
  */
-import { createHash } from "node:crypto";
 import { InMemoryLRUCache, type KeyValueCache } from "@apollo/utils.keyvaluecache";
 import {
   type DocumentNode,
@@ -19,6 +18,7 @@ import {
   type ValidationRule,
 } from "graphql";
 import { ConfigError } from "../../config.js";
+import { sha256Hex } from "../../security/audit/describe-operation.js";
 import { OperationAnalysis } from "../../security/limits/analysis.js";
 import { MAX_EXPANDED_FIELDS } from "../pipeline/analyse.js";
 import type { ManifestEntry } from "./manifest.js";
@@ -36,8 +36,6 @@ export interface CompileOptions {
   validationRules: readonly ValidationRule[];
   limits: { depth: number; cost: number };
 }
-
-const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** The reason the server would refuse this document whatever its variables, if any. */
 function refusalOf(entry: ManifestEntry, options: CompileOptions): string | DocumentNode {
