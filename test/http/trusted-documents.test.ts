@@ -232,20 +232,24 @@ describe("TRUSTED_DOCUMENTS_MODE=require", () => {
     expect(codeOf(apq)).toBe("PERSISTED_QUERY_NOT_SUPPORTED");
   });
 
-  it("records each refused operation in the audit log", async () => {
+  it("records each operation in the audit log, refused or run by id", async () => {
     const ua = `trusted-test/${randomBytes(6).toString("hex")}`;
     await post(requiring, { query: ARBITRARY }, { ...user(), userAgent: ua });
     await post(requiring, { documentId: "unknown" }, { userAgent: ua });
+    await post(requiring, { documentId: CUSTOMERS_ID }, { ...user(), userAgent: ua });
     await requiring.app.audit.flush();
     const events = await requiring.app.services.database.db
       .select()
       .from(auditEvents)
       .where(eq(auditEvents.userAgent, ua))
       .orderBy(auditEvents.at, auditEvents.id);
-    expect(events.map((e) => [e.actorType, e.outcome, e.errorCodes])).toEqual([
-      ["USER", "REJECTED", ["PERSISTED_QUERY_REQUIRED"]],
-      ["ANONYMOUS", "REJECTED", ["PERSISTED_QUERY_NOT_FOUND"]],
+    expect(events.map((e) => [e.actorType, e.outcome, e.errorCodes, e.operationName])).toEqual([
+      ["USER", "REJECTED", ["PERSISTED_QUERY_REQUIRED"], null],
+      ["ANONYMOUS", "REJECTED", ["PERSISTED_QUERY_NOT_FOUND"], null],
+      ["USER", "SUCCESS", [], "Customers"],
     ]);
+    // a document by id is described like one sent as text (its fingerprint, never its text)
+    expect(events[2]!.documentHash).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("runs trusted documents as compiled at start: Apollo parses none of them again", async () => {
