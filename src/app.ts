@@ -15,7 +15,9 @@ import type { Config } from "./config.js";
 import { convertLegacyContacts } from "./db/legacy-contacts.js";
 import { seedDemoDataIfEmpty } from "./db/seed.js";
 import { formatError } from "./graphql/pipeline/errors.js";
-import { buildPipeline } from "./graphql/pipeline/index.js";
+import { buildPipeline, type Pipeline } from "./graphql/pipeline/index.js";
+import { type ManifestEntry, readManifests } from "./graphql/trusted-documents/manifest.js";
+import { TrustedDocuments } from "./graphql/trusted-documents/store.js";
 import { buildApiSchema } from "./graphql/schema.js";
 import type { Context, Services } from "./graphql/types.js";
 import { registerCors } from "./http/cors.js";
@@ -45,6 +47,8 @@ export interface App {
   /** GET /readyz: every layer adds its named checks here (`readiness.add("audit", check)`). */
   readiness: Readiness;
   metrics: ServerMetrics;
+  /** The loaded trusted documents (README "Trusted documents"); undefined when they are off. */
+  trustedDocuments: TrustedDocuments | undefined;
   /** Stops accepting, finishes in-flight requests, closes the database. */
   close(): Promise<void>;
 }
@@ -81,10 +85,29 @@ function parseTrustProxy(value: string | undefined) {
   return value.split(",").map((s) => s.trim());
 }
 
+/** The manifests, compiled against the served schema and checks (throws ConfigError). */
+function compileTrustedDocuments(
+  manifests: Map<string, ManifestEntry> | undefined,
+  config: Config,
+  schema: GraphQLSchema,
+  pipeline: Pick<Pipeline, "parseOptions" | "validationRules">,
+): TrustedDocuments | undefined {
+  if (!manifests) return undefined;
+  return new TrustedDocuments(manifests.values(), {
+    schema,
+    parseOptions: pipeline.parseOptions,
+    validationRules: pipeline.validationRules,
+    limits: config.limits,
+  });
+}
+
 /** The one wiring function: main.ts and every test build the server through it. */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const tls = config.tls && loadTlsCredentials(config.tls); // before anything opens: fails fast
+  const manifests = config.trustedDocuments.path
+    ? readManifests(config.trustedDocuments.path)
+    : undefined;
   const opened = await openServices(config, logger, deps.pglite);
   const services = deps.cipher ? { ...opened, cipher: deps.cipher } : opened;
   const { database, redis } = services;
@@ -163,8 +186,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     metrics,
     operationTracing: deps.tracing?.operationStage,
   });
+  const schema = pipeline.wrapSchema(apiSchema);
+  let trustedDocuments: TrustedDocuments | undefined;
+  try {
+    trustedDocuments = compileTrustedDocuments(manifests, config, schema, pipeline);
+  } catch (error) {
+    // a manifest document the server would refuse: it does not start, and leaves nothing open
+    await audit.close();
+    services.databaseHealth.close();
+    await database.close();
+    if (redis) await closeRedis(redis);
+    throw error;
+  }
+  if (trustedDocuments) {
+    logger.info(
+      { documents: trustedDocuments.size, mode: config.trustedDocuments.mode },
+      "trusted documents loaded",
+    );
+  }
   const apollo = new ApolloServer<Context>({
-    schema: pipeline.wrapSchema(apiSchema),
+    schema,
     parseOptions: pipeline.parseOptions,
     validationRules: pipeline.validationRules,
     introspection: true, // the policy (public, authenticated, off) is the pipeline's
@@ -173,6 +214,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // Automatic persisted queries are off: one cache shared by every tenant, never specified
     // here; clients get PERSISTED_QUERY_NOT_SUPPORTED, which Apollo Client's link understands.
     persistedQueries: false,
+    // Trusted documents are parsed and validated at start: Apollo takes them from here.
+    ...(trustedDocuments && { documentStore: trustedDocuments.documentStore() }),
     includeStacktraceInErrorResponses: config.isDevelopment,
     formatError: formatError(config, logger, services.databaseHealth),
     plugins: [
@@ -189,7 +232,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await apollo.start();
 
-  registerGraphQLRoute(server, apollo, deps.tracing?.traceOperations(pipeline) ?? pipeline);
+  registerGraphQLRoute(
+    server,
+    apollo,
+    deps.tracing?.traceOperations(pipeline) ?? pipeline,
+    trustedDocuments,
+  );
 
   readiness.add("database", () => services.databaseHealth.check());
   if (redis) {
@@ -222,6 +270,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     audit,
     readiness,
     metrics,
+    trustedDocuments,
     close: async () => {
       readiness.markClosing();
       connections.drain();

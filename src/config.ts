@@ -164,6 +164,9 @@ const envSchema = z.object({
   AUDIT_DURABLE_WAIT_MS: int(100, 60_000).default(2_000),
   AUDIT_CHECKPOINT_SECONDS: int(1, 86_400).default(60),
   AUDIT_SIGNING_KEY: ed25519PrivateKey("AUDIT_SIGNING_KEY").optional(),
+  // Trusted documents: a first-party app's operations, sent by id (README "Trusted documents").
+  TRUSTED_DOCUMENTS: z.string().min(1).optional(),
+  TRUSTED_DOCUMENTS_MODE: z.enum(["off", "allow", "require"]).default("off"),
 });
 
 type Env = Record<string, string | undefined>;
@@ -288,6 +291,17 @@ export function parseConfig(env: Env) {
     );
   }
 
+  if (e.TRUSTED_DOCUMENTS_MODE !== "off" && !e.TRUSTED_DOCUMENTS) {
+    throw new ConfigError(
+      `Invalid configuration: TRUSTED_DOCUMENTS_MODE=${e.TRUSTED_DOCUMENTS_MODE} needs TRUSTED_DOCUMENTS (a manifest file or a directory of them)`,
+    );
+  }
+  if (e.TRUSTED_DOCUMENTS_MODE === "off" && e.TRUSTED_DOCUMENTS) {
+    warnings.push(
+      "TRUSTED_DOCUMENTS is set but TRUSTED_DOCUMENTS_MODE is off: the manifests are not loaded and document ids are refused",
+    );
+  }
+
   const development = e.NODE_ENV === "development";
   const config = {
     nodeEnv: e.NODE_ENV,
@@ -373,6 +387,11 @@ export function parseConfig(env: Env) {
       durableWaitMs: e.AUDIT_DURABLE_WAIT_MS,
       checkpointSeconds: e.AUDIT_CHECKPOINT_SECONDS,
       signingKey: e.AUDIT_SIGNING_KEY ?? createPrivateKey(generated!.auditSigningKey),
+    },
+    /** README "Trusted documents": `path` is set whenever `mode` is not off. */
+    trustedDocuments: {
+      mode: e.TRUSTED_DOCUMENTS_MODE,
+      path: e.TRUSTED_DOCUMENTS_MODE === "off" ? undefined : resolve(e.TRUSTED_DOCUMENTS!),
     },
   };
   if (production && config.seedDemoData) {

@@ -20,6 +20,12 @@ export const ErrorCode = {
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
   /** 503: the server cannot take operations now (e.g. its audit log cannot keep up). */
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  /** Trusted documents (README): only a manifest's documents, by id, for users and anonymous callers. */
+  PERSISTED_QUERY_REQUIRED: "PERSISTED_QUERY_REQUIRED",
+  /** A `documentId` that no loaded manifest has. */
+  PERSISTED_QUERY_NOT_FOUND: "PERSISTED_QUERY_NOT_FOUND",
+  /** A `documentId` (or an APQ hash, Apollo's refusal) sent to a server that takes none. */
+  PERSISTED_QUERY_NOT_SUPPORTED: "PERSISTED_QUERY_NOT_SUPPORTED",
   /** HTTP-level refusals before GraphQL runs (bad JSON, media type, size, method, CSRF); Apollo's code. */
   BAD_REQUEST: "BAD_REQUEST",
 } as const;

@@ -8,6 +8,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "../graphql/errors.js";
 import type { OperationPipeline } from "../graphql/pipeline/index.js";
 import { tagWithRequestId } from "../graphql/pipeline/errors.js";
+import { type SentOperation, sentRequest } from "../graphql/trusted-documents/sent-operations.js";
+import type { TrustedDocuments } from "../graphql/trusted-documents/store.js";
 import type { Context } from "../graphql/types.js";
 import { sendError } from "./error-responses.js";
 
@@ -19,12 +21,12 @@ function headersOf(request: FastifyRequest): HeaderMap {
   return map;
 }
 
-function toGraphQLRequest(request: FastifyRequest, body: unknown): HTTPGraphQLRequest {
+function toGraphQLRequest(request: FastifyRequest, operation: SentOperation): HTTPGraphQLRequest {
   return {
-    body,
+    body: operation.body,
     method: request.method.toUpperCase(),
     headers: headersOf(request),
-    search: new URL(request.url, "http://localhost/").search,
+    search: operation.search,
   };
 }
 
@@ -67,12 +69,15 @@ function finishResponse(
  * POST/GET /graphql through Apollo's executeHTTPGraphQLRequest: the HTTP side of the operation
  * pipeline (src/graphql/pipeline). Batched requests (a JSON array) are split here rather than by
  * Apollo, so that every operation of a batch runs with its own context (its own loaders,
- * transaction, fair-share slot and audit record) and the batch size is capped.
+ * transaction, fair-share slot and audit record) and the batch size is capped. An operation
+ * may name a trusted document by `documentId` instead of sending its text (README "Trusted
+ * documents"): `documents` are the loaded ones, undefined when the feature is off.
  */
 export function registerGraphQLRoute(
   server: FastifyInstance,
   apollo: ApolloServer<Context>,
   pipeline: OperationPipeline,
+  documents?: TrustedDocuments,
 ): void {
   const send = (reply: FastifyReply, response: HTTPGraphQLResponse) => {
     const { status, body } = finishResponse(response, reply.request.id);
@@ -81,8 +86,8 @@ export function registerGraphQLRoute(
     return body;
   };
 
-  const execute = (request: FastifyRequest, operation: unknown) =>
-    pipeline.runOperation(request, operation, (context) =>
+  const execute = (request: FastifyRequest, operation: SentOperation) =>
+    pipeline.runOperation(request, operation.body, (context) =>
       apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: toGraphQLRequest(request, operation),
         context: async () => {
@@ -115,13 +120,17 @@ export function registerGraphQLRoute(
   async function handle(request: FastifyRequest, reply: FastifyReply) {
     // Responses carry tenant and personal data: no shared or browser cache may keep them.
     void reply.header("cache-control", "no-store");
-    const operations = Array.isArray(request.body) ? (request.body as unknown[]) : undefined;
-    const refusal = await pipeline.admitRequest(request, operations);
+    const sent = sentRequest(request, documents);
+    const { operations } = sent;
+    const refusal = await pipeline.admitRequest(request, sent.batch, {
+      refusal: sent.refusal,
+      arbitrary: operations.some((operation) => operation.ownDocument),
+    });
     if (refusal) {
       const { status, message, code, headers, extensions } = refusal;
       return sendError(reply, status, message, code, headers, extensions);
     }
-    if (!operations) return send(reply, await execute(request, request.body));
+    if (!sent.batch) return send(reply, await execute(request, operations[0]!));
     const responses = await Promise.all(operations.map((operation) => execute(request, operation)));
     const statuses = new Set(responses.map((r) => r.status ?? 200));
     for (const [key, value] of responses[0]!.headers) void reply.header(key, value);

@@ -60,8 +60,18 @@ const callerKeys = (caller: Caller, ip: string): ShareKeys =>
 const tooManyAtOnce = () =>
   rateLimited(1, "Too many operations at once for this caller or organization; retry later");
 
+/** What the route found of the request's documents (README "Trusted documents"). */
+export interface SentDocuments {
+  /** An operation's document id was refused (unknown, or the feature is off). */
+  refusal: Refusal | undefined;
+  /** Some operation sends a document of its own rather than a trusted one's id. */
+  arbitrary: boolean;
+}
+
 export interface AdmitOptions {
   batchLimit: number;
+  /** TRUSTED_DOCUMENTS_MODE: with require, only API clients may send documents of their own. */
+  trustedDocumentsMode: "off" | "allow" | "require";
   /** How long a 429 is held at most (RATE_LIMIT_HOLD_MS). */
   refusalHoldMs: number;
   tokens: AccessTokens;
@@ -92,6 +102,26 @@ function batchRefusal(operations: unknown[] | undefined, batchLimit: number): Re
     status: 400,
     message: `A batched request may contain at most ${batchLimit} operations (BATCH_LIMIT)`,
     code: ErrorCode.BATCH_LIMIT_EXCEEDED,
+  };
+}
+
+/**
+ * With TRUSTED_DOCUMENTS_MODE=require, users and anonymous callers run only the first-party
+ * app's documents; API clients (partners) write their own. A bad token is left to its 401.
+ */
+function untrustedDocumentRefusal(
+  mode: AdmitOptions["trustedDocumentsMode"],
+  caller: Caller,
+  documents: SentDocuments | undefined,
+): Refusal | undefined {
+  if (mode !== "require" || !documents?.arbitrary) return undefined;
+  if (caller.kind === "invalid" || (caller.kind === "token" && caller.claims.typ === "client")) {
+    return undefined;
+  }
+  return {
+    status: 400,
+    message: "This server runs only its trusted documents for this caller: send a documentId",
+    code: ErrorCode.PERSISTED_QUERY_REQUIRED,
   };
 }
 
@@ -130,7 +160,8 @@ export function admitStage(options: AdmitOptions) {
 
     /**
      * Admits a request, or refuses it as a whole before any of its operations is read (nothing
-     * of it reaches Apollo): a batch the settings do not allow (charged the minimum, as any
+     * of it reaches Apollo): a batch the settings do not allow, a refused document id or a
+     * document of its own where trusted documents are required (charged the minimum, as any
      * refused operation is), a caller whose budget is known to be empty (429, charged nothing:
      * an invalid token or an anonymous caller pays as its address), an audit log that cannot
      * take its operations (503). Each refusal is recorded; a 429 is held (holdRefusal).
@@ -138,6 +169,7 @@ export function admitStage(options: AdmitOptions) {
     async admitRequest(
       request: FastifyRequest,
       operations: unknown[] | undefined,
+      documents?: SentDocuments,
     ): Promise<Refusal | undefined> {
       const started = performance.now();
       const caller = callerOf(request);
@@ -145,6 +177,8 @@ export function admitStage(options: AdmitOptions) {
       const emptyFor = budgets.emptyForSeconds(account);
       const refusal: Refusal | undefined =
         batchRefusal(operations, options.batchLimit) ??
+        documents?.refusal ??
+        untrustedDocumentRefusal(options.trustedDocumentsMode, caller, documents) ??
         (emptyFor === undefined
           ? undefined
           : {

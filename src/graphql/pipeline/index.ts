@@ -25,7 +25,7 @@ import { type Release, shareKeysOf } from "../../security/limits/fair-share.js";
 import { createContext } from "../context.js";
 import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, ErrorCode } from "../errors.js";
 import type { Context, Services } from "../types.js";
-import { actorOf, admitStage, type Refusal } from "./admit.js";
+import { actorOf, admitStage, type Refusal, type SentDocuments } from "./admit.js";
 import { analyseStage } from "./analyse.js";
 import { authenticateStage } from "./authenticate.js";
 import { executeStage } from "./execute.js";
@@ -66,6 +66,7 @@ export interface OperationPipeline {
   admitRequest(
     request: FastifyRequest,
     operations: unknown[] | undefined,
+    documents?: SentDocuments,
   ): Promise<Refusal | undefined>;
   /**
    * Runs one operation: `execute` hands Apollo the context function, whose failure (a 401, a
@@ -98,6 +99,7 @@ export function buildPipeline(
   });
   const admit = admitStage({
     batchLimit: config.limits.batch,
+    trustedDocumentsMode: config.trustedDocuments.mode,
     refusalHoldMs: config.fairShare.refusalHoldMs,
     tokens: services.tokens,
     fairShare: services.fairShare,
@@ -119,7 +121,8 @@ export function buildPipeline(
     validationRules: stages.flatMap((stage) => stage.validationRules ?? []),
     plugin: composeStages(stages),
     wrapSchema: (schema) => stages.reduce((s, stage) => stage.wrapSchema?.(s) ?? s, schema),
-    admitRequest: (request, operations) => admit.admitRequest(request, operations),
+    admitRequest: (request, operations, documents) =>
+      admit.admitRequest(request, operations, documents),
 
     async runOperation(request, operation, execute) {
       const started = performance.now();

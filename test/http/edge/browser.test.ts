@@ -1,13 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Browser,
+  launchBrowser,
+  resultOf,
+  staticSite,
+  type StaticSite,
+} from "../../support/browser.js";
+import { chromiumPath } from "../../support/environment.js";
 import { createCustomer, createTenant, type Tenant } from "../../support/fixtures.js";
 import { startServer, type TestServer } from "../../support/server.js";
-import { chromiumPath } from "../../support/environment.js";
 
 /*
  * A real browser (Debian's Chromium, headless) running a small SPA: CORS is enforced by the
@@ -48,24 +49,10 @@ const SPA = `<!doctype html>
   });
 </script></body></html>`;
 
-function staticSite(): Promise<{ server: Server; origin: string }> {
-  const server = createServer((_request, response) => {
-    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    response.end(SPA);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({ server, origin: `http://127.0.0.1:${port}` });
-    });
-  });
-}
-
 let api: TestServer;
-let allowed: { server: Server; origin: string };
-let other: { server: Server; origin: string };
-let browser: BrowserContext;
-let profile: string;
+let allowed: StaticSite;
+let other: StaticSite;
+let browser: Browser | undefined;
 let tenant: Tenant;
 
 /** Requests the API answered, by method (from its own metrics). */
@@ -76,28 +63,14 @@ async function answered(method: string): Promise<number> {
 
 beforeAll(async () => {
   if (!CHROMIUM) return; // skipped below: no browser on this machine (CI always has one)
-  allowed = await staticSite();
-  other = await staticSite();
+  allowed = await staticSite(SPA);
+  other = await staticSite(SPA);
   api = await startServer({ CORS_ORIGINS: allowed.origin });
   tenant = await createTenant(api.url, "browser");
   for (const name of ["Ada Lovelace", "Grace Hopper"]) {
     await createCustomer(api.url, tenant.members.ADMIN.token, { name });
   }
-  profile = mkdtempSync(join(tmpdir(), "edge-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
@@ -105,24 +78,15 @@ afterAll(async () => {
   await api?.close();
   allowed?.server.close();
   other?.server.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-async function runSpa(origin: string): Promise<string> {
-  const page = await browser.newPage();
-  try {
-    const query = new URLSearchParams({
-      api: `${api.url}/graphql`,
-      email: tenant.members.AGENT.email,
-      password: "correct horse battery staple",
-    });
-    await page.goto(`${origin}/?${query.toString()}`);
-    const result = page.locator("#result");
-    await expect.poll(() => result.textContent(), { timeout: 20_000 }).not.toBe("running");
-    return (await result.textContent()) ?? "";
-  } finally {
-    await page.close();
-  }
+function runSpa(origin: string): Promise<string> {
+  const query = new URLSearchParams({
+    api: `${api.url}/graphql`,
+    email: tenant.members.AGENT.email,
+    password: "correct horse battery staple",
+  });
+  return resultOf(browser!, `${origin}/?${query.toString()}`);
 }
 
 describe.skipIf(!CHROMIUM)("an SPA in a real browser", () => {
