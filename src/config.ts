@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { parseOriginPattern } from "./http/origins.js";
+import { DEVELOPMENT_ORIGINS, parseOriginPattern } from "./http/origins.js";
 
 /** Every setting of the server, parsed and validated once at start (see README "Configuration"). */
 export type Config = ReturnType<typeof parseConfig>["config"];
@@ -310,7 +310,7 @@ export function parseConfig(env: Env) {
     },
     bcryptRounds: e.BCRYPT_ROUNDS,
     passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY,
-    corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),
+    corsOrigins: e.CORS_ORIGINS ?? (development ? [...DEVELOPMENT_ORIGINS] : []),
     introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
     trustProxy: e.TRUST_PROXY,
     /** Direct TLS (README "TLS"); undefined when a proxy in front terminates it. */
