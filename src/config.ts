@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { DEVELOPMENT_ORIGINS, parseOriginPattern } from "./http/origins.js";
+import { parseProxyTrust } from "./http/proxy-trust.js";
 
 /** Every setting of the server, parsed and validated once at start (see README "Configuration"). */
 export type Config = ReturnType<typeof parseConfig>["config"];
@@ -67,6 +68,11 @@ const corsOrigin = z.string().superRefine((entry, ctx) => {
   if (typeof pattern === "string") ctx.addIssue({ code: "custom", message: pattern });
 });
 
+const trustProxySetting = z.string().superRefine((value, ctx) => {
+  const trust = parseProxyTrust(value);
+  if (typeof trust === "string") ctx.addIssue({ code: "custom", message: trust });
+});
+
 const piiKeyRing = z.string().transform((value, ctx) => {
   const keys = new Map<string, Buffer>();
   for (const pair of value.split(",").map((p) => p.trim())) {
@@ -109,7 +115,7 @@ const envSchema = z.object({
   BCRYPT_ROUNDS: int(4, 15).default(12),
   CORS_ORIGINS: list.pipe(z.array(corsOrigin)).optional(),
   INTROSPECTION: z.enum(["public", "authenticated", "off"]).optional(),
-  TRUST_PROXY: z.string().optional(),
+  TRUST_PROXY: trustProxySetting.optional(),
   // Direct TLS: both PEM files or neither (then TLS is terminated in front of the server).
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
