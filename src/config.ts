@@ -122,6 +122,8 @@ const envSchema = z.object({
   TLS_RELOAD_INTERVAL_MS: int(100, 60_000).default(1_000),
   METRICS_TOKEN: strongSecret.optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // auto: pretty in development on a terminal, JSON otherwise (src/logger.ts)
+  LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
   SEED_DEMO_DATA: bool.optional(),
   // Abuse limits (per operation).
   DEPTH_LIMIT: int(1).default(10),
@@ -234,6 +236,9 @@ export function parseConfig(env: Env) {
   if (production && missing.length > 0) {
     throw new ConfigError(`Invalid configuration: ${missing.join(", ")} must be set in production`);
   }
+  if (production && e.LOG_FORMAT === "pretty") {
+    throw new ConfigError("Invalid configuration: LOG_FORMAT must not be pretty in production");
+  }
   if (production && e.BCRYPT_ROUNDS < 10) {
     throw new ConfigError("Invalid configuration: BCRYPT_ROUNDS must be at least 10 in production");
   }
@@ -324,6 +329,7 @@ export function parseConfig(env: Env) {
     /** Bearer token for GET /metrics; without it /metrics is open outside production, absent in it. */
     metricsToken: e.METRICS_TOKEN,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     seedDemoData: e.SEED_DEMO_DATA ?? development,
     limits: {
       depth: e.DEPTH_LIMIT,

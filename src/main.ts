@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
-import { createLogger } from "./logger.js";
+import { createServerLogger } from "./logger.js";
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const { config, warnings } = parsed;
-  const logger = createLogger(config.logLevel);
+  const logger = createServerLogger(config);
   for (const warning of warnings) logger.warn(warning);
 
   const app = await buildApp(config, { logger });
