@@ -26,8 +26,12 @@ const EXPOSED_HEADERS = ["retry-after", "www-authenticate", "x-request-id"];
 const PREFLIGHT_MAX_AGE_SECONDS = 600;
 /** Origins (and header sets) whose refusal was logged lately: one warning each, bounded memory. */
 const REMEMBERED_REFUSALS = 1_000;
-/** Enough of an Origin header to recognise it in a log line; the rest is the sender's to waste. */
-const LOGGED_ORIGIN_LENGTH = 200;
+/**
+ * Enough of an Origin header (or of a header name asked for) to recognise it in a log line, and
+ * the most names one warning lists: the rest is the sender's to waste, not our memory or logs.
+ */
+const LOGGED_TEXT_LENGTH = 200;
+const LOGGED_ASKS = 10;
 
 const isPreflight = (
   request: FastifyRequest,
@@ -48,7 +52,9 @@ function unallowedAsks(request: FastifyRequest): string[] {
   return [
     ...(ALLOWED_METHODS.includes(method) ? [] : [`method ${method}`]),
     ...headers.filter((name) => !ALLOWED_HEADERS.includes(name)).map((name) => `header ${name}`),
-  ].map((ask) => ask.slice(0, LOGGED_ORIGIN_LENGTH));
+  ]
+    .slice(0, LOGGED_ASKS)
+    .map((ask) => ask.slice(0, LOGGED_TEXT_LENGTH));
 }
 
 /**
@@ -72,10 +78,10 @@ export async function registerCors(
   server.addHook("onRequest", async (request, reply) => {
     if (!isPreflight(request)) return;
     const origin = request.headers.origin;
-    const logged = origin.slice(0, LOGGED_ORIGIN_LENGTH);
+    const logged = origin.slice(0, LOGGED_TEXT_LENGTH);
     if (originAllowed(origin, allowedOrigins)) {
       const asks = unallowedAsks(request);
-      if (asks.length > 0 && unallowedAsked.see(`${origin} ${asks.join()}`)) {
+      if (asks.length > 0 && unallowedAsked.see(`${logged} ${asks.join()}`)) {
         request.log.warn(
           { origin: logged, notAllowed: asks },
           "CORS preflight asks for what this server does not allow: the browser will refuse the request",
@@ -83,7 +89,7 @@ export async function registerCors(
       }
       return;
     }
-    if (refusedOrigins.see(origin)) {
+    if (refusedOrigins.see(logged)) {
       request.log.warn(
         { origin: logged },
         "CORS preflight refused: origin not in CORS_ORIGINS (logged once per origin)",

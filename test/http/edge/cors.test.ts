@@ -169,6 +169,14 @@ describe("any other origin", () => {
     }
   });
 
+  it("is logged with only the start of an overlong origin", async () => {
+    const long = `https://${"a".repeat(5_000)}.evil.example`;
+    expect((await preflight(prod.url, long)).status).toBe(403);
+    const [warning, ...more] = warningsAbout(long.slice(0, 200));
+    expect(warning?.msg).toMatch(/CORS preflight refused/);
+    expect(more).toEqual([]);
+  });
+
   it("cannot grow the server's memory by sending endless new origins: only the latest are kept", () => {
     const seen = new RecentKeys(3);
     expect(["a", "b", "c", "a"].map((key) => seen.see(key))).toEqual([true, true, true, false]);
