@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { ApolloServer } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -29,7 +28,8 @@ import { registerMetricsRoute, ServerMetrics } from "./http/metrics.js";
 import { registerOperationsRoutes } from "./http/operations-routes.js";
 import { parseOriginPatterns } from "./http/origins.js";
 import { Readiness } from "./http/readiness.js";
-import { registerRequestIdHeader } from "./http/request-id.js";
+import { parseProxyTrust } from "./http/proxy-trust.js";
+import { registerRequestIdHeader, requestIdGenerator } from "./http/request-id.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { loadTlsCredentials, reloadCertificateOnChange, TLS_POLICY } from "./http/tls.js";
 import { createLogger } from "./logger.js";
@@ -73,17 +73,6 @@ export interface AppDeps {
 
 /** A client has this long to send a request's headers (REQUEST_TIMEOUT_MS for all of it). */
 const HEADERS_TIMEOUT_MS = 10_000;
-
-/** TRUST_PROXY: "true", a hop count, or comma-separated addresses/CIDRs; off by default. */
-function parseTrustProxy(value: string | undefined) {
-  if (!value || value === "false") return false;
-  if (value === "true") return true;
-  if (/^\d+$/.test(value)) {
-    const hops = Number(value);
-    return (_address: string, hop: number) => hop < hops;
-  }
-  return value.split(",").map((s) => s.trim());
-}
 
 /** The manifests, compiled against the served schema and checks (throws ConfigError). */
 function compileTrustedDocuments(
@@ -131,7 +120,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const loggerInstance: FastifyBaseLogger = logger; // pino's Logger, seen as Fastify's base type
   const { requestTimeoutMs, keepAliveTimeoutMs, maxConnections, maxConnectionsPerAddress } =
     config.http;
-  const trustProxy = parseTrustProxy(config.trustProxy);
+  const trustProxy = parseProxyTrust(config.trustProxy);
+  if (typeof trustProxy === "string") throw new Error(`TRUST_PROXY: ${trustProxy}`); // config.ts refused it already
   const http = {
     requestTimeout: requestTimeoutMs,
     headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs),
@@ -145,9 +135,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     ...transport,
     loggerInstance,
     bodyLimit: config.limits.bodyBytes,
-    trustProxy,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
+    trustProxy: trustProxy ?? false,
+    genReqId: requestIdGenerator(trustProxy),
+    requestIdHeader: false, // genReqId reads X-Request-Id itself, from trusted proxies only
     // Slow clients are cut off (Fastify's defaults are "never"): the whole request (headers and
     // body) must arrive within REQUEST_TIMEOUT_MS or it is answered 408, its headers within
     // HEADERS_TIMEOUT_MS (a socket that sends nothing is closed then), and an idle keep-alive

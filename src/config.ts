@@ -3,7 +3,8 @@ import { availableParallelism } from "node:os";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { parseOriginPattern } from "./http/origins.js";
+import { DEVELOPMENT_ORIGINS, parseOriginPattern } from "./http/origins.js";
+import { parseProxyTrust } from "./http/proxy-trust.js";
 
 /** Every setting of the server, parsed and validated once at start (see README "Configuration"). */
 export type Config = ReturnType<typeof parseConfig>["config"];
@@ -67,6 +68,11 @@ const corsOrigin = z.string().superRefine((entry, ctx) => {
   if (typeof pattern === "string") ctx.addIssue({ code: "custom", message: pattern });
 });
 
+const trustProxySetting = z.string().superRefine((value, ctx) => {
+  const trust = parseProxyTrust(value);
+  if (typeof trust === "string") ctx.addIssue({ code: "custom", message: trust });
+});
+
 const piiKeyRing = z.string().transform((value, ctx) => {
   const keys = new Map<string, Buffer>();
   for (const pair of value.split(",").map((p) => p.trim())) {
@@ -115,13 +121,15 @@ const envSchema = z.object({
   BCRYPT_ROUNDS: int(4, 15).default(12),
   CORS_ORIGINS: list.pipe(z.array(corsOrigin)).optional(),
   INTROSPECTION: z.enum(["public", "authenticated", "off"]).optional(),
-  TRUST_PROXY: z.string().optional(),
+  TRUST_PROXY: trustProxySetting.optional(),
   // Direct TLS: both PEM files or neither (then TLS is terminated in front of the server).
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
   TLS_RELOAD_INTERVAL_MS: int(100, 60_000).default(1_000),
   METRICS_TOKEN: strongSecret.optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // auto: pretty in development on a terminal, JSON otherwise (src/logger.ts)
+  LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
   SEED_DEMO_DATA: bool.optional(),
   // Abuse limits (per operation).
   DEPTH_LIMIT: int(1).default(10),
@@ -239,6 +247,9 @@ export function parseConfig(env: Env) {
   if (production && missing.length > 0) {
     throw new ConfigError(`Invalid configuration: ${missing.join(", ")} must be set in production`);
   }
+  if (production && e.LOG_FORMAT === "pretty") {
+    throw new ConfigError("Invalid configuration: LOG_FORMAT must not be pretty in production");
+  }
   if (production && e.BCRYPT_ROUNDS < 10) {
     throw new ConfigError("Invalid configuration: BCRYPT_ROUNDS must be at least 10 in production");
   }
@@ -337,7 +348,7 @@ export function parseConfig(env: Env) {
     },
     bcryptRounds: e.BCRYPT_ROUNDS,
     passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY,
-    corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),
+    corsOrigins: e.CORS_ORIGINS ?? (development ? [...DEVELOPMENT_ORIGINS] : []),
     introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
     trustProxy: e.TRUST_PROXY,
     /** Direct TLS (README "TLS"); undefined when a proxy in front terminates it. */
@@ -345,6 +356,7 @@ export function parseConfig(env: Env) {
     /** Bearer token for GET /metrics; without it /metrics is open outside production, absent in it. */
     metricsToken: e.METRICS_TOKEN,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     seedDemoData: e.SEED_DEMO_DATA ?? development,
     limits: {
       depth: e.DEPTH_LIMIT,

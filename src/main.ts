@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { type App, buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { databaseUnavailableCause } from "./db/availability.js";
-import { createLogger } from "./logger.js";
+import { createServerLogger } from "./logger.js";
 import { startTracing } from "./telemetry/start.js";
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const { config, warnings } = parsed;
-  const logger = createLogger(config.logLevel);
+  const logger = createServerLogger(config);
   for (const warning of warnings) logger.warn(warning);
 
   const tracing = await startTracing(process.env, logger);

@@ -13,6 +13,17 @@ export interface OriginPattern {
 
 const ANY_PORT = ":*";
 
+/**
+ * CORS_ORIGINS when unset in development: a dev server on this machine at any port, under each
+ * name a browser may use for it (Vite prints localhost, others 127.0.0.1, some [::1]). Never a
+ * default outside development.
+ */
+export const DEVELOPMENT_ORIGINS: readonly string[] = [
+  "http://localhost:*",
+  "http://127.0.0.1:*",
+  "http://[::1]:*",
+];
+
 /** Parses one entry; returns an error message for a value that is not an origin. */
 export function parseOriginPattern(entry: string): OriginPattern | string {
   const anyPort = entry.endsWith(ANY_PORT);

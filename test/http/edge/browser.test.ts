@@ -29,6 +29,10 @@ const SPA = `<!doctype html>
       method: "POST",
       headers: {
         "content-type": "application/json",
+        // what a configured Apollo Client (name, version) and OpenTelemetry's fetch instrumentation add
+        "apollographql-client-name": "spa",
+        "apollographql-client-version": "1.0.0",
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         ...(token ? { authorization: "Bearer " + token } : {}),
       },
       body: JSON.stringify({ query, variables }),

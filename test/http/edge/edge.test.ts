@@ -2,14 +2,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../../src/config.js";
 import { PASSWORD, uniqueEmail } from "../../support/fixtures.js";
 import { dataOf, gql } from "../../support/graphql.js";
 import { productionEnv, startServer, type TestServer } from "../../support/server.js";
 
 /*
  * The HTTP edge in both configurations a deployment meets: development (Sandbox, public
- * introspection, localhost CORS) and production (HSTS, authenticated introspection, explicit CORS).
+ * introspection) and production (HSTS, authenticated introspection); CORS is test/http/edge/cors.test.ts.
  */
 
 const APP_ORIGIN = "https://app.example.com";
@@ -126,82 +125,6 @@ describe("Apollo Sandbox", () => {
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toContain("application/json");
     expect(res.headers.get("content-security-policy")).toMatch(/^default-src 'none';/);
-  });
-});
-
-describe("CORS", () => {
-  const preflight = (url: string, origin: string) =>
-    fetch(`${url}/graphql`, {
-      method: "OPTIONS",
-      headers: {
-        origin,
-        "access-control-request-method": "POST",
-        "access-control-request-headers": "authorization, content-type",
-      },
-    });
-
-  it("answers a preflight from an allowed origin with what an SPA needs, cached, without credentials", async () => {
-    for (const [url, origin] of [
-      [prod.url, APP_ORIGIN],
-      [dev.url, "http://localhost:5173"],
-    ] as const) {
-      const res = await preflight(url, origin);
-      expect(res.status).toBe(204);
-      expect(res.headers.get("access-control-allow-origin")).toBe(origin);
-      expect(res.headers.get("access-control-allow-methods")).toBe("GET, POST, OPTIONS");
-      expect(res.headers.get("access-control-allow-headers")).toBe(
-        "authorization, content-type, apollo-require-preflight, x-apollo-operation-name",
-      );
-      expect(res.headers.get("access-control-max-age")).toBe("600");
-      expect(res.headers.get("access-control-allow-credentials")).toBeNull();
-      expect(res.headers.get("vary")).toContain("Origin");
-    }
-    const actual = await post(prod.url, typename, { origin: APP_ORIGIN });
-    expect(actual.headers.get("access-control-allow-origin")).toBe(APP_ORIGIN);
-    expect(actual.headers.get("access-control-expose-headers")).toContain("retry-after");
-  });
-
-  it("gives any other origin no CORS headers at all, lookalikes included", async () => {
-    const refused: [TestServer, string][] = [
-      [prod, "https://evil.example"],
-      [prod, `${APP_ORIGIN}.evil.example`],
-      [prod, "http://app.example.com"], // scheme differs
-      [prod, "https://app.example.com:8443"], // port differs
-      [prod, "http://localhost:5173"], // the development default is not a production default
-      [prod, "null"],
-      [dev, "http://localhost.evil.example:5173"],
-      [dev, "https://localhost:5173"],
-      [dev, "http://127.0.0.1:5173"],
-    ];
-    for (const [server, origin] of refused) {
-      for (const res of [
-        await preflight(server.url, origin),
-        await post(server.url, typename, { origin }),
-      ]) {
-        expect(res.headers.get("access-control-allow-origin"), origin).toBeNull();
-        expect(res.headers.get("access-control-allow-methods"), origin).toBeNull();
-        expect(res.headers.get("vary")).toContain("Origin");
-      }
-    }
-  });
-
-  it("accepts only origins in CORS_ORIGINS, refusing anything that is not one at start", () => {
-    const origins = (value: string) => parseConfig({ NODE_ENV: "test", CORS_ORIGINS: value });
-    expect(origins("https://a.example, http://localhost:*").config.corsOrigins).toEqual([
-      "https://a.example",
-      "http://localhost:*",
-    ]);
-    for (const bad of [
-      "*",
-      "https://a.example/",
-      "https://a.example/path",
-      "https://*.example.com",
-      "ftp://a.example",
-      "https://user@a.example",
-      "https://a.example:*:*",
-    ]) {
-      expect(() => origins(bad), bad).toThrow(/CORS_ORIGINS/);
-    }
   });
 });
 
