@@ -34,6 +34,7 @@ import { createLogger } from "./logger.js";
 import { closeRedis } from "./redis.js";
 import { AuditLog } from "./security/audit/audit-log.js";
 import { signerOf } from "./security/audit/signing.js";
+import { SchemaViews } from "./security/authz/schema-view.js";
 import type { FieldCipher } from "./security/pii.js";
 import { openServices } from "./services.js";
 
@@ -153,7 +154,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     onRejected: (code) => metrics.reject(code),
   });
 
-  const pipeline = buildPipeline(services, { audit, metrics });
+  // Each principal's view of the schema, for introspection and GET /schema.graphql.
+  const views = new SchemaViews(apiSchema);
+  const pipeline = buildPipeline(services, { audit, metrics, views });
   const apollo = new ApolloServer<Context>({
     schema: pipeline.wrapSchema(apiSchema),
     parseOptions: pipeline.parseOptions,
