@@ -28,6 +28,7 @@ import { registerOperationsRoutes } from "./http/operations-routes.js";
 import { parseOriginPatterns } from "./http/origins.js";
 import { Readiness } from "./http/readiness.js";
 import { registerRequestIdHeader } from "./http/request-id.js";
+import { registerSchemaRoute } from "./http/schema-route.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { loadTlsCredentials, reloadCertificateOnChange, TLS_POLICY } from "./http/tls.js";
 import { createLogger } from "./logger.js";
@@ -184,6 +185,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await apollo.start();
 
   registerGraphQLRoute(server, apollo, pipeline);
+  registerSchemaRoute(server, apollo, pipeline, views);
 
   readiness.add("database", async () => {
     await database.ping();

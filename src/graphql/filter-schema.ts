@@ -92,7 +92,7 @@ export function filterSchema(schema: GraphQLSchema, filter: SchemaFilter): Graph
   const rewire = <T extends GraphQLType>(type: T): T => {
     if (isListType(type)) return new GraphQLList(rewire(type.ofType)) as T;
     if (isNonNullType(type)) return new GraphQLNonNull(rewire(type.ofType)) as T;
-    return ((built.get((type as GraphQLNamedType).name) as T | undefined) ?? type) as T;
+    return (built.get((type as GraphQLNamedType).name) as T | undefined) ?? type;
   };
   const rewireArguments = (args: GraphQLFieldConfigArgumentMap, keep: (name: string) => boolean) =>
     Object.fromEntries(

@@ -121,7 +121,7 @@ export function introspectionFromViews(views: SchemaViews): GraphQLRequestListen
       if (!document || answered.has(rc.contextValue) || !readsSchema(document)) return;
       if (response.body.kind !== "single") return;
       const result = response.body.singleResult;
-      const data = result.data as Record<string, unknown> | null | undefined;
+      const data = result.data;
       if (!data) return; // nothing ran, or a data field's error emptied it
       const fromView = await runOnView(rc);
       if (fromView.errors || !fromView.data) {
