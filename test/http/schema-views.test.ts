@@ -59,6 +59,8 @@ const FULL_INTROSPECTION = getIntrospectionQuery({
 async function introspect(token: string | undefined): Promise<GraphQLSchema> {
   const res = await gql<IntrospectionQuery>(server.url, FULL_INTROSPECTION, {}, { token });
   expect(res.status).toBe(200);
+  // costs what introspection cost before views: the minimum of a query
+  expect(res.body.extensions?.cost).toMatchObject({ requestedQueryCost: 1, actualQueryCost: 1 });
   return buildClientSchema(dataOf(res));
 }
 
