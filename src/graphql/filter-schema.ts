@@ -34,6 +34,8 @@ export interface SchemaFilter {
   argument(typeName: string, fieldName: string, argumentName: string): boolean;
   /** A field of an input object type. */
   inputField(typeName: string, fieldName: string): boolean;
+  /** The description a kept field shows (it may speak of what the filter took out). */
+  fieldDescription?(typeName: string, fieldName: string, description: string): string;
 }
 
 type Fields = Record<string, { args: readonly { name: string; type: GraphQLType }[] }>;
@@ -115,6 +117,10 @@ export function filterSchema(schema: GraphQLSchema, filter: SchemaFilter): Graph
           name,
           {
             ...field,
+            description:
+              field.description && filter.fieldDescription
+                ? filter.fieldDescription(type.name, name, field.description)
+                : field.description,
             type: rewire(field.type),
             args: rewireArguments(field.args ?? {}, (arg) => filter.argument(type.name, name, arg)),
             resolve: undefined,

@@ -117,6 +117,10 @@ describe("introspection shows each grant of schema/permissions.md its own view",
     expect(filter && "getFields" in filter && Object.keys(filter.getFields())).toEqual([
       "nameContains",
     ]);
+    // nor does the description of customers speak of it
+    const query = schema.getType("Query");
+    const description = isObjectType(query) ? query.getFields().customers?.description : "";
+    expect(description).toBe("Requires: ADMIN, AGENT, VIEWER, AUDITOR, or scope customers:read.");
     // __type answers from the view too
     const res = await gql(
       server.url,

@@ -129,7 +129,7 @@ export type Query = {
   __typename?: 'Query';
   /** Requires: ADMIN, AGENT, VIEWER, AUDITOR, or scope customers:read. */
   customer?: Maybe<Customer>;
-  /** Requires: ADMIN, AGENT, VIEWER, AUDITOR, or scope customers:read. Argument filter.email requires: ADMIN, AGENT, or scope customers:pii. */
+  /** Requires: ADMIN, AGENT, VIEWER, AUDITOR, or scope customers:read. */
   customers?: Maybe<CustomerConnection>;
   /**
    * Any object by its global id.

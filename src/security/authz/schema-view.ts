@@ -9,6 +9,7 @@ import { filterSchema, type SchemaFilter } from "../../graphql/filter-schema.js"
 import { printApiSchema } from "../../graphql/schema.js";
 import type { Principal } from "../principal.js";
 import { type FieldPolicy, type Grant, grantsByPrincipal } from "./access.js";
+import { argumentRequirement } from "./document.js";
 import { POLICY } from "./policy.js";
 
 /*
@@ -114,6 +115,17 @@ export function viewFilterOf(schema: GraphQLSchema, principal: Principal): Schem
     field: (type, field) => mayEverUse(POLICY[type]?.[field], principal),
     argument: (type, field, argument) => allows(argumentRules.get(`${type}.${field}(${argument})`)),
     inputField: (type, field) => allows(inputFieldRules.get(`${type}.${field}`)),
+    // The requirement of an argument the view hides goes with it (describeAccess wrote it).
+    fieldDescription: (type, field, description) => {
+      const policy = POLICY[type]?.[field];
+      if (policy?.kind !== "grant" || !policy.arguments) return description;
+      return Object.entries(policy.arguments)
+        .filter(([, grant]) => !allows(grant))
+        .reduce(
+          (text, [path, grant]) => text.replace(` ${argumentRequirement(path, grant)}`, ""),
+          description,
+        );
+    },
   };
 }
 
