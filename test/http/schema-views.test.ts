@@ -205,6 +205,24 @@ describe("execution does not change", () => {
     );
     expect((admin.body.data as typeof data).t.fields.map((f) => f.name)).toContain("taxId");
   });
+  it("a mutation runs as before when another operation of its document reads the schema", async () => {
+    const res = await fetch(`${server.url}/graphql`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${acme.members.ADMIN.token}`,
+      },
+      body: JSON.stringify({
+        query: `mutation Make { createCustomer(input: { name: "Two Operations" }) { name } }
+          query Look { __schema { queryType { name } } }`,
+        operationName: "Make",
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      data: { createCustomer: { name: "Two Operations" } },
+    });
+  });
 });
 
 describe("GET /schema.graphql", () => {

@@ -66,16 +66,24 @@ function schemaReadingPart(schema: GraphQLSchema, document: DocumentNode): Docum
   });
 }
 
-/** Whether every root field of the operation reads the schema or is __typename. */
-function onlyReadsSchema(document: DocumentNode, operation: OperationDefinitionNode): boolean {
+/**
+ * How the operation reads the schema: not at all, only (each root field is __schema, __type or
+ * __typename), or along with data. Only the operation that runs counts, not others of its document.
+ */
+function schemaReading(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): "none" | "only" | "mixed" {
   const fragments = new Map(
     document.definitions.flatMap((d) =>
       d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [],
     ),
   );
-  return rootFieldsOf(operation.selectionSet, (name) => fragments.get(name)).every((field) =>
-    OPEN_FIELDS.has(field.name.value),
+  const names = rootFieldsOf(operation.selectionSet, (name) => fragments.get(name)).map(
+    (field) => field.name.value,
   );
+  if (!names.some((name) => SCHEMA_FIELDS.has(name))) return "none";
+  return names.every((name) => OPEN_FIELDS.has(name)) ? "only" : "mixed";
 }
 
 const formatted = (result: ExecutionResult): GraphQLFormattedError[] | undefined =>
@@ -98,8 +106,8 @@ export function introspectionFromViews(views: SchemaViews): GraphQLRequestListen
   return {
     responseForOperation: async (rc): Promise<GraphQLResponse | null> => {
       const { document, operation } = rc;
-      if (!document || !operation || !readsSchema(document)) return null;
-      if (!onlyReadsSchema(document, operation)) return null;
+      if (!document || !operation || !readsSchema(document)) return null; // cached: cheap
+      if (schemaReading(document, operation) !== "only") return null;
       // Variables that do not coerce: Apollo answers that on the whole schema, running nothing.
       const variables = getVariableValues(
         rc.schema,
@@ -117,8 +125,9 @@ export function introspectionFromViews(views: SchemaViews): GraphQLRequestListen
     },
 
     willSendResponse: async (rc) => {
-      const { document, response } = rc;
-      if (!document || answered.has(rc.contextValue) || !readsSchema(document)) return;
+      const { document, operation, response } = rc;
+      if (!document || !operation || answered.has(rc.contextValue)) return;
+      if (!readsSchema(document) || schemaReading(document, operation) !== "mixed") return;
       if (response.body.kind !== "single") return;
       const result = response.body.singleResult;
       const data = result.data;
