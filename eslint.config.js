@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "data/", "drizzle/", "schema/", "node_modules/", "coverage/"] },
+  {
+    ignores: [
+      "dist/",
+      "data/",
+      "drizzle/",
+      "schema/",
+      "node_modules/",
+      "coverage/",
+      "examples/*/generated/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

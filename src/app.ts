@@ -30,12 +30,14 @@ import { parseOriginPatterns } from "./http/origins.js";
 import { Readiness } from "./http/readiness.js";
 import { parseProxyTrust } from "./http/proxy-trust.js";
 import { registerRequestIdHeader, requestIdGenerator } from "./http/request-id.js";
+import { registerSchemaRoute } from "./http/schema-route.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { loadTlsCredentials, reloadCertificateOnChange, TLS_POLICY } from "./http/tls.js";
 import { createLogger } from "./logger.js";
 import { closeRedis } from "./redis.js";
 import { AuditLog } from "./security/audit/audit-log.js";
 import { signerOf } from "./security/audit/signing.js";
+import { SchemaViews } from "./security/authz/schema-view.js";
 import type { FieldCipher } from "./security/pii.js";
 import { openServices } from "./services.js";
 import type { Tracing } from "./telemetry/tracing.js";
@@ -171,9 +173,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     onRejected: (code) => metrics.reject(code),
   });
 
+  // Each principal's view of the schema, for introspection and GET /schema.graphql.
+  const views = new SchemaViews(apiSchema);
   const pipeline = buildPipeline(services, {
     audit,
     metrics,
+    views,
     operationTracing: deps.tracing?.operationStage,
   });
   const schema = pipeline.wrapSchema(apiSchema);
@@ -222,12 +227,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await apollo.start();
 
-  registerGraphQLRoute(
-    server,
-    apollo,
-    deps.tracing?.traceOperations(pipeline) ?? pipeline,
-    trustedDocuments,
-  );
+  const routed = deps.tracing?.traceOperations(pipeline) ?? pipeline;
+  registerGraphQLRoute(server, apollo, routed, trustedDocuments);
+  registerSchemaRoute(server, apollo, routed, views);
 
   readiness.add("database", () => services.databaseHealth.check());
   if (redis) {

@@ -46,7 +46,7 @@ interface ErrorsBody {
  *   their error before any operation hook could tag it with the request id: it gets it here.
  * Only bodies with errors that are refusals or may need the status change are parsed.
  */
-function finishResponse(
+export function finishResponse(
   response: HTTPGraphQLResponse,
   requestId: string,
 ): { status: number; body: string } {

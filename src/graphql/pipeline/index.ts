@@ -3,6 +3,7 @@
  *
  *   1. admit         batch size, audit capacity, the token's signature, fair share, empty budget
  *   2. authenticate  the principal as the database has it now; introspection policy
+ *      schema view   introspection answered from the principal's view of the schema
  *   3. analyse       token, alias, directive and introspection limits, credential fields first,
  *                    depth, cost; the requested cost taken from the caller's budget
  *   4. execute       deadline and actual cost; a mutation's transaction, opened by its first write
@@ -19,6 +20,8 @@ import type { FastifyRequest } from "fastify";
 import type { GraphQLSchema, ParseOptions, ValidationRule } from "graphql";
 import type { ServerMetrics } from "../../http/metrics.js";
 import type { AuditLog } from "../../security/audit/audit-log.js";
+import type { SchemaViews } from "../../security/authz/schema-view.js";
+import { introspectionFromViews } from "../../security/authz/view-introspection.js";
 import { CostBudgets } from "../../security/limits/budget.js";
 import { minimumOperationCost } from "../../security/limits/cost-model.js";
 import { type Release, shareKeysOf } from "../../security/limits/fair-share.js";
@@ -89,7 +92,12 @@ export interface Pipeline extends OperationPipeline {
 
 export function buildPipeline(
   services: Services,
-  parts: { audit: AuditLog; metrics: ServerMetrics; operationTracing?: Stage | undefined },
+  parts: {
+    audit: AuditLog;
+    metrics: ServerMetrics;
+    views: SchemaViews;
+    operationTracing?: Stage | undefined;
+  },
 ): Pipeline {
   const { config } = services;
   const budgets = new CostBudgets(config.budgets, {
@@ -110,6 +118,7 @@ export function buildPipeline(
   const analyse = analyseStage(config);
   const stages: Stage[] = [
     authenticate,
+    { listener: introspectionFromViews(parts.views) },
     analyse,
     executeStage(config),
     ...recordStage(parts.metrics),

@@ -49,10 +49,21 @@ export function composeStages(stages: readonly Stage[]): ApolloServerPlugin<Cont
   const listeners = stages.flatMap((stage) => (stage.listener ? [stage.listener] : []));
   const starters = stages.flatMap((stage) => (stage.started ? [stage.started] : []));
   const executions = listeners.filter((l) => l.executionDidStart !== undefined);
+  const responders = listeners.filter((l) => l.responseForOperation !== undefined);
   const listener: Listener = {
     didResolveOperation: inOrder(listeners, "didResolveOperation"),
     didEncounterErrors: inOrder(listeners, "didEncounterErrors"),
     willSendResponse: inOrder(listeners, "willSendResponse"),
+    // The first stage that answers an operation itself spares it execution (and later stages').
+    ...(responders.length > 0 && {
+      responseForOperation: async (rc) => {
+        for (const l of responders) {
+          const response = await l.responseForOperation!(rc);
+          if (response) return response;
+        }
+        return null;
+      },
+    }),
     ...(executions.length > 0 && {
       executionDidStart: async (rc) => {
         const ends: GraphQLRequestExecutionListener<Context>[] = [];

@@ -17,12 +17,16 @@ export function requirementOf(policy: FieldPolicy | undefined): string | undefin
     case "grant":
       return [
         `Requires: ${describeGrant(policy.grant)}.`,
-        ...Object.entries(policy.arguments ?? {}).map(
-          ([path, grant]) => `Argument ${path} requires: ${describeGrant(grant)}.`,
+        ...Object.entries(policy.arguments ?? {}).map(([path, grant]) =>
+          argumentRequirement(path, grant),
         ),
       ].join(" ");
   }
 }
+
+/** The sentence of a field's description that names what one of its arguments requires. */
+export const argumentRequirement = (path: string, grant: Grant): string =>
+  `Argument ${path} requires: ${describeGrant(grant)}.`;
 
 /** Every argument with a grant of its own, as "Type.field(path)" and the grant. */
 function argumentRules(): { coordinate: string; grant: Grant }[] {

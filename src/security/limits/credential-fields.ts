@@ -1,12 +1,5 @@
-import {
-  type ASTVisitor,
-  type FragmentDefinitionNode,
-  GraphQLError,
-  Kind,
-  OperationTypeNode,
-  type SelectionSetNode,
-  type ValidationContext,
-} from "graphql";
+import { type ASTVisitor, GraphQLError, OperationTypeNode, type ValidationContext } from "graphql";
+import { rootFieldsOf } from "../../graphql/root-fields.js";
 
 /**
  * The mutations that check or set a credential: they hash or compare a password or a secret, or
@@ -21,27 +14,6 @@ export const CREDENTIAL_FIELDS: ReadonlySet<string> = new Set([
   "issueClientToken",
 ]);
 
-/** The root fields of a selection, in the order graphql-js runs them (fragments inlined). */
-function rootFields(
-  set: SelectionSetNode,
-  fragments: (name: string) => FragmentDefinitionNode | null | undefined,
-  seen = new Set<string>(),
-): string[] {
-  const names: string[] = [];
-  for (const selection of set.selections) {
-    if (selection.kind === Kind.FIELD) {
-      if (selection.name.value !== "__typename") names.push(selection.name.value);
-    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      names.push(...rootFields(selection.selectionSet, fragments, seen));
-    } else if (!seen.has(selection.name.value)) {
-      seen.add(selection.name.value); // an unknown or cyclic spread is other rules' error
-      const fragment = fragments(selection.name.value);
-      if (fragment) names.push(...rootFields(fragment.selectionSet, fragments, seen));
-    }
-  }
-  return names;
-}
-
 /**
  * A mutation's transaction opens at its first write and holds a database connection until the
  * operation ends; work that is not database work must therefore come before any write. A field
@@ -53,7 +25,9 @@ export function credentialFieldsFirstRule(context: ValidationContext): ASTVisito
   return {
     OperationDefinition(operation) {
       if (operation.operation !== OperationTypeNode.MUTATION) return false;
-      const fields = rootFields(operation.selectionSet, (name) => context.getFragment(name));
+      const fields = rootFieldsOf(operation.selectionSet, (name) => context.getFragment(name))
+        .map((field) => field.name.value)
+        .filter((name) => name !== "__typename");
       const credential = fields.filter((field) => CREDENTIAL_FIELDS.has(field));
       if (credential.length === 0) return false;
       if (credential.length > 1 || !CREDENTIAL_FIELDS.has(fields[0]!)) {

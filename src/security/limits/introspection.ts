@@ -1,12 +1,12 @@
 import {
   type ASTVisitor,
-  type FieldNode,
   GraphQLError,
   Kind,
   type SelectionSetNode,
   type ValidationContext,
 } from "graphql";
 import { ErrorCode } from "../../graphql/errors.js";
+import { rootFieldsOf } from "../../graphql/root-fields.js";
 
 /**
  * Introspection costs no points and the depth limit does not count it (the standard query is
@@ -47,26 +47,11 @@ export function introspectionLimitRule(context: ValidationContext): ASTVisitor {
     return deepest;
   };
 
-  /** The root fields of an operation, through fragments and inline fragments. */
-  const rootFields = (set: SelectionSetNode, entered: Set<string>, into: FieldNode[]) => {
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) into.push(selection);
-      else if (selection.kind === Kind.INLINE_FRAGMENT)
-        rootFields(selection.selectionSet, entered, into);
-      else if (!entered.has(selection.name.value)) {
-        entered.add(selection.name.value);
-        const fragment = context.getFragment(selection.name.value);
-        if (fragment) rootFields(fragment.selectionSet, entered, into);
-      }
-    }
-    return into;
-  };
-
   return {
     OperationDefinition(operation) {
-      const introspection = rootFields(operation.selectionSet, new Set(), []).filter(
-        (field) => field.name.value === "__schema" || field.name.value === "__type",
-      );
+      const introspection = rootFieldsOf(operation.selectionSet, (name) =>
+        context.getFragment(name),
+      ).filter((field) => field.name.value === "__schema" || field.name.value === "__type");
       const depth = Math.max(
         0,
         ...introspection.map(

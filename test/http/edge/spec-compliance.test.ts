@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { type AuditResult, serverAudits } from "graphql-http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -78,13 +78,16 @@ describe("GraphQL over HTTP (graphql-http serverAudits)", () => {
 describe("a partner's codegen", () => {
   const exec = promisify(execFile);
   /** Runs the CLI; a failure's message carries its output (codegen reports on stdout). */
-  const codegen = async (dir: string) => {
+  const codegen = async (config: string, env: Record<string, string> = {}) => {
     try {
       // As a partner runs it: outside the test runner's environment (listr2 is silent under VITEST).
-      // Run from the project, where the typescript plugin is installed, as a partner would.
-      const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir };
-      const config = join(dir, "codegen.json");
-      return await exec(bin, ["--config", config], { cwd: process.cwd(), env, timeout: 60_000 });
+      // Run from the project, where the plugins are installed, as a partner would.
+      const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir() };
+      return await exec(bin, ["--config", config], {
+        cwd: process.cwd(),
+        env: { ...base, ...env },
+        timeout: 60_000,
+      });
     } catch (error) {
       const { stdout, stderr } = error as { stdout?: string; stderr?: string };
       throw new Error(`graphql-codegen failed:\n${stdout ?? ""}\n${stderr ?? ""}`);
@@ -92,33 +95,66 @@ describe("a partner's codegen", () => {
   };
   const bin = join(process.cwd(), "node_modules", ".bin", "graphql-codegen");
 
-  function project(token: string | undefined): string {
+  /** A codegen.json in a directory of its own; `documents` are operations to type too. */
+  function project(token: string | undefined, documents?: string): string {
     const dir = mkdtempSync(join(tmpdir(), "edge-codegen-"));
     const endpoint = `${server.url}/graphql`;
     const schema = token
       ? { [endpoint]: { headers: { Authorization: `Bearer ${token}` } } }
       : endpoint;
+    if (documents) writeFileSync(join(dir, "operations.graphql"), documents);
     writeFileSync(
       join(dir, "codegen.json"),
       JSON.stringify({
         schema,
-        generates: { [join(dir, "types.ts")]: { plugins: ["typescript"] } },
+        ...(documents && { documents: join(dir, "operations.graphql") }),
+        generates: {
+          [join(dir, "types.ts")]: {
+            plugins: documents ? ["typescript", "typescript-operations"] : ["typescript"],
+          },
+        },
       }),
     );
-    return dir;
+    return join(dir, "codegen.json");
   }
 
   it("introspects the production server with a client token and generates TypeScript types", async () => {
-    const dir = project(partnerToken);
-    await codegen(dir);
-    const types = readFileSync(join(dir, "types.ts"), "utf8");
+    const config = project(partnerToken);
+    await codegen(config);
+    const types = readFileSync(join(dirname(config), "types.ts"), "utf8");
     expect(types).toContain("export type Customer = ");
     expect(types).toContain("export type Query = ");
     expect(types).toMatch(/export enum Scope \{/);
   });
 
   it("cannot introspect without a token", async () => {
-    const dir = project(undefined);
-    await expect(codegen(dir)).rejects.toThrow(/Introspection requires an access token/);
+    await expect(codegen(project(undefined))).rejects.toThrow(
+      /Introspection requires an access token/,
+    );
+  });
+
+  it("types the example partner client from its token's view: no taxId, typed scalars (CI compiles it)", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "edge-codegen-")), "api.ts");
+    await codegen("examples/partner/codegen.ts", {
+      API_URL: `${server.url}/graphql`,
+      PARTNER_TOKEN: partnerToken,
+      PARTNER_TYPES_FILE: file,
+    });
+    const types = readFileSync(file, "utf8");
+    expect(types).toContain("export type Customer = Node & {");
+    // no field to read an email from (logIn and signUp still take one as input)
+    expect(types).not.toMatch(/taxId|AuditEvent|ApiClient|email\??: .*\['output'\]/);
+    expect(types).toContain("DateTimeISO: { input: string; output: string; }");
+    expect(types).not.toMatch(/(input|output): (any|unknown)/);
+    // examples/partner/client.ts is compiled against this file by `npm run typecheck`
+    await expect(types).toMatchFileSnapshot("../../../examples/partner/generated/api.ts");
+  });
+
+  it("fails the partner's build, not its production run, on a field outside the token's view", async () => {
+    const reading = (field: string) => `query Sync { customers { nodes { id ${field} } } }`;
+    await expect(codegen(project(partnerToken, reading("taxId")))).rejects.toThrow(
+      /Cannot query field "taxId" on type "Customer"/,
+    );
+    await codegen(project(partnerToken, reading("name"))); // the same document within the view
   });
 });
