@@ -86,6 +86,7 @@ function productionDefaults(database: Record<string, string>): Record<string, st
       .toString(),
     METRICS_TOKEN: randomBytes(32).toString("base64url"),
     SEED_DEMO_DATA: "false",
+    ALLOW_EMBEDDED_DATABASE: "true", // the PGlite runs are meant; DATABASE_URL wins when given
     ...database,
   };
 }

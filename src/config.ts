@@ -95,6 +95,8 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_SIZE: int(1, 1000).default(10),
+  /** Production runs on the embedded database (in DATA_DIR) only when the operator opts in. */
+  ALLOW_EMBEDDED_DATABASE: bool.default(false),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** Prepended to every Redis key, so that several deployments (or test servers) can share one. */
   REDIS_KEY_PREFIX: z.string().min(1).max(64).default("cra:"),
@@ -227,6 +229,13 @@ export function parseConfig(env: Env) {
   ].filter((name): name is string => Boolean(name));
   if (production && missing.length > 0) {
     throw new ConfigError(`Invalid configuration: ${missing.join(", ")} must be set in production`);
+  }
+  if (production && !e.DATABASE_URL && !e.ALLOW_EMBEDDED_DATABASE) {
+    // The embedded database lives in DATA_DIR: a replaced container without a volume loses the
+    // data and the audit chain, so production needs PostgreSQL or an explicit choice.
+    throw new ConfigError(
+      "Invalid configuration: DATABASE_URL must be set in production; to run on the embedded database in DATA_DIR instead (on a persistent volume), set ALLOW_EMBEDDED_DATABASE=true",
+    );
   }
   if (production && e.BCRYPT_ROUNDS < 10) {
     throw new ConfigError("Invalid configuration: BCRYPT_ROUNDS must be at least 10 in production");

@@ -18,6 +18,7 @@ const productionSecrets = {
   PII_ACTIVE_KEY: "k1",
   BLIND_INDEX_KEY: key(),
   AUDIT_SIGNING_KEY: signingKey,
+  DATABASE_URL: "postgres://api@db.internal:5432/records",
 };
 
 const errorOf = (env: Record<string, string>) => {
@@ -86,6 +87,23 @@ describe("configuration", () => {
     expect(errorOf(env)).toContain(name);
   });
 
+  it("refuses production on the embedded database unless ALLOW_EMBEDDED_DATABASE=true says so", () => {
+    const embedded: Record<string, string> = { ...productionSecrets };
+    delete embedded.DATABASE_URL;
+    const message = errorOf(embedded);
+    expect(message).toContain("DATABASE_URL must be set in production");
+    expect(message).toContain("ALLOW_EMBEDDED_DATABASE=true");
+    expect(errorOf({ ...embedded, ALLOW_EMBEDDED_DATABASE: "false" })).toBe(message);
+    expect(errorOf({ ...embedded, ALLOW_EMBEDDED_DATABASE: "yes" })).toContain(
+      "ALLOW_EMBEDDED_DATABASE",
+    );
+
+    const chosen = parseConfig({ ...embedded, ALLOW_EMBEDDED_DATABASE: "true" }).config;
+    expect(chosen.databaseUrl).toBeUndefined();
+    expect(parseConfig(productionSecrets).config.databaseUrl).toBe(productionSecrets.DATABASE_URL);
+    // development and tests keep the embedded database without being asked
+    expect(parseConfig({ NODE_ENV: "test" }).config.databaseUrl).toBeUndefined();
+  });
   it.each([
     ["JWT_SECRET", "too-short"],
     ["JWT_SECRET", "a".repeat(40)],
