@@ -43,7 +43,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["*.js", "*.mjs"],
+    files: ["*.js", "*.mjs", "scripts/**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
   },
 );

@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import { buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
+import { loadEnvironment } from "./env-file.js";
 import { createLogger } from "./logger.js";
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
@@ -8,7 +9,7 @@ const SHUTDOWN_DEADLINE_MS = 25_000;
 async function main(): Promise<void> {
   let parsed;
   try {
-    parsed = parseConfig(process.env);
+    parsed = parseConfig(loadEnvironment());
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -37,7 +38,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ signal }, "stopped");
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
         process.exit(1);
