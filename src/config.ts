@@ -377,3 +377,6 @@ export function parseConfig(env: Env) {
   }
   return { config, warnings };
 }
+
+/** The name of every environment variable the configuration reads (.env.example lists them all). */
+export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
