@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseOriginPattern } from "./http/origins.js";
 
-/** Every setting of the server, parsed and validated once at start (see README "Configuration"). */
+/** Every setting of the server, parsed and validated once at start (see docs/configuration.md). */
 export type Config = ReturnType<typeof parseConfig>["config"];
 export type Environment = Config["nodeEnv"];
 
@@ -256,7 +256,7 @@ export function parseConfig(env: Env) {
       : undefined;
   if (production && !tls) {
     warnings.push(
-      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (README "TLS")',
+      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (docs/operations.md "TLS")',
     );
   }
 
@@ -314,7 +314,7 @@ export function parseConfig(env: Env) {
       keys: piiKeys,
       activeKeyId: piiActiveKey,
       blindIndexKey,
-      /** Set only while the blind-index key rotates (README "Personal data"). */
+      /** Set only while the blind-index key rotates (docs/personal-data.md). */
       blindIndexNextKey: e.BLIND_INDEX_KEY_NEXT,
     },
     bcryptRounds: e.BCRYPT_ROUNDS,
@@ -322,7 +322,7 @@ export function parseConfig(env: Env) {
     corsOrigins: e.CORS_ORIGINS ?? (development ? ["http://localhost:*"] : []),
     introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
     trustProxy: e.TRUST_PROXY,
-    /** Direct TLS (README "TLS"); undefined when a proxy in front terminates it. */
+    /** Direct TLS (docs/operations.md "TLS"); undefined when a proxy in front terminates it. */
     tls,
     /** Bearer token for GET /metrics; without it /metrics is open outside production, absent in it. */
     metricsToken: e.METRICS_TOKEN,

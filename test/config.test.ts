@@ -168,7 +168,7 @@ describe("configuration", () => {
     const tlsWarnings = (env: Record<string, string>) =>
       parseConfig(env).warnings.filter((w) => w.includes("TLS"));
     expect(tlsWarnings(productionSecrets)).toEqual([
-      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (README "TLS")',
+      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (docs/operations.md "TLS")',
     ]);
     const direct = { TLS_CERT_FILE: "tls.crt", TLS_KEY_FILE: "tls.key" };
     expect(tlsWarnings({ ...productionSecrets, ...direct })).toEqual([]);

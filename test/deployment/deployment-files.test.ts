@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
@@ -123,6 +123,35 @@ describe(".env.example", () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("operator commands in the docs", () => {
+  const documents = [
+    "README.md",
+    "compose.yaml",
+    "Dockerfile",
+    ...readdirSync(projectPath("docs"))
+      .filter((name) => name.endsWith(".md"))
+      .map((name) => `docs/${name}`),
+  ];
+
+  it("name compiled files that the build emits from src/", () => {
+    const commands = documents.flatMap((file) =>
+      [...read(file).matchAll(/\bnode (dist\/src\/[\w/.-]+)\.js\b/g)].map((m) => ({
+        file,
+        source: `src/${m[1]!.slice("dist/src/".length)}.ts`,
+      })),
+    );
+    expect(commands.length).toBeGreaterThan(5);
+    expect(commands.filter(({ source }) => !existsSync(projectPath(source)))).toEqual([]);
+  });
+
+  it("show the docker run form for production, never tsx or npm run", () => {
+    const operations = read("docs/operations.md");
+    const dockerRuns = operations.split("\n").filter((line) => /docker run /.test(line));
+    expect(dockerRuns.length).toBeGreaterThan(3);
+    for (const line of dockerRuns) expect(line).not.toMatch(/\btsx\b|npm run|src\/[\w/-]+\.ts/);
   });
 });
 
