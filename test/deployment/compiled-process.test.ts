@@ -48,16 +48,17 @@ const alive = (pid: number) => {
 };
 
 describe("npm start", () => {
-  it("does not compile when dist/ is up to date", async () => {
+  it("does not compile when dist/ is up to date", { timeout: 120_000 }, async () => {
     const { stderr } = await buildIfStale();
     expect(stderr).toBe("");
   });
 
   it.each(["SIGTERM", "SIGINT"] as const)(
     "stops the server when %s reaches the npm process, which logs a last stopped line",
-    { timeout: 180_000 },
+    { timeout: 240_000 },
     async (signal) => {
-      server = await spawnServer({}, { command: ["npm", "start", "--silent"] });
+      // On PostgreSQL runs the server uses the scratch database: no on-disk PGlite to start.
+      server = await spawnServer(fresh?.env ?? {}, { command: ["npm", "start", "--silent"] });
       const { child, lines, exited, stderr } = server;
       const serverPid = lines.find((l) => typeof l.pid === "number")!.pid as number;
       expect(serverPid).not.toBe(child.pid); // npm is the parent: the signal must cross it
