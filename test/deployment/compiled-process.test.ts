@@ -25,18 +25,8 @@ const buildIfStale = () =>
 let scratch: string;
 let fresh: FreshDatabase | undefined;
 let server: ServerProcess | undefined;
-
-beforeAll(async () => {
-  await buildIfStale(); // the one compile of this file (nothing to do after `npm ci`)
-  scratch = mkdtempSync(join(tmpdir(), "compiled-"));
-  fresh = usingPostgres() ? await freshDatabase() : undefined;
-}, 300_000);
-
-afterAll(async () => {
-  await server?.stop();
-  await fresh?.drop();
-  rmSync(scratch, { recursive: true, force: true });
-});
+/** The server under `npm start`: killed after the tests if a failed signal left it orphaned. */
+let serverPid: number | undefined;
 
 const alive = (pid: number) => {
   try {
@@ -46,6 +36,19 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+beforeAll(async () => {
+  await buildIfStale(); // the one compile of this file (nothing to do after `npm ci`)
+  scratch = mkdtempSync(join(tmpdir(), "compiled-"));
+  fresh = usingPostgres() ? await freshDatabase() : undefined;
+}, 300_000);
+
+afterAll(async () => {
+  await server?.stop();
+  if (serverPid !== undefined && alive(serverPid)) process.kill(serverPid, "SIGKILL");
+  await fresh?.drop();
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 describe("npm start", () => {
   it("does not compile when dist/ is up to date", { timeout: 120_000 }, async () => {
@@ -60,7 +63,7 @@ describe("npm start", () => {
       // On PostgreSQL runs the server uses the scratch database: no on-disk PGlite to start.
       server = await spawnServer(fresh?.env ?? {}, { command: ["npm", "start", "--silent"] });
       const { child, lines, exited, stderr } = server;
-      const serverPid = lines.find((l) => typeof l.pid === "number")!.pid as number;
+      serverPid = lines.find((l) => typeof l.pid === "number")!.pid as number;
       expect(serverPid).not.toBe(child.pid); // npm is the parent: the signal must cross it
       const health = await fetch(`http://127.0.0.1:${server.port}/healthz`);
       expect(health.status).toBe(200);
