@@ -53,7 +53,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["*.js", "*.mjs"],
+    files: ["*.js", "*.mjs", "scripts/**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
   },
 );

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { DEVELOPMENT_ORIGINS, parseOriginPattern } from "./http/origins.js";
 import { parseProxyTrust } from "./http/proxy-trust.js";
 
-/** Every setting of the server, parsed and validated once at start (see README "Configuration"). */
+/** Every setting of the server, parsed and validated once at start (see docs/configuration.md). */
 export type Config = ReturnType<typeof parseConfig>["config"];
 export type Environment = Config["nodeEnv"];
 
@@ -107,6 +107,8 @@ const envSchema = z.object({
   DATABASE_CONNECT_TIMEOUT_SECONDS: int(1, 300).default(5),
   // A start that cannot reach the database retries this long, then exits with the cause.
   DATABASE_START_TIMEOUT_SECONDS: int(0, 3_600).default(60),
+  /** Production runs on the embedded database (in DATA_DIR) only when the operator opts in. */
+  ALLOW_EMBEDDED_DATABASE: bool.default(false),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** Prepended to every Redis key, so that several deployments (or test servers) can share one. */
   REDIS_KEY_PREFIX: z.string().min(1).max(64).default("cra:"),
@@ -247,6 +249,13 @@ export function parseConfig(env: Env) {
   if (production && missing.length > 0) {
     throw new ConfigError(`Invalid configuration: ${missing.join(", ")} must be set in production`);
   }
+  if (production && !e.DATABASE_URL && !e.ALLOW_EMBEDDED_DATABASE) {
+    // The embedded database lives in DATA_DIR: a replaced container without a volume loses the
+    // data and the audit chain, so production needs PostgreSQL or an explicit choice.
+    throw new ConfigError(
+      "Invalid configuration: DATABASE_URL must be set in production; to run on the embedded database in DATA_DIR instead (on a persistent volume), set ALLOW_EMBEDDED_DATABASE=true",
+    );
+  }
   if (production && e.LOG_FORMAT === "pretty") {
     throw new ConfigError("Invalid configuration: LOG_FORMAT must not be pretty in production");
   }
@@ -269,7 +278,7 @@ export function parseConfig(env: Env) {
       : undefined;
   if (production && !tls) {
     warnings.push(
-      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (README "TLS")',
+      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (docs/operations.md "TLS")',
     );
   }
 
@@ -343,7 +352,7 @@ export function parseConfig(env: Env) {
       keys: piiKeys,
       activeKeyId: piiActiveKey,
       blindIndexKey,
-      /** Set only while the blind-index key rotates (README "Personal data"). */
+      /** Set only while the blind-index key rotates (docs/personal-data.md). */
       blindIndexNextKey: e.BLIND_INDEX_KEY_NEXT,
     },
     bcryptRounds: e.BCRYPT_ROUNDS,
@@ -351,7 +360,7 @@ export function parseConfig(env: Env) {
     corsOrigins: e.CORS_ORIGINS ?? (development ? [...DEVELOPMENT_ORIGINS] : []),
     introspection: e.INTROSPECTION ?? (development ? "public" : "authenticated"),
     trustProxy: e.TRUST_PROXY,
-    /** Direct TLS (README "TLS"); undefined when a proxy in front terminates it. */
+    /** Direct TLS (docs/operations.md "TLS"); undefined when a proxy in front terminates it. */
     tls,
     /** Bearer token for GET /metrics; without it /metrics is open outside production, absent in it. */
     metricsToken: e.METRICS_TOKEN,
@@ -413,3 +422,6 @@ export function parseConfig(env: Env) {
   }
   return { config, warnings };
 }
+
+/** The name of every environment variable the configuration reads (.env.example lists them all). */
+export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);

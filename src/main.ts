@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { type App, buildApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { databaseUnavailableCause } from "./db/availability.js";
+import { loadEnvironment } from "./env-file.js";
 import { createServerLogger } from "./logger.js";
 import { startTracing } from "./telemetry/start.js";
 
@@ -10,7 +11,7 @@ const SHUTDOWN_DEADLINE_MS = 25_000;
 async function main(): Promise<void> {
   let parsed;
   try {
-    parsed = parseConfig(process.env);
+    parsed = parseConfig(loadEnvironment());
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -47,7 +48,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ signal }, "stopped");
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
         process.exit(1);

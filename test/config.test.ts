@@ -18,6 +18,7 @@ const productionSecrets = {
   PII_ACTIVE_KEY: "k1",
   BLIND_INDEX_KEY: key(),
   AUDIT_SIGNING_KEY: signingKey,
+  DATABASE_URL: "postgres://api@db.internal:5432/records",
 };
 
 const errorOf = (env: Record<string, string>) => {
@@ -86,6 +87,23 @@ describe("configuration", () => {
     expect(errorOf(env)).toContain(name);
   });
 
+  it("refuses production on the embedded database unless ALLOW_EMBEDDED_DATABASE=true says so", () => {
+    const embedded: Record<string, string> = { ...productionSecrets };
+    delete embedded.DATABASE_URL;
+    const message = errorOf(embedded);
+    expect(message).toContain("DATABASE_URL must be set in production");
+    expect(message).toContain("ALLOW_EMBEDDED_DATABASE=true");
+    expect(errorOf({ ...embedded, ALLOW_EMBEDDED_DATABASE: "false" })).toBe(message);
+    expect(errorOf({ ...embedded, ALLOW_EMBEDDED_DATABASE: "yes" })).toContain(
+      "ALLOW_EMBEDDED_DATABASE",
+    );
+
+    const chosen = parseConfig({ ...embedded, ALLOW_EMBEDDED_DATABASE: "true" }).config;
+    expect(chosen.databaseUrl).toBeUndefined();
+    expect(parseConfig(productionSecrets).config.databaseUrl).toBe(productionSecrets.DATABASE_URL);
+    // development and tests keep the embedded database without being asked
+    expect(parseConfig({ NODE_ENV: "test" }).config.databaseUrl).toBeUndefined();
+  });
   it.each([
     ["JWT_SECRET", "too-short"],
     ["JWT_SECRET", "a".repeat(40)],
@@ -150,7 +168,7 @@ describe("configuration", () => {
     const tlsWarnings = (env: Record<string, string>) =>
       parseConfig(env).warnings.filter((w) => w.includes("TLS"));
     expect(tlsWarnings(productionSecrets)).toEqual([
-      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (README "TLS")',
+      'TLS_CERT_FILE and TLS_KEY_FILE are not set: this server speaks plain HTTP, so TLS must be terminated in front of it (docs/operations.md "TLS")',
     ]);
     const direct = { TLS_CERT_FILE: "tls.crt", TLS_KEY_FILE: "tls.key" };
     expect(tlsWarnings({ ...productionSecrets, ...direct })).toEqual([]);

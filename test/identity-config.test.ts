@@ -15,6 +15,7 @@ const production = {
   AUDIT_SIGNING_KEY: generateKeyPairSync("ed25519")
     .privateKey.export({ type: "pkcs8", format: "pem" })
     .toString(),
+  DATABASE_URL: "postgres://api@db.internal:5432/records",
 };
 
 const refusal = (env: Record<string, string>): string => {

@@ -4,6 +4,7 @@ import { openConfiguredDatabase } from "../db/client.js";
 import { organizationIdOf } from "../graphql/ids.js";
 import { reviewAccess } from "../security/access-review.js";
 import { FieldCipher } from "../security/pii.js";
+import { loadEnvironment } from "../env-file.js";
 
 /*
  * npm run access:review [-- --organization <id>] [-- --emails]: prints, as JSON, every
@@ -28,7 +29,7 @@ if (args.organization !== undefined && !organizationId) {
   process.exit(2);
 }
 
-const { config } = parseConfig(process.env);
+const { config } = parseConfig(loadEnvironment());
 const database = await openConfiguredDatabase(config);
 try {
   const organizations = await reviewAccess(database.db, {

@@ -12,8 +12,8 @@ import { storedContactOf, walkTable } from "./pii-rotation.js";
 import { customers } from "./schema.js";
 
 /*
- * Start-up conversion of customers written before the contact envelope (README "Personal
- * data"): their per-field ciphertexts are decrypted, merged into contact_enc and cleared. Batches
+ * Start-up conversion of customers written before the contact envelope (docs/personal-data.md):
+ * their per-field ciphertexts are decrypted, merged into contact_enc and cleared. Batches
  * lock their rows with SKIP LOCKED, so instances starting together share the rows instead of
  * converting one twice or waiting on each other; a converted row no longer matches, so running
  * it again does nothing. A row that fails to decrypt stays as it is and is logged by id.

@@ -21,7 +21,7 @@ import type { Database } from "./client.js";
 import { customers, users } from "./schema.js";
 
 /*
- * Online key rotation of personal data (README "Personal data"). Every pass walks a table in id
+ * Online key rotation of personal data (docs/personal-data.md). Every pass walks a table in id
  * order (keyset), one short transaction per batch: the batch's rows are locked (FOR UPDATE), so
  * a request writing the same row waits for the batch and then writes its own fresh value; a
  * request that wrote first is seen here and its value is already under the active key. Values

@@ -105,7 +105,7 @@ const emailHmac = (key: Buffer, email: string) =>
  * Blind index: HMAC-SHA256 of a normalized value, so equality lookups (login by email, email
  * uniqueness, the customer email filter) run in SQL without decrypting anything.
  *
- * During a blind-index key rotation (README "Personal data") a second key is configured: writes
+ * During a blind-index key rotation (docs/personal-data.md) a second key is configured: writes
  * fill both the current column (email_bidx) and the next one (email_bidx_next), and lookups
  * match a value's hash under either key in either column, so every instance finds every row
  * whichever step of the rotation it, or the row, is at.

@@ -4,7 +4,7 @@ import { connect, type ConnectionOptions } from "node:tls";
  * A small external check of a deployed server (staging), from outside, as an attacker's scanner
  * would start: transport, headers, what an anonymous caller can learn, and how requests a browser
  * could forge are answered. It is not a penetration test; it catches a deployment that lost one
- * of the defaults README "Security" promises (a proxy that strips headers, INTROSPECTION=public,
+ * of the defaults docs/security-checklist.md promises (a proxy that strips headers, INTROSPECTION=public,
  * NODE_ENV left at development, an old TLS configuration).
  */
 

@@ -40,7 +40,7 @@ export class AccessTokens {
   /**
    * Key objects, not strings: given a string, jsonwebtoken first tries to parse it as a PEM
    * public key on every verify (and throws, and falls back), which cost about a tenth of the
-   * server's CPU under load (npm run bench, README "Performance").
+   * server's CPU under load (npm run bench, docs/performance.md).
    */
   private readonly keys: Map<string, KeyObject>;
   private readonly currentKid: string;

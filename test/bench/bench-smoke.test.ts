@@ -5,7 +5,7 @@ import { projectPath } from "../../src/paths.js";
 
 /*
  * `npm run bench` end to end with a tiny data set and one-second rounds: the figures mean
- * nothing at this size (the real run is README "Performance"), but every part of the bench runs
+ * nothing at this size (the real run is docs/performance.md), but every part of the bench runs
  * (compile, seed processes, both servers, every operation, the table), so it cannot rot unseen.
  */
 

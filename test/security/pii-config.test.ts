@@ -13,6 +13,7 @@ const production = (env: Record<string, string>) =>
     JWT_SECRET: "k3Y-w1th-enough-entropy-for-hs256-signing!!",
     BLIND_INDEX_KEY: key(),
     AUDIT_SIGNING_KEY: signingKey,
+    DATABASE_URL: "postgres://api@db.internal:5432/records",
     ...env,
   });
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /*
- * The real process (src/main.ts, as `npm start` runs it) on an embedded database in a temporary
+ * The real process (src/main.ts, or `npm start` itself) on an embedded database in a temporary
  * directory, for the claims that are about the process: its PID, its log lines, its listener.
  */
 
@@ -33,14 +33,25 @@ export const freePort = () =>
     });
   });
 
+export interface SpawnOptions {
+  /** What to run from the project root; the server's source under tsx by default. */
+  command?: [string, ...string[]];
+}
+
 /** The process, started: it may still be starting (or failing to). */
-export async function launchServer(env: Record<string, string>): Promise<ServerProcess> {
+export async function launchServer(
+  env: Record<string, string>,
+  { command = [process.execPath, "--import", "tsx", "src/main.ts"] }: SpawnOptions = {},
+): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), "server-process-"));
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const [file, ...args] = command;
+  const child = spawn(file, args, {
     cwd: process.cwd(),
     env: {
       PATH: process.env.PATH,
+      HOME: process.env.HOME, // npm keeps its cache and logs there
+      ENV_FILE: "", // a developer's .env never reaches a test server
       NODE_ENV: "test",
       PORT: String(port),
       HOST: "127.0.0.1",
@@ -86,8 +97,11 @@ export async function launchServer(env: Record<string, string>): Promise<ServerP
 }
 
 /** The process, once it listens (rejects with its stderr if it exits first). */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  const server = await launchServer(env);
+export async function spawnServer(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): Promise<ServerProcess> {
+  const server = await launchServer(env, options);
   const { logged, exited, stderr } = server;
   const started = logged((l) => typeof l.msg === "string" && l.msg.startsWith("GraphQL API at"));
   const early = exited.then((code) => {

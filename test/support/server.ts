@@ -114,6 +114,8 @@ export function productionEnv(extra: Record<string, string> = {}): Record<string
     BLIND_INDEX_KEY: key(),
     BCRYPT_ROUNDS: "10",
     AUDIT_SIGNING_KEY: testSigningKeyPem(),
+    // The tests' embedded database is meant (PostgreSQL when DATABASE_URL is set, PGlite otherwise).
+    ALLOW_EMBEDDED_DATABASE: "true",
     ...extra,
   };
 }

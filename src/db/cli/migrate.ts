@@ -1,7 +1,8 @@
 import { parseConfig } from "../../config.js";
 import { openDatabase } from "../client.js";
+import { loadEnvironment } from "../../env-file.js";
 
-const { config } = parseConfig(process.env);
+const { config } = parseConfig(loadEnvironment());
 const database = await openDatabase({
   databaseUrl: config.databaseUrl,
   dataDir: config.dataDir,

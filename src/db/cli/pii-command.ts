@@ -3,6 +3,7 @@ import { parseConfig } from "../../config.js";
 import { BlindIndex, FieldCipher } from "../../security/pii.js";
 import { type Database, openConfiguredDatabase } from "../client.js";
 import { DEFAULT_BATCH_SIZE } from "../pii-rotation.js";
+import { loadEnvironment } from "../../env-file.js";
 
 export interface PiiCommandContext {
   db: Database;
@@ -38,7 +39,7 @@ export async function runPiiCommand(
     console.error("--batch-size must be an integer from 1 to 10000");
     process.exit(2);
   }
-  const { config } = parseConfig(process.env);
+  const { config } = parseConfig(loadEnvironment());
   const database = await openConfiguredDatabase(config);
   try {
     const report = await run({

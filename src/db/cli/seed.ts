@@ -2,8 +2,9 @@ import "reflect-metadata";
 import { buildApp } from "../../app.js";
 import { parseConfig } from "../../config.js";
 import { seedDemoDataIfEmpty } from "../seed.js";
+import { loadEnvironment } from "../../env-file.js";
 
-const { config } = parseConfig(process.env);
+const { config } = parseConfig(loadEnvironment());
 if (config.isProduction) {
   console.error("refusing to seed demo data in production");
   process.exit(1);

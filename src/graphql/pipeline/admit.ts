@@ -205,7 +205,7 @@ export function admitStage(options: AdmitOptions) {
       return refusal;
     },
 
-    /** Holds a 429 answer (see README "Isolation": a flood then waits on each connection). */
+    /** Holds a 429 answer (see docs/configuration.md "Isolation": a flood then waits on each connection). */
     holdRefusal: (response: HTTPGraphQLResponse, started: number) =>
       hold(Number(response.headers.get("retry-after") ?? 0), started),
 

@@ -24,7 +24,7 @@ const REQUEST_ID = Symbol("requestId");
  * error alone, so the request id travels on the error object: each error Apollo formats is
  * created for its request (graphql-js locates every resolver error anew), never shared.
  * An AsyncLocalStorage carried it before, at the price of an async hook on every promise of
- * every request (README "Performance").
+ * every request (docs/performance.md).
  */
 export function tagWithRequestId(error: unknown, requestId: string): void {
   // a frozen error from a library stays untagged rather than failing its request

@@ -9,7 +9,7 @@ import {
   type IMiddlewareFieldMap,
   type IMiddlewareFunction,
 } from "graphql-middleware";
-import { allow, deny, type IRules, rule, shield } from "graphql-shield";
+import { allow, deny, type IRules, rule, shield } from "./graphql-shield.js";
 import type { Context } from "../../graphql/types.js";
 import { deniedTo } from "../../graphql/errors.js";
 import { fromGlobalId } from "../../graphql/ids.js";

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseConfig } from "../../../config.js";
 import { parsePublicKey } from "../signing.js";
+import { loadEnvironment } from "../../../env-file.js";
 
 /*
  * What the audit commands share: their arguments (a usage error exits 2), the server's own
@@ -28,7 +29,7 @@ export function publicKeyArgument(value: string) {
   }
 }
 
-export const configuredServer = () => parseConfig(process.env).config;
+export const configuredServer = () => parseConfig(loadEnvironment()).config;
 
 /** Runs a command: usage errors exit 2 with the message, other failures exit 2 too. */
 export async function runCommand(name: string, command: () => Promise<number>): Promise<void> {
