@@ -19,13 +19,14 @@
  * operation before its rounds, default 5, 0 for none) and BENCH_CUSTOMERS (default 10,000;
  * fewer for the smoke test) size it. The defaults keep a run under ten minutes: 3 servers × 7
  * operations × (5 s warm-up + 3 rounds × 5 s) = 420 s of load, plus about 30 s for the
- * noisy-neighbour line and a minute or two to compile, seed and start. Two servers with 5 rounds
- * and 10 s of warm-up took about 7 minutes; a third server at those settings would take 12. The
- * rounds went from 5 to 3 (the median of 3 still drops the worst round) and the warm-up from 10
- * to 5 s: operations share most of their code, so only the first ones start much colder.
+ * noisy-neighbour line and under a minute to compile, seed and start (about 8 minutes in all).
+ * The former defaults, 5 rounds after 10 s of warm-up, would load the three servers for
+ * 3 × 7 × 35 = 735 s alone; the rounds went from 5 to 3 (the median of 3 still drops the worst
+ * round, and each server runs once first, once second and once last) and the warm-up from 10 to
+ * 5 s (operations share most of their code, so only the first ones start much colder).
  * BENCH_ONLY=1,3 runs only those operations (7: the noisy-neighbour line, BENCH_NOISY_SECONDS
  * per phase, default twice BENCH_SECONDS); BENCH_CPU_PROF=<dir> writes a CPU profile of each
- * server process there (in full/ and baseline/). BENCH_FULL_CIPHER=none is a diagnostic: the
+ * server process there (in full/, baseline/ and bare/). BENCH_FULL_CIPHER=none is a diagnostic: the
  * full server over a plaintext copy with the baseline's no-op cipher, every other layer in
  * place, so that encryption's share of the difference shows; its figures are not the product's.
  */
