@@ -6,7 +6,7 @@ import { parseConfig } from "../src/config.js";
 import type { Services } from "../src/graphql/types.js";
 import { buildApiSchema } from "../src/graphql/schema.js";
 import { createCustomer, createTenant } from "../test/support/fixtures.js";
-import { startBareServer } from "./support/bare-server.js";
+import { startBaselineServer } from "./support/baseline-server.js";
 import { listenLocally } from "./support/http.js";
 
 /*
@@ -26,11 +26,11 @@ const QUERY = `query Customers { customers(first: 20) {
   nodes { id name email phone createdAt createdBy { displayName } } } }`;
 
 /**
- * The same server without auditing. The bare server also leaves out the abuse limits, which the
+ * The same server without auditing. The baseline server also leaves out the abuse limits, which the
  * audited server keeps; the schema stays shielded, so the difference is audit plus limits.
  */
 async function startUnaudited(services: Services) {
-  return startBareServer(services, await buildApiSchema());
+  return startBaselineServer(services, await buildApiSchema());
 }
 
 async function load(url: string, token: string) {

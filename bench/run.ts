@@ -1,22 +1,32 @@
 /*
- * npm run bench — what the security layers cost, measured side by side in one run.
+ * npm run bench — what the security layers cost, and what the whole stack costs against what a
+ * user would run instead, measured side by side in one run.
  *
- * Seeds two scratch databases with the data set (10,000 customers with personal data, 50,000
+ * Seeds three scratch databases with the data set (10,000 customers with personal data, 50,000
  * notes, 50 users in two organizations; bench/seed-host.ts), then forks a server process for
  * each (bench/server-host.ts, compiled by tsc into dist/bench first): the full production
- * server (buildApp, NODE_ENV=production) and a baseline without shield, abuse limits, budgets,
- * audit and encryption (over a plaintext copy). This process drives them with autocannon, one
- * operation at a time, alternating full/baseline rounds so that noise from the shared machine
- * hits both alike; every figure is a median over rounds.
+ * server (buildApp, NODE_ENV=production); a baseline, the same app without shield, abuse
+ * limits, budgets, audit and encryption (over a plaintext copy); and a bare server, Apollo
+ * Server standalone over the contract's SDL with hand-written resolvers, postgres-js and
+ * DataLoader (bench/support/bare/, over a plaintext copy too). This process drives them with
+ * autocannon, one operation at a time, in rounds that take the servers in turn (each round
+ * starts with the next one) so that noise from the shared machine hits all alike; every figure
+ * is a median over rounds.
  *
  * DATABASE_URL: PostgreSQL (a scratch database per server is created and dropped); otherwise
  * PGlite in a temporary directory per server. BENCH_SECONDS (per round, default 5),
- * BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (per server and
- * operation before its rounds, default 10, 0 for none) and BENCH_CUSTOMERS (default 10,000;
- * fewer for the smoke test) size it.
+ * BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 8), BENCH_WARMUP_SECONDS (per server and
+ * operation before its rounds, default 5, 0 for none) and BENCH_CUSTOMERS (default 10,000;
+ * fewer for the smoke test) size it. The defaults keep a run under ten minutes: 3 servers × 7
+ * operations × (5 s warm-up + 3 rounds × 5 s) = 420 s of load, plus about 30 s for the
+ * noisy-neighbour line and under a minute to compile, seed and start (about 8 minutes in all).
+ * The former defaults, 5 rounds after 10 s of warm-up, would load the three servers for
+ * 3 × 7 × 35 = 735 s alone; the rounds went from 5 to 3 (the median of 3 still drops the worst
+ * round, and each server runs once first, once second and once last) and the warm-up from 10 to
+ * 5 s (operations share most of their code, so only the first ones start much colder).
  * BENCH_ONLY=1,3 runs only those operations (7: the noisy-neighbour line, BENCH_NOISY_SECONDS
  * per phase, default twice BENCH_SECONDS); BENCH_CPU_PROF=<dir> writes a CPU profile of each
- * server process there (in full/ and baseline/). BENCH_FULL_CIPHER=none is a diagnostic: the
+ * server process there (in full/, baseline/ and bare/). BENCH_FULL_CIPHER=none is a diagnostic: the
  * full server over a plaintext copy with the baseline's no-op cipher, every other layer in
  * place, so that encryption's share of the difference shows; its figures are not the product's.
  */
@@ -29,6 +39,7 @@ import { BENCH_DATASET, BENCH_PASSWORD } from "./support/dataset.js";
 import { median, postGraphQL } from "./support/http.js";
 import { measureNoisyNeighbour, printNoisyNeighbour } from "./support/noisy-neighbour.js";
 import { OPERATIONS, type Operation } from "./support/operations.js";
+import { firstDifference, shapeOf } from "./support/response-shape.js";
 import { type ScratchDatabase, scratchDatabase } from "./support/scratch-database.js";
 
 /** A knob from the environment: a whole number of at least `min`, or its default. */
@@ -44,16 +55,17 @@ function knob(name: string, fallback: number, min = 1): number {
 }
 
 const SECONDS = knob("BENCH_SECONDS", 5);
-const ROUNDS = knob("BENCH_ROUNDS", 5);
+const ROUNDS = knob("BENCH_ROUNDS", 3);
 const CONNECTIONS = knob("BENCH_CONNECTIONS", 8);
 // Long enough for V8 to optimize each server's code for the operation: after 2 s the first round
 // still ran both servers at 1.3-1.7× the CPU per request of later rounds, the full server (more
 // code to optimize) more so, which put a steady 0.85-0.95× round at 0.73× (docs/performance.md).
-const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 10, 0);
+// 10 s until there were three servers; 5 s keeps the run under ten minutes (see above).
+const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 5, 0);
 // The noisy-neighbour line: the victim alone, then under flood, this long each.
 const NOISY_SECONDS = knob("BENCH_NOISY_SECONDS", 2 * SECONDS);
 const CUSTOMERS = knob("BENCH_CUSTOMERS", BENCH_DATASET.customersPerOrganization * 2, 2);
-const SERVERS: ServerName[] = ["full", "baseline"];
+const SERVERS: ServerName[] = ["full", "baseline", "bare"];
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
 const FULL_CIPHER = process.env.BENCH_FULL_CIPHER ?? "";
@@ -212,7 +224,7 @@ try {
       BENCH_FULL_CIPHER: FULL_CIPHER,
     };
   }
-  // Both data sets are seeded at once (a core each), by processes that exit before serving.
+  // The data sets are seeded at once, by processes that exit before serving.
   const seeded = await Promise.all(
     SERVERS.map((server) => awaitSeed(forkCompiled("seed-host.js", envs[server]))),
   );
@@ -224,13 +236,17 @@ try {
     );
   }
   const host = (server: ServerName) => hosts[server]!;
-  const [full, baseline] = await Promise.all(SERVERS.map((s) => ask(host(s), undefined, "ready")));
-  const ready = { full: full!, baseline: baseline! };
+  const readies = await Promise.all(SERVERS.map((s) => ask(host(s), undefined, "ready")));
+  const ready = Object.fromEntries(SERVERS.map((s, i) => [s, readies[i]!])) as Record<
+    ServerName,
+    (typeof readies)[number]
+  >;
   console.log(
-    `${databases.full!.description}, and one like it for the baseline; ` +
+    `${databases.full!.description}, and one like it for the baseline and the bare server; ` +
       `${CUSTOMERS} customers seeded in ` +
       `${seeded.map((s) => s.seedSeconds.toFixed(1)).join(" s / ")} s. ` +
-      `${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s per server and operation.`,
+      `${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s per server and operation, ` +
+      `after ${WARMUP_SECONDS} s of warm-up.`,
   );
   if (FULL_CIPHER === "none") {
     console.log(
@@ -252,23 +268,28 @@ try {
 
   const results: { operation: Operation; runs: Record<ServerName, Run[]> }[] = [];
   for (const operation of OPERATIONS.filter((op) => !ONLY || ONLY.includes(op.name[0]!))) {
-    const runs: Record<ServerName, Run[]> = { full: [], baseline: [] };
-    const tokens = {
-      full: await tokensFor("full", operation),
-      baseline: await tokensFor("baseline", operation),
-    };
+    const runs: Record<ServerName, Run[]> = { full: [], baseline: [], bare: [] };
+    const tokens = {} as Record<ServerName, string[]>;
+    for (const server of SERVERS) tokens[server] = await tokensFor(server, operation);
+    await checkSameShapes(operation, (server) => ({
+      url: ready[server].url,
+      token: tokens[server][0]!,
+    }));
     for (const server of WARMUP_SECONDS > 0 ? SERVERS : []) {
       await load(host(server), ready[server].url, tokens[server], operation, WARMUP_SECONDS);
     }
     for (let round = 0; round < ROUNDS; round++) {
-      for (const server of round % 2 ? [...SERVERS].reverse() : SERVERS) {
+      // Each round starts with the next server: over as many rounds as servers, each runs once
+      // in each position (first, right after another's load, last).
+      const order = SERVERS.map((_, i) => SERVERS[(round + i) % SERVERS.length]!);
+      for (const server of order) {
         runs[server].push(
           await load(host(server), ready[server].url, tokens[server], operation, SECONDS),
         );
       }
     }
     results.push({ operation, runs });
-    console.log(`  ${operation.name}: done`);
+    console.log(`  ${operation.name}: done (answers of the same shape on every server)`);
   }
   for (const server of SERVERS) {
     const exited = new Promise((resolve) => host(server).once("exit", resolve));
@@ -328,6 +349,40 @@ try {
   }
 }
 
+/**
+ * Sends each request of the operation once to every server and compares the shapes of the
+ * answers' data and errors (fields, leaf types, list lengths; bench/support/response-shape.ts)
+ * with the full server's:
+ * the servers are compared on the same work, or the bench stops here.
+ */
+async function checkSameShapes(
+  operation: Operation,
+  target: (server: ServerName) => { url: string; token: string },
+): Promise<void> {
+  for (const request of operation.requests) {
+    const shapes = new Map<ServerName, unknown>();
+    for (const server of SERVERS) {
+      const { url, token } = target(server);
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: request.body(),
+      });
+      // data and errors only: the full server's extensions (its budget's cost) are its own
+      const { data, errors } = (await response.json()) as { data?: unknown; errors?: unknown };
+      shapes.set(server, shapeOf({ data, errors }));
+    }
+    for (const server of SERVERS) {
+      const difference = firstDifference(shapes.get("full"), shapes.get(server));
+      if (difference) {
+        throw new Error(
+          `${operation.name}: the ${server} server's answer differs from the full server's at ${difference}`,
+        );
+      }
+    }
+  }
+}
+
 /** Signs up `count` new organizations; the access tokens of their ADMINs. */
 async function signUpOrganizations(baseUrl: string, count: number): Promise<string[]> {
   const tokens: string[] = [];
@@ -350,9 +405,9 @@ async function signUpOrganizations(baseUrl: string, count: number): Promise<stri
   return tokens;
 }
 
-/** full/base throughput of each round, in the order the rounds ran. */
-function roundRatios(runs: Record<ServerName, Run[]>): number[] {
-  return runs.full.map((run, i) => run.rps / runs.baseline[i]!.rps);
+/** full/base or full/bare throughput of each round, in the order the rounds ran. */
+function roundRatios(runs: Record<ServerName, Run[]>, against: ServerName = "baseline"): number[] {
+  return runs.full.map((run, i) => run.rps / runs[against][i]!.rps);
 }
 
 function printTable(results: { operation: Operation; runs: Record<ServerName, Run[]> }[]) {
@@ -361,36 +416,38 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
     "operation",
     "req/s full",
     "req/s base",
+    "req/s bare",
     "full/base",
-    "rounds min–max",
-    "p50 ms f/b",
-    "p99 ms f/b",
-    "CPU ms/op f/b",
-    "errors f/b",
-    "SQL/op f/b",
-    "peak RSS MB f/b",
+    "full/bare",
+    "full/base min–max",
+    "full/bare min–max",
+    "p50 ms f/b/bare",
+    "p99 ms f/b/bare",
+    "CPU ms/op f/b/bare",
+    "errors f/b/bare",
+    "SQL/op f/b/bare",
+    "peak RSS MB f/b/bare",
   ];
   const rows = results.map(({ operation, runs }) => {
-    const { full, baseline } = runs;
-    const ratios = roundRatios(runs);
-    const ratio = median(ratios);
-    const pair = (pick: (r: Run) => number, digits = 0) =>
-      `${m(full, pick).toFixed(digits)} / ${m(baseline, pick).toFixed(digits)}`;
-    const total = (runs: Run[]) => runs.reduce((sum, r) => sum + r.errors, 0);
-    const peak = (runs: Run[]) => Math.max(...runs.map((r) => r.peakRssMb));
+    const each = (cell: (runs: Run[]) => string) => SERVERS.map((s) => cell(runs[s])).join(" / ");
+    const medians = (pick: (r: Run) => number, digits = 0) =>
+      each((runs) => m(runs, pick).toFixed(digits));
+    const ratios = (against: ServerName) => roundRatios(runs, against);
+    // the spread of the per-round ratios: how far one run's verdict can be trusted
+    const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×`;
     return [
       operation.name,
-      m(full, (r) => r.rps).toFixed(0),
-      m(baseline, (r) => r.rps).toFixed(0),
-      `${ratio.toFixed(2)}×`,
-      // the spread of the per-round ratios: how far one run's verdict can be trusted
-      `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`,
-      pair((r) => r.p50),
-      pair((r) => r.p99),
-      pair((r) => r.cpuMsPerRequest, 2),
-      `${total(full)} / ${total(baseline)}`,
-      pair((r) => r.statementsPerRequest, 2),
-      `${peak(full).toFixed(0)} / ${peak(baseline).toFixed(0)}`,
+      ...SERVERS.map((server) => m(runs[server], (r) => r.rps).toFixed(0)),
+      `${median(ratios("baseline")).toFixed(2)}×`,
+      `${median(ratios("bare")).toFixed(2)}×`,
+      range(ratios("baseline")),
+      range(ratios("bare")),
+      medians((r) => r.p50),
+      medians((r) => r.p99),
+      medians((r) => r.cpuMsPerRequest, 2),
+      each((runs) => String(runs.reduce((sum, r) => sum + r.errors, 0))),
+      medians((r) => r.statementsPerRequest, 2),
+      each((runs) => Math.max(...runs.map((r) => r.peakRssMb)).toFixed(0)),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -399,15 +456,17 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
   console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
   for (const row of rows) console.log(line(row));
   // In the order they ran: a trend (warm-up, a neighbour's load) shows here, not in the median.
-  console.log("\nfull/base per round, in order:");
-  for (const { operation, runs } of results) {
-    const ratios = roundRatios(runs).map((ratio) => ratio.toFixed(2));
-    console.log(`  ${operation.name}: ${ratios.join(" ")}`);
+  for (const against of ["baseline", "bare"] as const) {
+    console.log(`\nfull/${against === "baseline" ? "base" : "bare"} per round, in order:`);
+    for (const { operation, runs } of results) {
+      const ratios = roundRatios(runs, against).map((ratio) => ratio.toFixed(2));
+      console.log(`  ${operation.name}: ${ratios.join(" ")}`);
+    }
   }
 
   const targets = results.map(({ operation, runs }) => {
     const ratio = median(roundRatios(runs));
-    const all = [...runs.full, ...runs.baseline];
+    const all = SERVERS.flatMap((server) => runs[server]);
     return {
       name: operation.name,
       ratio,
@@ -443,7 +502,11 @@ function printTable(results: { operation: Operation; runs: Record<ServerName, Ru
         )}) so that the budget does not refuse the load; every other limit at its default.\n` +
       "Baseline: the same route, context, resolvers and database handle without shield, abuse limits,\n" +
       "budgets or audit, and with a no-op cipher over a plaintext copy of the data set (bench/ only).\n" +
-      "full/base is the median of the per-round throughput ratios, rounds min–max their range.\n" +
+      "Bare: what a user would run instead: Apollo Server standalone (node:http, defaults) over the\n" +
+      "contract's SDL with hand-written resolvers, postgres-js (PGlite's own query() on PGlite) and\n" +
+      "DataLoader; a verified JWT names the user; no other check, no validation, limit, audit or\n" +
+      "encryption, over a plaintext copy like the baseline's (bench/support/bare/).\n" +
+      "full/base and full/bare are medians of the per-round throughput ratios, min–max their range.\n" +
       "Each server runs compiled (as npm start), in a process of its own over its own database\n" +
       "(seeded by another process beforehand; peak RSS is the server process's, sampled during\n" +
       "each run); autocannon runs in the parent. SQL/op counts every statement the server sent\n" +

@@ -4,70 +4,33 @@
  * and serves while the runner loads it:
  *   full      buildApp in production mode: every security layer, exactly as main.ts serves it
  *   baseline  the same resolvers, context, route and database code with shield, abuse limits,
- *             budgets, audit and encryption not installed (bench/support/bare-server.ts)
+ *             budgets, audit and encryption not installed (bench/support/baseline-server.ts)
+ *   bare      what a user would run instead: Apollo Server standalone over a graphql-js schema
+ *             of the contract SDL, hand-written resolvers, postgres-js and DataLoader, no
+ *             application code at all (bench/support/bare/)
  * One process per server, so the statement counter, the resident memory and a CPU profile each
- * belong to one server alone.
+ * belong to one server alone; each loads only its own server's code.
  */
-import "reflect-metadata";
-import type { Server, ServerResponse } from "node:http";
-import { buildApp } from "../src/app.js";
-import { parseConfig } from "../src/config.js";
-import type { Services } from "../src/graphql/types.js";
-import { buildResolverSchema } from "../src/graphql/schema.js";
-import { createLogger } from "../src/logger.js";
-import { openServices } from "../src/services.js";
-import { startBareServer } from "./support/bare-server.js";
+import { subscribe } from "node:diagnostics_channel";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { BENCH_PASSWORD } from "./support/dataset.js";
 import type { HostReply, HostRequest, ServerName } from "./support/host-protocol.js";
-import { listenLocally, postGraphQL } from "./support/http.js";
-import { PlaintextCipher } from "./support/plaintext-cipher.js";
+import type { HostedServer } from "./support/hosted-server.js";
+import { postGraphQL } from "./support/http.js";
 
 const send = (reply: HostReply) => process.send!(reply);
-/** BENCH_FULL_CIPHER=none: the full server over plaintext data, to tell encryption's share apart. */
-const unencryptedFull = process.env.BENCH_FULL_CIPHER === "none";
 
-interface HostedServer {
-  services: Services;
-  url: string;
-  http: Server;
-  /** Writes what the server buffers (audit events of reads) so that its statements count. */
-  flush(): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function startFull(): Promise<HostedServer> {
-  const { config } = parseConfig(process.env);
-  const app = await buildApp(config, unencryptedFull ? { cipher: new PlaintextCipher() } : {});
-  return {
-    services: app.services,
-    url: await listenLocally(app.server),
-    http: app.server.server,
-    flush: () => app.audit.flush(),
-    close: () => app.close(),
-  };
-}
-
-/** The baseline reads a plaintext data set written by the same repository code (no-op cipher). */
-async function startBaseline(): Promise<HostedServer> {
-  const { config } = parseConfig(process.env);
-  const opened = await openServices(config, createLogger(config.logLevel));
-  const services: Services = { ...opened, cipher: new PlaintextCipher() };
-  const bare = await startBareServer(services, await buildResolverSchema());
-  return {
-    services,
-    url: bare.url,
-    http: bare.http,
-    flush: () => Promise.resolve(),
-    close: async () => {
-      await bare.close();
-      await services.database.close();
-      await services.redis?.quit();
-    },
-  };
+async function start(name: ServerName): Promise<HostedServer> {
+  if (name === "bare") return (await import("./support/bare/host.js")).startBare();
+  const app = await import("./support/app-hosts.js");
+  // BENCH_FULL_CIPHER=none: the full server over plaintext data, to tell encryption's share apart.
+  return name === "full"
+    ? app.startFull(process.env.BENCH_FULL_CIPHER === "none")
+    : app.startBaseline();
 }
 
 const name = process.env.BENCH_SERVER as ServerName;
-const hosted = name === "full" ? await startFull() : await startBaseline();
+const hosted = await start(name);
 
 const login = await postGraphQL(
   hosted.url,
@@ -80,7 +43,10 @@ const token = login.data.logIn.accessToken as string;
 let answered = 0;
 let answeredSinceStart = 0; // for per-request figures from a CPU profile, which covers them all
 let inFlight = 0;
-hosted.http.on("request", (_request, response: ServerResponse) => {
+// Every HTTP request this process serves, whichever framework serves it (the bare server's
+// standalone Apollo keeps its node:http server to itself).
+subscribe("http.server.request.start", (message) => {
+  const { response } = message as { request: IncomingMessage; response: ServerResponse };
   inFlight++;
   response.once("close", () => {
     inFlight--;
@@ -101,7 +67,7 @@ const sampler = setInterval(() => {
 }, 50);
 let statementsAtStart = 0;
 let cpuAtStart = process.cpuUsage();
-const statements = () => hosted.services.database.stats.statements;
+const statements = () => hosted.statements();
 
 process.on("message", (message: HostRequest) => {
   void (async () => {
@@ -149,5 +115,5 @@ send({
   type: "ready",
   url: `${hosted.url}/graphql`,
   token,
-  driver: hosted.services.database.driver,
+  driver: hosted.driver,
 });

@@ -1,7 +1,7 @@
 import type { SeededMembers } from "./dataset.js";
 
 /** Messages between bench/run.ts and the processes it forks (seed-host, server-host, flood-host). */
-export type ServerName = "full" | "baseline";
+export type ServerName = "full" | "baseline" | "bare";
 
 /** What bench/seed-host.ts answers before it exits. */
 export interface SeedReply {

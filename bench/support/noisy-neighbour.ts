@@ -169,7 +169,7 @@ export function printNoisyNeighbour(result: NoisyNeighbourResult): boolean {
     ].join("  ");
   };
   console.log(
-    `\n6 noisy neighbour (production defaults): organization 1 (${result.victims} users reading at ` +
+    `\n7 noisy neighbour (production defaults): organization 1 (${result.victims} users reading at ` +
       `${VICTIM_READS_PER_SECOND} req/s in all: me, a 5-customer page with personal data; writing ` +
       `createCustomer at ${VICTIM_WRITES_PER_SECOND} req/s), ${result.seconds} s alone and ` +
       `${result.seconds} s while organization 2 floods (${FLOOD_CONNECTIONS} connections each, at full speed):`,

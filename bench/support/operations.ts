@@ -17,6 +17,9 @@ const fixed = (query: string) => {
   return { body: () => body };
 };
 
+/** The fixed cost of a signed-in request: the token checked, no field that reads data. */
+const typename = fixed(`query Typename { __typename }`);
+
 const me = fixed(`query Me { me { id displayName } }`);
 
 /** Every Customer field an AGENT may read (ACCESS.md): four of them decrypted per row. */
@@ -46,6 +49,7 @@ const createCustomer = {
 };
 
 export const OPERATIONS: Operation[] = [
+  { name: "0 { __typename }, signed in", throughputTarget: false, requests: [typename] },
   { name: "1 me", throughputTarget: true, requests: [me] },
   { name: "2 customers(50), PII", throughputTarget: true, requests: [customers] },
   { name: "3 customers(50) nested", throughputTarget: true, requests: [nested] },

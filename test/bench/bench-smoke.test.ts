@@ -6,7 +6,9 @@ import { projectPath } from "../../src/paths.js";
 /*
  * `npm run bench` end to end with a tiny data set and one-second rounds: the figures mean
  * nothing at this size (the real run is docs/performance.md), but every part of the bench runs
- * (compile, seed processes, both servers, every operation, the table), so it cannot rot unseen.
+ * (compile, seed processes, the three servers, every operation, the table), so it cannot rot
+ * unseen. Before measuring an operation the bench checks that every server answers it with the
+ * full server's shape (fields, types, list lengths) and stops otherwise.
  */
 
 const run = promisify(execFile);
@@ -15,13 +17,13 @@ function bench(env: Record<string, string>) {
   return run(process.execPath, ["--import", "tsx", projectPath("bench/run.ts")], {
     cwd: projectPath(),
     env: { ...process.env, ...env },
-    timeout: 240_000,
+    timeout: 480_000,
     maxBuffer: 16 * 2 ** 20,
   });
 }
 
 describe("npm run bench (smoke)", () => {
-  it("runs every operation on both servers and prints the table with ratios", async () => {
+  it("runs every operation on the three servers and prints the table with both ratios", async () => {
     const { stdout } = await bench({
       BENCH_CUSTOMERS: "200",
       BENCH_SECONDS: "1",
@@ -35,10 +37,11 @@ describe("npm run bench (smoke)", () => {
     const cellsOf = (line: string) => line.trim().split(/ {2,}/);
     const header = cellsOf(lines[headerAt]!);
     const rows = lines
-      .slice(headerAt + 2, headerAt + 8)
+      .slice(headerAt + 2, headerAt + 9)
       .map(cellsOf)
       .map((cells) => Object.fromEntries(header.map((name, i) => [name, cells[i]])));
     expect(rows.map((row) => row.operation?.slice(0, 2))).toEqual([
+      "0 ",
       "1 ",
       "2 ",
       "3 ",
@@ -47,24 +50,37 @@ describe("npm run bench (smoke)", () => {
       "6 ",
     ]);
     for (const row of rows) {
-      expect(row["full/base"]).toMatch(/^\d+\.\d\d×$/);
-      // one round: its ratio is the median, the minimum and the maximum
-      const ratio = row["full/base"]!.slice(0, -1);
-      expect(row["rounds min–max"]).toBe(`${ratio}–${ratio}×`);
-      expect(row["errors f/b"]).toBe("0 / 0");
-      const [sqlFull] = row["SQL/op f/b"]!.split(" / ").map(Number);
+      for (const ratio of ["full/base", "full/bare"]) {
+        expect(row[ratio]).toMatch(/^\d+\.\d\d×$/);
+        // one round: its ratio is the median, the minimum and the maximum
+        const value = row[ratio]!.slice(0, -1);
+        expect(row[`${ratio} min–max`]).toBe(`${value}–${value}×`);
+      }
+      expect(row["errors f/b/bare"]).toBe("0 / 0 / 0");
+      const [sqlFull, , sqlBare] = row["SQL/op f/b/bare"]!.split(" / ").map(Number);
       expect(sqlFull).toBeGreaterThan(0);
       expect(sqlFull).toBeLessThanOrEqual(6);
-      const [cpuFull, cpuBase] = row["CPU ms/op f/b"]!.split(" / ").map(Number);
-      expect(cpuFull).toBeGreaterThan(0);
-      expect(cpuBase).toBeGreaterThan(0);
+      // the bare server reads nothing for { __typename }, and something for every other operation
+      if (row.operation!.startsWith("0 ")) expect(sqlBare).toBe(0);
+      else expect(sqlBare).toBeGreaterThan(0);
+      const cpu = row["CPU ms/op f/b/bare"]!.split(" / ").map(Number);
+      expect(cpu).toHaveLength(3);
+      for (const ms of cpu) expect(ms).toBeGreaterThan(0);
     }
-    const perRound = lines.slice(lines.indexOf("full/base per round, in order:") + 1).slice(0, 6);
-    expect(perRound.map((line) => line.replace(/: .*/, ""))).toEqual(
-      rows.map((row) => `  ${row.operation}`),
-    );
-    for (const [i, row] of rows.entries()) {
-      expect(perRound[i]).toBe(`  ${row.operation}: ${row["full/base"]!.slice(0, -1)}`);
+    for (const [ratio, heading] of [
+      ["full/base", "full/base per round, in order:"],
+      ["full/bare", "full/bare per round, in order:"],
+    ] as const) {
+      const perRound = lines.slice(lines.indexOf(heading) + 1).slice(0, rows.length);
+      for (const [i, row] of rows.entries()) {
+        expect(perRound[i]).toBe(`  ${row.operation}: ${row[ratio]!.slice(0, -1)}`);
+      }
+    }
+    // Each operation was answered alike (fields, types, number of nodes) by the three servers.
+    for (const row of rows) {
+      expect(stdout).toContain(
+        `  ${row.operation}: done (answers of the same shape on every server)`,
+      );
     }
     expect(stdout).toMatch(/≤ 6 SQL statements per operation: met/);
     expect(stdout).toMatch(/zero errors: met/);
@@ -77,9 +93,16 @@ describe("npm run bench (smoke)", () => {
       expect([errors, writeErrors, unready].map(Number)).toEqual([0, 0, 0]);
     }
     expect(stdout).toMatch(/flood createUser \(ADMIN\): .*× 200/);
-    expect(stdout).toMatch(/flood \{ __typename \} \(anonymous\): .*× 429/);
+    // An anonymous address gets no more than its budget (production defaults: 200 points, 10 a
+    // second, 1 per operation) over the flood (2 s lead and 2 s measured, at this size); a flood
+    // fast enough to reach it gets 429s past it (at 8 connections, each answered once its audit
+    // event is stored, a loaded machine may not get there within 4 s).
+    const anonymous = /flood \{ __typename \} \(anonymous\): (.*)/.exec(stdout)?.[1] ?? "";
+    const answered = Number(/(\d+) × 200/.exec(anonymous)?.[1] ?? 0);
+    expect(answered).toBeGreaterThan(0);
+    expect(answered).toBeLessThanOrEqual(200 + 10 * (4 + 2));
     expect(stdout).toMatch(/Victim read p99 under flood \/ alone: \d+\.\d\d×/);
-  }, 300_000);
+  }, 540_000);
 
   it("refuses a knob that is not a whole number, before starting anything", async () => {
     const failed = await bench({ BENCH_SECONDS: "five" }).then(

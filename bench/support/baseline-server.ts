@@ -49,7 +49,7 @@ class Autocommit extends OperationTransaction {
  * over the given schema and services, the principal loaded once per request as buildApp does.
  * Exists only in bench/, as the baseline that layers are measured against.
  */
-export async function startBareServer(
+export async function startBaselineServer(
   services: Services,
   schema: GraphQLSchema,
 ): Promise<{ url: string; http: Server; close(): Promise<void> }> {
