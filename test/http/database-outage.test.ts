@@ -5,6 +5,7 @@ import { auditEvents } from "../../src/db/schema.js";
 import { createLogger } from "../../src/logger.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
 import { inCI } from "../support/environment.js";
+import { codesOf, gql } from "../support/graphql.js";
 import { createTenant, PASSWORD, type Tenant } from "../support/fixtures.js";
 import { canMakeClusters, makeCluster, type PgCluster } from "../support/pg-cluster.js";
 import { launchServer, type LogLine, spawnServer } from "../support/server-process.js";
@@ -47,29 +48,23 @@ interface Answer {
   status: number;
   retryAfter: string | null;
   requestId: string | null;
-  codes: string[];
+  codes: unknown[];
 }
 
 async function send(
   target: string,
   query: string,
-  options: { token?: string; ua: string; variables?: unknown },
+  options: { token?: string; ua: string; variables?: Record<string, unknown> },
 ): Promise<Answer> {
-  const response = await fetch(`${target}/graphql`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "user-agent": options.ua,
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-    },
-    body: JSON.stringify({ query, variables: options.variables }),
+  const response = await gql(target, query, options.variables, {
+    token: options.token,
+    headers: { "user-agent": options.ua },
   });
-  const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
   return {
     status: response.status,
     retryAfter: response.headers.get("retry-after"),
     requestId: response.headers.get("x-request-id"),
-    codes: (body.errors ?? []).map((e) => e.extensions?.code ?? ""),
+    codes: codesOf(response),
   };
 }
 
