@@ -9,6 +9,7 @@ import {
 } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { printApiSchema, SCHEMA_FILE } from "../../src/graphql/schema.js";
+import { CLIENT_SCOPE_SETS } from "../support/access-matrix.js";
 import { createApiClient } from "../support/api-clients.js";
 import { createCustomer, createTenant, ROLES, type Tenant } from "../support/fixtures.js";
 import { codesOf, dataOf, gql } from "../support/graphql.js";
@@ -24,21 +25,13 @@ let server: TestServer;
 let acme: Tenant;
 /** Tokens of API clients by their scopes, joined with "+". */
 const clients = new Map<string, string>();
-const SCOPE_SETS = [
-  ["customers:read"],
-  ["customers:write"],
-  ["customers:pii"],
-  ["users:read"],
-  ["audit:read"],
-  ["customers:read", "customers:pii"],
-];
 
 beforeAll(async () => {
   // public: anonymous callers introspect too (their view); tokens work under any setting
   server = await startServer({ INTROSPECTION: "public" });
   acme = await createTenant(server.url, "views");
   await createCustomer(server.url, acme.members.ADMIN.token, { taxId: "987-65-4321" });
-  for (const scopes of SCOPE_SETS) {
+  for (const scopes of CLIENT_SCOPE_SETS) {
     const client = await createApiClient(server.url, acme.members.ADMIN.token, scopes);
     clients.set(scopes.join("+"), client.token);
   }
@@ -80,7 +73,7 @@ describe("introspection shows each grant of schema/permissions.md its own view",
       columns: [role],
       token: () => acme.members[role].token,
     })),
-    ...SCOPE_SETS.map((scopes) => ({
+    ...CLIENT_SCOPE_SETS.map((scopes) => ({
       name: `client with ${scopes.join(" and ")}`,
       columns: scopes,
       token: () => clients.get(scopes.join("+")),
