@@ -86,7 +86,8 @@ export async function launchServer(
       ? Promise.resolve(seen)
       : new Promise<LogLine>((resolve) => waiters.push({ test, resolve }));
   };
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  // "close", not "exit": the exit can be reported before the last lines are read from the pipe
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
   const stop = async () => {
     if (child.exitCode === null) child.kill("SIGTERM");
     await exited;
