@@ -14,6 +14,9 @@ export default defineConfig({
     setupFiles: ["test/setup.ts"],
     globalSetup: ["test/global-setup.ts"],
     pool: "forks",
+    // One module graph per worker: the app, its schema and the embedded database are built once
+    // per worker, not once per file (tests keep apart by creating organizations of their own).
+    isolate: false,
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -42,28 +42,32 @@ import { OPERATIONS, type Operation } from "./support/operations.js";
 import { firstDifference, shapeOf } from "./support/response-shape.js";
 import { type ScratchDatabase, scratchDatabase } from "./support/scratch-database.js";
 
-/** A knob from the environment: a whole number of at least `min`, or its default. */
-function knob(name: string, fallback: number, min = 1): number {
+/**
+ * A knob from the environment, or its default: a whole number of at least `min`, or for a
+ * duration (`seconds`) any number of at least `min` (the smoke test runs fractions of a second).
+ */
+function knob(name: string, fallback: number, min = 1, seconds = false): number {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    console.error(`${name} must be a whole number of at least ${min} (got "${raw}")`);
+  if (!Number.isFinite(value) || (!seconds && !Number.isInteger(value)) || value < min) {
+    const kind = seconds ? "a number of seconds" : "a whole number";
+    console.error(`${name} must be ${kind} of at least ${min} (got "${raw}")`);
     process.exit(2);
   }
   return value;
 }
 
-const SECONDS = knob("BENCH_SECONDS", 5);
+const SECONDS = knob("BENCH_SECONDS", 5, 0.1, true);
 const ROUNDS = knob("BENCH_ROUNDS", 3);
 const CONNECTIONS = knob("BENCH_CONNECTIONS", 8);
 // Long enough for V8 to optimize each server's code for the operation: after 2 s the first round
 // still ran both servers at 1.3-1.7× the CPU per request of later rounds, the full server (more
 // code to optimize) more so, which put a steady 0.85-0.95× round at 0.73× (docs/performance.md).
 // 10 s until there were three servers; 5 s keeps the run under ten minutes (see above).
-const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 5, 0);
+const WARMUP_SECONDS = knob("BENCH_WARMUP_SECONDS", 5, 0, true);
 // The noisy-neighbour line: the victim alone, then under flood, this long each.
-const NOISY_SECONDS = knob("BENCH_NOISY_SECONDS", 2 * SECONDS);
+const NOISY_SECONDS = knob("BENCH_NOISY_SECONDS", 2 * SECONDS, 0.1, true);
 const CUSTOMERS = knob("BENCH_CUSTOMERS", BENCH_DATASET.customersPerOrganization * 2, 2);
 const SERVERS: ServerName[] = ["full", "baseline", "bare"];
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());

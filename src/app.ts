@@ -112,6 +112,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     bufferSize: config.audit.bufferSize,
     flushMs: config.audit.flushMs,
     durableWaitMs: config.audit.durableWaitMs,
+    shutdownFlushMs: config.audit.shutdownFlushMs,
     maxTokens: config.limits.tokens,
     schema: apiSchema,
     fingerprintSecret: config.pii.blindIndexKey,

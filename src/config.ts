@@ -98,6 +98,8 @@ const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: int(0, 65535).default(4000),
   HOST: z.string().min(1).default("0.0.0.0"),
+  // Below the orchestrator's grace period (Kubernetes: 30 s) so the server exits on its own terms.
+  SHUTDOWN_TIMEOUT_SECONDS: int(2, 600).default(25),
   DATA_DIR: z.string().min(1).default("./data"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_SIZE: int(1, 1000).default(10),
@@ -329,6 +331,7 @@ export function parseConfig(env: Env) {
     isDevelopment: development,
     port: e.PORT,
     host: e.HOST,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     dataDir: resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
@@ -406,6 +409,8 @@ export function parseConfig(env: Env) {
       bufferSize: e.AUDIT_BUFFER_SIZE,
       flushMs: e.AUDIT_FLUSH_MS,
       durableWaitMs: e.AUDIT_DURABLE_WAIT_MS,
+      // what is left after in-flight requests finished: retried this long, then logged (exit 1)
+      shutdownFlushMs: e.SHUTDOWN_TIMEOUT_SECONDS * 400,
       checkpointSeconds: e.AUDIT_CHECKPOINT_SECONDS,
       signingKey: e.AUDIT_SIGNING_KEY ?? createPrivateKey(generated!.auditSigningKey),
     },

@@ -6,8 +6,6 @@ import { loadEnvironment } from "./env-file.js";
 import { createServerLogger } from "./logger.js";
 import { startTracing } from "./telemetry/start.js";
 
-const SHUTDOWN_DEADLINE_MS = 25_000;
-
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -42,11 +40,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down: finishing in-flight requests");
-    // Past the deadline (orchestrators kill at 30 s), exit rather than hang on a stuck request.
+    // Past SHUTDOWN_TIMEOUT_SECONDS, exit rather than hang on a stuck request.
     setTimeout(() => {
       logger.error("shutdown did not finish in time");
       process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
+    }, config.shutdownTimeoutMs).unref();
     app.close().then(
       () => {
         logger.info({ signal }, "stopped");

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -20,7 +21,17 @@ function testSigningKey(): string {
   return pem;
 }
 
+/** Server processes run the compiled server: compiled once here when the sources are newer. */
+function buildIfStale(): void {
+  const build = spawnSync(process.execPath, [projectPath("scripts/build-if-stale.mjs")], {
+    cwd: projectPath("."),
+    stdio: "inherit",
+  });
+  if (build.status !== 0) throw new Error("the build failed: test servers run dist/");
+}
+
 export default function setup(project: TestProject): void {
+  buildIfStale();
   project.provide("auditSigningKey", testSigningKey());
 }
 

@@ -262,7 +262,10 @@ describe.skipIf(!runs)("the server process and a lost database", () => {
 
   it("a SIGTERM that cannot store the waiting events exits non-zero, and logs them", async () => {
     const ua = tag();
-    const instance = await spawnServer(productionEnv({ DATABASE_URL: cluster.url }));
+    const instance = await spawnServer(
+      // the events are retried for 40% of it (1.6 s), then logged
+      productionEnv({ DATABASE_URL: cluster.url, SHUTDOWN_TIMEOUT_SECONDS: "4" }),
+    );
     const url = `http://127.0.0.1:${instance.port}`;
     try {
       await cluster.kill();

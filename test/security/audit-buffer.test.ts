@@ -58,6 +58,7 @@ function newBuffer(batchSize: number) {
     capacity: 1_000,
     flushMs: 3_600_000, // no timer flush during the test: every write is one an event started
     durableWaitMs: 30_000,
+    shutdownFlushMs: 10_000,
     batchSize,
     onWritten: (rows) => written.push(rows.length),
   });
@@ -117,6 +118,7 @@ describe("the audit buffer", () => {
       capacity: 1_000,
       flushMs: 20,
       durableWaitMs: 300,
+      shutdownFlushMs: 10_000,
       batchSize: 500,
       onWritten: (rows) => written.push(rows.length),
     });
@@ -150,6 +152,7 @@ describe("the audit buffer", () => {
       capacity: 1_000,
       flushMs: 20,
       durableWaitMs: 100,
+      shutdownFlushMs: 500, // retried for half a second at close, then logged as not written
       onWritten: () => undefined,
     });
     const stored = enqueue(buffer, [draft()]);
@@ -160,7 +163,7 @@ describe("the audit buffer", () => {
     const { buffer: healthy } = newBuffer(500);
     void enqueue(healthy, [draft()]);
     expect(await healthy.close()).toBe(true);
-  }, 20_000);
+  });
 
   it("a batch no write has tried is appended without asking which events are stored", async () => {
     const { buffer, written } = newBuffer(500);
@@ -195,6 +198,7 @@ describe("the audit buffer", () => {
       capacity: 1_000,
       flushMs: 3_600_000,
       durableWaitMs: 30_000,
+      shutdownFlushMs: 10_000,
       batchSize: 500,
       onWritten: (rows) => written.push(rows.length),
     });

@@ -13,9 +13,13 @@ import { auditEvents } from "../../src/db/schema.js";
 import { appendToChains } from "../../src/security/audit/chain.js";
 import { type AuditEventDraft, chainHash, contentHash } from "../../src/security/audit/event.js";
 import { projectPath } from "../../src/paths.js";
-import { PGlite } from "@electric-sql/pglite";
 import { verifyChains } from "../../src/security/audit/verify.js";
-import { testSigningKeyPem, testTrustedKeys, usingPostgres } from "../support/server.js";
+import {
+  newPglite,
+  testSigningKeyPem,
+  testTrustedKeys,
+  usingPostgres,
+} from "../support/server.js";
 
 /*
  * `npm run audit:verify` against a database an attacker edited directly in SQL, after dropping
@@ -54,7 +58,7 @@ async function scratchDatabase(forCli: boolean): Promise<Scratch> {
     };
   }
   if (!forCli) {
-    const pglite = await PGlite.create();
+    const pglite = await newPglite();
     const database = await openDatabase({ dataDir: tmpdir(), statementTimeoutMs: 5000, pglite });
     return { database, env: {}, dispose: () => pglite.close() };
   }

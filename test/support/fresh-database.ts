@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
-import { usingPostgres } from "./server.js";
+import { newPglite, usingPostgres } from "./server.js";
 
 /**
  * A database of its own for tests that must see every row (a full scan, a rotation of every
@@ -16,7 +16,7 @@ export interface FreshDatabase {
 
 export async function freshDatabase(): Promise<FreshDatabase> {
   if (!usingPostgres()) {
-    const pglite = await PGlite.create();
+    const pglite = await newPglite();
     return { env: {}, pglite, drop: () => pglite.close() };
   }
   const name = `test_${randomBytes(6).toString("hex")}`;

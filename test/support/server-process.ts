@@ -1,12 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openDatabase } from "../../src/db/client.js";
+import { testSigningKeyPem, usingPostgres } from "./server.js";
 
 /*
- * The real process (src/main.ts, or `npm start` itself) on an embedded database in a temporary
- * directory, for the claims that are about the process: its PID, its log lines, its listener.
+ * The real process (dist/src/main.js, which test/global-setup.ts keeps current, or `npm start`),
+ * for the claims that are about the process: its PID, its log lines, its listener.
  */
 
 export type LogLine = Record<string, any>;
@@ -34,16 +36,45 @@ export const freePort = () =>
   });
 
 export interface SpawnOptions {
-  /** What to run from the project root; the server's source under tsx by default. */
+  /** What to run from the project root; the compiled server by default (as `npm start` runs it). */
   command?: [string, ...string[]];
 }
 
-/** The process, started: it may still be starting (or failing to). */
+let emptyPgliteDir: Promise<string> | undefined;
+
+/** A migrated, empty on-disk PGlite, made once per worker: copying it is a quarter of the time. */
+function emptyPgliteCopy(into: string): Promise<void> {
+  emptyPgliteDir ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), "server-process-empty-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const database = await openDatabase({ dataDir: dir, statementTimeoutMs: 5_000 });
+    await database.close();
+    return dir;
+  })();
+  return emptyPgliteDir.then((dir) =>
+    cpSync(join(dir, "pglite"), join(into, "pglite"), { recursive: true }),
+  );
+}
+
+/**
+ * The process, started: it may still be starting (or failing to). Without a DATABASE_URL of
+ * `env`'s it runs on the tests' PostgreSQL (with the tests' audit signing key, so its
+ * checkpoints verify like every other test server's), or on a new embedded database.
+ */
 export async function launchServer(
   env: Record<string, string>,
-  { command = [process.execPath, "--import", "tsx", "src/main.ts"] }: SpawnOptions = {},
+  { command = [process.execPath, "dist/src/main.js"] }: SpawnOptions = {},
 ): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), "server-process-"));
+  const database: Record<string, string> = {};
+  if (env.DATABASE_URL === undefined && usingPostgres()) {
+    Object.assign(database, {
+      DATABASE_URL: process.env.DATABASE_URL!,
+      AUDIT_SIGNING_KEY: testSigningKeyPem(),
+    });
+  } else if (env.DATABASE_URL === undefined) {
+    await emptyPgliteCopy(dataDir);
+  }
   const port = await freePort();
   const [file, ...args] = command;
   const child = spawn(file, args, {
@@ -57,6 +88,7 @@ export async function launchServer(
       HOST: "127.0.0.1",
       DATA_DIR: dataDir,
       LOG_LEVEL: "info",
+      ...database,
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

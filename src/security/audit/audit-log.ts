@@ -24,6 +24,8 @@ export interface AuditLogOptions {
   flushMs: number;
   /** How long an operation waits for its event to be stored before it answers 503. */
   durableWaitMs: number;
+  /** How long close() retries the events still queued at shutdown. */
+  shutdownFlushMs: number;
   /** Token limit used when the audit log parses a document Apollo did not (a 401). */
   maxTokens: number;
   /** The schema the operations run on: variables are described by their types. */
@@ -74,6 +76,7 @@ export class AuditLog implements AuditSink {
       capacity: options.bufferSize,
       flushMs: options.flushMs,
       durableWaitMs: options.durableWaitMs,
+      shutdownFlushMs: options.shutdownFlushMs,
       onWritten: (rows) => this.written(rows),
     });
     this.checkpointer = new Checkpointer(

@@ -13,6 +13,8 @@ export interface AuditBufferOptions {
   flushMs: number;
   /** How long a caller waits for its event to be stored before it is told "not in time". */
   durableWaitMs: number;
+  /** How long close() retries the events still queued at shutdown before logging them. */
+  shutdownFlushMs: number;
   /** Events per INSERT (and per chain-head lock). */
   batchSize?: number;
   /** Called with the rows of each committed batch, in chain order. */
@@ -36,7 +38,6 @@ const MAX_RETRY_DELAY_MS = 1_000;
  * driver's promise pending forever). If it commits after all, the retry skips its events.
  */
 const WRITE_TIMEOUT_MS = 15_000;
-const SHUTDOWN_FLUSH_MS = 10_000;
 const STILL_FAILING_LOG_MS = 10_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -281,7 +282,7 @@ export class AuditBuffer {
    */
   async close(): Promise<boolean> {
     clearInterval(this.timer);
-    const deadline = Date.now() + SHUTDOWN_FLUSH_MS;
+    const deadline = Date.now() + this.options.shutdownFlushMs;
     while (this.queue.length > 0 && Date.now() < deadline) {
       this.retryAt = 0;
       await this.flush();
