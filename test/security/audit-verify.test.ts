@@ -14,12 +14,7 @@ import { appendToChains } from "../../src/security/audit/chain.js";
 import { type AuditEventDraft, chainHash, contentHash } from "../../src/security/audit/event.js";
 import { projectPath } from "../../src/paths.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
-import {
-  newPglite,
-  testSigningKeyPem,
-  testTrustedKeys,
-  usingPostgres,
-} from "../support/server.js";
+import { newPglite, testSigningKeyPem, testTrustedKeys, usingPostgres } from "../support/server.js";
 
 /*
  * `npm run audit:verify` against a database an attacker edited directly in SQL, after dropping
