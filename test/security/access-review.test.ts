@@ -75,7 +75,7 @@ afterAll(() => {
 async function accessReview(...args: string[]) {
   const { stdout } = await run(
     process.execPath,
-    ["--import", "tsx", projectPath("src/cli/access-review.ts"), ...args],
+    [projectPath("dist/src/cli/access-review.js"), ...args],
     { env: { PATH: process.env.PATH, ...env }, cwd: projectPath(".") },
   );
   return { stdout, report: JSON.parse(stdout) as { organizations: any[] } };

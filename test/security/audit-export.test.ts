@@ -35,7 +35,11 @@ import {
 } from "../../src/security/audit/signing.js";
 import { type PinnedCheckpoint, verifyExport } from "../../src/security/audit/verify-export.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
-import { freshDatabase, type FreshDatabase } from "../support/fresh-database.js";
+import {
+  copyEmptyEmbeddedDatabase,
+  freshDatabase,
+  type FreshDatabase,
+} from "../support/fresh-database.js";
 import { usingPostgres } from "../support/server.js";
 
 /*
@@ -91,6 +95,7 @@ const verify = (lines: readonly string[], keys = trusted) =>
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "audit-export-"));
   if (usingPostgres()) fresh = await freshDatabase();
+  else await copyEmptyEmbeddedDatabase(dataDir);
   database = await openDatabase({
     ...(fresh ? { databaseUrl: fresh.env.DATABASE_URL! } : {}),
     dataDir,
@@ -457,8 +462,7 @@ describe("a chain rewritten behind the service, checkpoints and all", () => {
 });
 
 describe("npm run audit:export, audit:public-key and audit:verify --file", () => {
-  const tsx = projectPath("node_modules/.bin/tsx");
-  const cli = (name: string) => projectPath(`src/security/audit/cli/${name}.ts`);
+  const cli = (name: string) => projectPath(`dist/src/security/audit/cli/${name}.js`);
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
   const env = () => ({
     ...inherited,
@@ -468,7 +472,7 @@ describe("npm run audit:export, audit:public-key and audit:verify --file", () =>
   });
   const exitOf = async (file: string, args: string[]) => {
     try {
-      const { stdout } = await run(tsx, [cli(file), ...args], {
+      const { stdout } = await run(process.execPath, [cli(file), ...args], {
         env: env(),
         cwd: projectPath("."),
       });
@@ -543,5 +547,5 @@ describe("npm run audit:export, audit:public-key and audit:verify --file", () =>
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000); // five commands, each a Node process compiling TypeScript
+  }, 120_000); // eleven commands, each a Node process
 });

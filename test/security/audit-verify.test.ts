@@ -8,6 +8,7 @@ import { asc, eq, sql } from "drizzle-orm";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { auditDraft } from "../support/audit-events.js";
+import { copyEmptyEmbeddedDatabase } from "../support/fresh-database.js";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";
 import { appendToChains } from "../../src/security/audit/chain.js";
@@ -58,6 +59,7 @@ async function scratchDatabase(forCli: boolean): Promise<Scratch> {
     return { database, env: {}, dispose: () => pglite.close() };
   }
   const dataDir = mkdtempSync(join(tmpdir(), "audit-verify-"));
+  await copyEmptyEmbeddedDatabase(dataDir);
   const database = await openDatabase({ dataDir, statementTimeoutMs: 5000 });
   return {
     database,
@@ -82,8 +84,7 @@ const draft = (n: number): AuditEventDraft =>
 
 /** Runs the CLI the way an operator would; returns its exit code and report. */
 async function verifyCli(env: Record<string, string>) {
-  const tsx = projectPath("node_modules/.bin/tsx");
-  const cli = projectPath("src/security/audit/cli/verify.ts");
+  const cli = projectPath("dist/src/security/audit/cli/verify.js");
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
   const childEnv = {
     ...inherited,
@@ -92,7 +93,7 @@ async function verifyCli(env: Record<string, string>) {
     ...env,
   };
   try {
-    const { stdout } = await run(tsx, [cli], { env: childEnv, cwd: projectPath(".") });
+    const { stdout } = await run(process.execPath, [cli], { env: childEnv, cwd: projectPath(".") });
     return { code: 0, report: JSON.parse(stdout.trim().split("\n").at(-1)!) };
   } catch (error: any) {
     if (typeof error.code !== "number") throw error;

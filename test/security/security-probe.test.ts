@@ -62,7 +62,7 @@ describe("npm run security:probe", () => {
     expect(lines[1]).toMatch(/^FAIL headers: could not check: .*ECONNREFUSED/);
     expect(code).toBe(1);
     await expect(
-      run(process.execPath, ["--import", "tsx", projectPath("src/cli/security-probe.ts")], {
+      run(process.execPath, [projectPath("dist/src/cli/security-probe.js")], {
         cwd: projectPath("."),
       }),
     ).rejects.toMatchObject({ code: 2 });

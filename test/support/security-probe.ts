@@ -4,12 +4,12 @@ import { projectPath } from "../../src/paths.js";
 
 const run = promisify(execFile);
 
-/** Runs `npm run security:probe -- --url <url>` as its own process: exit code and output lines. */
+/** Runs `npm run security:probe -- --url <url>` (compiled) as its own process: exit code and output lines. */
 export async function securityProbe(url: string, env: Record<string, string> = {}) {
   try {
     const { stdout } = await run(
       process.execPath,
-      ["--import", "tsx", projectPath("src/cli/security-probe.ts"), "--url", url],
+      [projectPath("dist/src/cli/security-probe.js"), "--url", url],
       { env: { PATH: process.env.PATH, ...env }, cwd: projectPath(".") },
     );
     return { code: 0, lines: stdout.trim().split("\n") };

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../src/db/client.js";
+import { copyEmptyEmbeddedDatabase } from "./fresh-database.js";
 import { testSigningKeyPem, usingPostgres } from "./server.js";
 
 /*
@@ -40,22 +40,6 @@ export interface SpawnOptions {
   command?: [string, ...string[]];
 }
 
-let emptyPgliteDir: Promise<string> | undefined;
-
-/** A migrated, empty on-disk PGlite, made once per worker: copying it is a quarter of the time. */
-function emptyPgliteCopy(into: string): Promise<void> {
-  emptyPgliteDir ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), "server-process-empty-"));
-    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-    const database = await openDatabase({ dataDir: dir, statementTimeoutMs: 5_000 });
-    await database.close();
-    return dir;
-  })();
-  return emptyPgliteDir.then((dir) =>
-    cpSync(join(dir, "pglite"), join(into, "pglite"), { recursive: true }),
-  );
-}
-
 /**
  * The process, started: it may still be starting (or failing to). Without a DATABASE_URL of
  * `env`'s it runs on the tests' PostgreSQL (with the tests' audit signing key, so its
@@ -73,7 +57,7 @@ export async function launchServer(
       AUDIT_SIGNING_KEY: testSigningKeyPem(),
     });
   } else if (env.DATABASE_URL === undefined) {
-    await emptyPgliteCopy(dataDir);
+    await copyEmptyEmbeddedDatabase(dataDir);
   }
   const port = await freePort();
   const [file, ...args] = command;
