@@ -1,3 +1,4 @@
+import { clientErrorHandler } from "./http/client-errors.js";
 import { ApolloServer } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -134,6 +135,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const transport = tls
     ? { https: { ...http, ...TLS_POLICY, cert: tls.cert, key: tls.key } }
     : { http };
+  const hsts = config.isProduction || Boolean(tls); // plain http on localhost in development
   const server = Fastify({
     ...transport,
     loggerInstance,
@@ -148,6 +150,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     requestTimeout: requestTimeoutMs,
     connectionTimeout: requestTimeoutMs,
     keepAliveTimeout: keepAliveTimeoutMs,
+    clientErrorHandler: clientErrorHandler({ hsts, logger }),
   }) as unknown as FastifyInstance; // the https instance, seen as the http one every module takes
   const stopCertificateReload =
     tls && config.tls
@@ -165,7 +168,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerRequestIdHeader(server);
   const connections = registerConnectionDraining(server);
   await registerSecurityHeaders(server, {
-    hsts: config.isProduction || Boolean(tls),
+    hsts,
     sandbox: config.isDevelopment,
   });
   await registerCors(server, parseOriginPatterns(config.corsOrigins));

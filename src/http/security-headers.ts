@@ -2,7 +2,8 @@ import helmet from "@fastify/helmet";
 import type { FastifyInstance } from "fastify";
 
 /** API responses are JSON: nothing in them may load, run, embed or be embedded. */
-const API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const API_CSP =
+  "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * Exactly what Apollo's embedded Sandbox page (ApolloServerPluginLandingPageLocalDefault with
@@ -28,7 +29,7 @@ export function sandboxCsp(nonce: string): string {
 }
 
 const NONCE = /<script nonce="([0-9a-f]{64})"/;
-const ONE_YEAR_SECONDS = 365 * 24 * 3600;
+export const ONE_YEAR_SECONDS = 365 * 24 * 3600;
 
 /**
  * Security headers on every response, errors and 404s included (helmet's onRequest hook runs

@@ -5,6 +5,7 @@
  * next stage), whether that caller already runs its fair share of operations, and whether its
  * budget is known to be empty.
  */
+import { unacceptableAnswerRefusal } from "./accept.js";
 import type { HTTPGraphQLResponse } from "@apollo/server";
 import type { FastifyRequest } from "fastify";
 import type { AuditLog } from "../../security/audit/audit-log.js";
@@ -160,7 +161,8 @@ export function admitStage(options: AdmitOptions) {
 
     /**
      * Admits a request, or refuses it as a whole before any of its operations is read (nothing
-     * of it reaches Apollo): a batch the settings do not allow, a refused document id or a
+     * of it reaches Apollo): a batch the settings do not allow, an Accept header that allows no
+     * answer (406), a refused document id or a
      * document of its own where trusted documents are required (charged the minimum, as any
      * refused operation is), a caller whose budget is known to be empty (429, charged nothing:
      * an invalid token or an anonymous caller pays as its address), an audit log that cannot
@@ -177,6 +179,7 @@ export function admitStage(options: AdmitOptions) {
       const emptyFor = budgets.emptyForSeconds(account);
       const refusal: Refusal | undefined =
         batchRefusal(operations, options.batchLimit) ??
+        unacceptableAnswerRefusal(request) ??
         documents?.refusal ??
         untrustedDocumentRefusal(options.trustedDocumentsMode, caller, documents) ??
         (emptyFor === undefined

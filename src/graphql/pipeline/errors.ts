@@ -18,6 +18,7 @@ import { fieldSuggestionsEnabled, withoutSuggestions } from "../suggestions.js";
 import type { Context } from "../types.js";
 
 const REQUEST_ID = Symbol("requestId");
+const OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE";
 
 /**
  * Marks an error with the id of the request it belongs to. Apollo calls formatError with the
@@ -141,7 +142,13 @@ export function formatError(config: Config, logger: Logger, database: DatabaseHe
     return {
       ...formatted,
       message: suggestions ? message : withoutSuggestions(message),
-      extensions: { ...formatted.extensions, requestId },
+      extensions: {
+        ...formatted.extensions,
+        // Apollo's code for an operationName the document does not resolve: a request the
+        // client got wrong, so one of BEHAVIOUR.md's codes (it stays a 400)
+        ...(code === OPERATION_RESOLUTION_FAILURE && { code: ErrorCode.BAD_REQUEST }),
+        requestId,
+      },
     };
   };
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,6 +56,20 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
     headers: { "content-type": "application/json", ...headers },
     body,
   });
+
+/** Sends raw bytes (what fetch would refuse to send) and reads until the server closes. */
+function rawExchange(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    let received = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => (received += chunk));
+    socket.on("close", () => resolve(received));
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "ECONNRESET") reject(error);
+    });
+  });
+}
 
 /** A response body as the test reads it (any: the assertions check its shape). */
 const json = (res: Response): Promise<any> => res.json();
@@ -194,6 +209,52 @@ describe("GraphQL over HTTP media types", () => {
   });
 });
 
+describe("the Accept header", () => {
+  const create = (name: string) =>
+    JSON.stringify({
+      query: `mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }`,
+      variables: { input: { name } },
+    });
+  const countNamed = async (name: string) => {
+    const res = await gql(
+      prod.url,
+      `query($name: String!) { customers(filter: { nameContains: $name }) { totalCount } }`,
+      { name },
+      { token: prodToken },
+    );
+    return (dataOf(res).customers as { totalCount: number }).totalCount;
+  };
+  const auth = () => ({ authorization: `Bearer ${prodToken}` });
+
+  it("refuses a request that accepts no JSON answer 406 before it runs: the mutation commits nothing", async () => {
+    const name = `accept-${Date.now()}`;
+    const refused = await post(prod.url, create(name), { ...auth(), accept: "application/xml" });
+    expect(refused.status).toBe(406);
+    expect(refused.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect((await json(refused)).errors[0].extensions.code).toBe("BAD_REQUEST");
+    expect(await countNamed(name)).toBe(0);
+
+    for (const accept of ["application/json", "*/*", "application/*;q=0.5, text/html"]) {
+      const res = await post(prod.url, create(`${name}-${accept}`), { ...auth(), accept });
+      expect(res.status, accept).toBe(200);
+    }
+    expect(await countNamed(name)).toBe(3);
+  });
+
+  it("answers an operationName the document does not have 400 BAD_REQUEST, one of the API's codes", async () => {
+    for (const body of [
+      { query: "query A { __typename } query B { __typename }" },
+      { query: "query A { __typename }", operationName: "Z" },
+    ]) {
+      const res = await post(prod.url, JSON.stringify(body), auth());
+      expect(res.status).toBe(400);
+      expect((await json(res)).errors[0].extensions.code).toBe("BAD_REQUEST");
+    }
+    const named = { query: "query A { __typename } query B { __typename }", operationName: "B" };
+    expect((await post(prod.url, JSON.stringify(named), auth())).status).toBe(200);
+  });
+});
+
 describe("errors outside GraphQL", () => {
   it("answer malformed JSON (400), a wrong media type (415) and a large body (413) as GraphQL errors", async () => {
     const cases: [Response, number][] = [
@@ -223,6 +284,39 @@ describe("errors outside GraphQL", () => {
         ],
       });
     }
+  });
+
+  it("answer what the HTTP parser refuses in the API's shape, with the security headers", async () => {
+    const host = "Host: 127.0.0.1\r\nContent-Type: application/json\r\n";
+    const cases: [string, number][] = [
+      [`POST /graphql HTTP/1.1\r\n${host}Bad Header Line\r\nContent-Length: 2\r\n\r\n{}`, 400],
+      [
+        `POST /graphql HTTP/1.1\r\n${host}Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}`,
+        400,
+      ],
+      [`GET /graphql HTTP/1.1\r\n${host}X-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431],
+    ];
+    for (const [request, status] of cases) {
+      const answer = await rawExchange(prod.url, request);
+      const [head, body] = answer.split("\r\n\r\n");
+      expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      for (const header of [
+        "content-type: application/json; charset=utf-8",
+        "x-content-type-options: nosniff",
+        "x-frame-options: DENY",
+        "content-security-policy: default-src 'none'",
+        "strict-transport-security: max-age=",
+        "cache-control: no-store",
+      ]) {
+        expect(head!.toLowerCase()).toContain(header.toLowerCase());
+      }
+      const requestId = /x-request-id: (\S+)/i.exec(head!)?.[1];
+      expect(JSON.parse(body!)).toEqual({
+        errors: [{ message: expect.any(String), extensions: { code: "BAD_REQUEST", requestId } }],
+      });
+    }
+    // the server goes on serving
+    expect((await post(prod.url, typename)).status).toBe(200);
   });
 
   it("answer an unknown route with a 404 JSON error", async () => {
