@@ -52,6 +52,21 @@ function enqueue(buffer: AuditBuffer, events: AuditEventDraft[]): Promise<boolea
   });
 }
 
+/**
+ * The real database behind a connection refused while `down()`: a transaction (a batch) and a
+ * single statement (one event's append) alike.
+ */
+function refusedWhile(down: () => boolean): typeof database.db {
+  const refused = () =>
+    Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
+  const refusing = Object.create(database.db) as typeof database.db;
+  refusing.transaction = ((run: Parameters<typeof database.db.transaction>[0]) =>
+    down() ? refused() : database.db.transaction(run)) as typeof database.db.transaction;
+  refusing.execute = ((query: Parameters<typeof database.db.execute>[0]) =>
+    down() ? refused() : database.db.execute(query)) as typeof database.db.execute;
+  return refusing;
+}
+
 function newBuffer(batchSize: number) {
   const written: number[] = [];
   const buffer = new AuditBuffer(database.db, pino({ level: "silent" }), {
@@ -108,11 +123,7 @@ describe("the audit buffer", () => {
   it("while the database refuses, push resolves false in time; the kept event says the operation got a 503", async () => {
     // The real database behind a connection that is refused until `down` is cleared.
     let down = true;
-    const refusing = Object.create(database.db) as typeof database.db;
-    refusing.transaction = ((run: Parameters<typeof database.db.transaction>[0]) =>
-      down
-        ? Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }))
-        : database.db.transaction(run)) as typeof database.db.transaction;
+    const refusing = refusedWhile(() => down);
     const written: number[] = [];
     const buffer = new AuditBuffer(refusing, pino({ level: "silent" }), {
       capacity: 1_000,
@@ -145,9 +156,7 @@ describe("the audit buffer", () => {
   });
 
   it("close resolves false when queued events cannot be stored", async () => {
-    const refusing = Object.create(database.db) as typeof database.db;
-    refusing.transaction = () =>
-      Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
+    const refusing = refusedWhile(() => true);
     const buffer = new AuditBuffer(refusing, pino({ level: "silent" }), {
       capacity: 1_000,
       flushMs: 20,
@@ -181,18 +190,19 @@ describe("the audit buffer", () => {
   });
 
   it("a batch retried after a commit whose acknowledgement was lost stores each event once", async () => {
-    // The real database behind a connection that drops the first commit's reply: the events
-    // are stored, but the buffer sees a failure and keeps them for a retry.
+    // The real database behind a connection that drops the first commit's reply (here a single
+    // event's append, a statement of its own): the event is stored, but the buffer sees a
+    // failure and keeps it, and the events queued meanwhile, for a retry.
     let acknowledgementLost = false;
     const losing = Object.create(database.db) as typeof database.db;
-    losing.transaction = (async (run: Parameters<typeof database.db.transaction>[0]) => {
-      const result = await database.db.transaction(run);
+    losing.execute = (async (query: Parameters<typeof database.db.execute>[0]) => {
+      const result = await database.db.execute(query);
       if (!acknowledgementLost) {
         acknowledgementLost = true;
         throw new Error("connection lost before the commit was acknowledged");
       }
       return result;
-    }) as typeof database.db.transaction;
+    }) as typeof database.db.execute;
     const written: number[] = [];
     const buffer = new AuditBuffer(losing, pino({ level: "silent" }), {
       capacity: 1_000,

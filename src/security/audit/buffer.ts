@@ -227,13 +227,12 @@ export class AuditBuffer {
 
   private write(drafts: AuditEventDraft[], firstAttempt: boolean): Promise<AuditEventRow[]> {
     return withTimeout(
-      this.db.transaction((tx) =>
-        // One event no write has tried (the usual batch of a server that is not busy): the
-        // mutations' one-statement append instead of the batch's four.
-        firstAttempt && drafts.length === 1
-          ? appendEvent(tx, drafts[0]!).then((row) => [row])
-          : appendToChains(tx, drafts, { firstAttempt }),
-      ),
+      // One event no write has tried (the usual batch of a server that is not busy): the
+      // mutations' one-statement append, atomic on its own, so without BEGIN and COMMIT (two
+      // round trips fewer on the path every response waits on).
+      firstAttempt && drafts.length === 1
+        ? appendEvent(this.db, drafts[0]!).then((row) => [row])
+        : this.db.transaction((tx) => appendToChains(tx, drafts, { firstAttempt })),
       WRITE_TIMEOUT_MS,
     );
   }
