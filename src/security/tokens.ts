@@ -28,6 +28,9 @@ const claimsSchema = z.discriminatedUnion("typ", [
   z.object({ typ: z.literal("client"), ...common, scope: z.string() }),
 ]);
 
+const CLOCK_TOLERANCE_SECONDS = 5;
+const VERIFIED_TOKENS_KEPT = 4_096;
+
 /** A key id that names a secret without revealing anything about it. */
 const keyIdOf = (secret: string) =>
   createHash("sha256").update(`kid:${secret}`).digest("base64url").slice(0, 16);
@@ -78,8 +81,28 @@ export class AccessTokens {
     return { token, expiresIn };
   }
 
+  /**
+   * Tokens this process has verified, until they expire: a client sends the same token with
+   * every request, and decoding, HMAC and claim checks cost about 6% of a small request's CPU
+   * (npm run bench, docs/performance.md). Only a token that passed every check is kept, under
+   * its exact text; the oldest goes first when it is full.
+   */
+  private readonly verified = new Map<string, AccessClaims>();
+
   /** Throws InvalidTokenError for anything but a well-formed, current, correctly signed token. */
   verify(token: string): AccessClaims {
+    const known = this.verified.get(token);
+    if (known && Date.now() < (known.exp + CLOCK_TOLERANCE_SECONDS) * 1000) return known;
+    if (known) this.verified.delete(token); // expired: the full check below refuses it
+    const claims = this.verifyFully(token);
+    if (this.verified.size >= VERIFIED_TOKENS_KEPT) {
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(token, Object.freeze(claims));
+    return claims;
+  }
+
+  private verifyFully(token: string): AccessClaims {
     const decoded = decodeUnverified(token);
     const kid = decoded?.header.kid;
     const secret = kid === undefined ? undefined : this.keys.get(kid);
@@ -90,7 +113,7 @@ export class AccessTokens {
         algorithms: [ALGORITHM],
         issuer: this.settings.issuer,
         audience: this.settings.audience,
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
     } catch (error) {
       throw new InvalidTokenError((error as Error).message);
