@@ -85,8 +85,13 @@ export function createServerLogger(
     });
     return createLogger(settings.logLevel, stream);
   }
-  // pino's own stdout stream when it is stdout (asynchronous, fast); the given stream otherwise
-  const logger = createLogger(settings.logLevel, toStdout ? undefined : destination);
+  // Stdout is written synchronously: an asynchronous write still in flight when the process
+  // exits (process.exit after "stopped" or "failed to start") was lost or came after later lines
+  // on a loaded machine. The given stream otherwise.
+  const logger = createLogger(
+    settings.logLevel,
+    toStdout ? pino.destination({ dest: 1, sync: true }) : destination,
+  );
   if (format === "pretty") {
     logger.warn(
       "pretty logs need the pino-pretty package (npm install --save-dev pino-pretty): logging JSON",

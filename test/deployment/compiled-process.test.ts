@@ -71,7 +71,11 @@ describe("npm start", () => {
       child.kill(signal);
       const code = await exited;
       expect(code, stderr.join("")).toBe(0);
-      expect(lines.at(-1)).toMatchObject({ msg: "stopped", signal, pid: serverPid });
+      expect(lines.at(-1), JSON.stringify(lines.slice(-4))).toMatchObject({
+        msg: "stopped",
+        signal,
+        pid: serverPid,
+      });
       expect(alive(serverPid)).toBe(false);
       await server.stop();
       server = undefined;
