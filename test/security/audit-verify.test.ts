@@ -8,14 +8,14 @@ import { asc, eq, sql } from "drizzle-orm";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { auditDraft } from "../support/audit-events.js";
-import { copyEmptyEmbeddedDatabase } from "../support/fresh-database.js";
+import { copyEmptyEmbeddedDatabase, newPglite } from "../support/fresh-database.js";
 import { type DatabaseHandle, openDatabase } from "../../src/db/client.js";
 import { auditEvents } from "../../src/db/schema.js";
 import { appendToChains } from "../../src/security/audit/chain.js";
 import { type AuditEventDraft, chainHash, contentHash } from "../../src/security/audit/event.js";
 import { projectPath } from "../../src/paths.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
-import { newPglite, testSigningKeyPem, testTrustedKeys, usingPostgres } from "../support/server.js";
+import { testSigningKeyPem, testTrustedKeys, usingPostgres } from "../support/server.js";
 
 /*
  * `npm run audit:verify` against a database an attacker edited directly in SQL, after dropping

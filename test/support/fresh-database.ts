@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PGlite } from "@electric-sql/pglite";
+import { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
 import { openDatabase } from "../../src/db/client.js";
-import { newPglite, usingPostgres } from "./server.js";
+import { usingPostgres } from "./server.js";
 
 /**
  * A database of its own for tests that must see every row (a full scan, a rotation of every
@@ -16,6 +16,17 @@ export interface FreshDatabase {
   env: Record<string, string>;
   pglite: PGlite | undefined;
   drop(): Promise<void>;
+}
+
+let emptyPglite: Promise<PGlite> | undefined;
+
+/**
+ * A new, empty in-memory PGlite: a copy of one the worker made empty, since a copy takes about
+ * a fifth of the time PGlite takes to create a database.
+ */
+export async function newPglite(): Promise<PGlite> {
+  emptyPglite ??= PGlite.create();
+  return (await (await emptyPglite).clone()) as PGlite;
 }
 
 export async function freshDatabase(): Promise<FreshDatabase> {

@@ -26,17 +26,6 @@ export function pglite(): Promise<PGlite> {
   return sharedPglite;
 }
 
-let emptyPglite: Promise<PGlite> | undefined;
-
-/**
- * A new, empty in-memory PGlite: a copy of one the worker made empty, since a copy takes about
- * a fifth of the time PGlite takes to create a database.
- */
-export async function newPglite(): Promise<PGlite> {
-  emptyPglite ??= PGlite.create();
-  return (await (await emptyPglite).clone()) as PGlite;
-}
-
 export const usingPostgres = (): boolean => Boolean(process.env.DATABASE_URL);
 
 /**

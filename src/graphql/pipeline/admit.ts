@@ -5,7 +5,6 @@
  * next stage), whether that caller already runs its fair share of operations, and whether its
  * budget is known to be empty.
  */
-import { unacceptableAnswerRefusal } from "./accept.js";
 import type { HTTPGraphQLResponse } from "@apollo/server";
 import type { FastifyRequest } from "fastify";
 import type { AuditLog } from "../../security/audit/audit-log.js";
@@ -22,6 +21,7 @@ import {
 import { verifyAuthorization } from "../../security/principal.js";
 import { type AccessClaims, type AccessTokens, InvalidTokenError } from "../../security/tokens.js";
 import { ErrorCode, invalidToken, rateLimited } from "../errors.js";
+import { unacceptableAnswerRefusal } from "./accept.js";
 import type { OperationCharge } from "./run.js";
 
 /** Who is calling, as the request says it (a token's signature and claims, checked). */
