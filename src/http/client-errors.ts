@@ -38,7 +38,9 @@ export function clientErrorHandler(options: { hsts: boolean; logger: Logger }) {
       { reqId: requestId, code: error.code, status },
       "refused by the HTTP parser",
     );
-    if (socket.writable) {
+    // as Node's own handler: never into a response already under way (a pipelined request)
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && !inFlight?.headersSent) {
       const body = JSON.stringify({
         errors: [{ message, extensions: { code: ErrorCode.BAD_REQUEST, requestId } }],
       });

@@ -1,8 +1,14 @@
 import Negotiator from "negotiator";
 import { ErrorCode } from "../errors.js";
 
-/** What a GraphQL answer can be sent as (Apollo chooses between them by the same header). */
-const ANSWER_TYPES = ["application/json", "application/graphql-response+json"];
+/**
+ * What a GraphQL answer can be sent as, exactly as Apollo offers them (charset included: an
+ * Accept entry with a parameter matches only an offer with the same parameter).
+ */
+const ANSWER_TYPES = [
+  "application/json; charset=utf-8",
+  "application/graphql-response+json; charset=utf-8",
+];
 
 /** A request that sends an operation (a GET without one is a browser asking for a page). */
 function sendsOperation(request: { method: string; url: string }): boolean {
@@ -25,7 +31,7 @@ export function unacceptableAnswerRefusal(request: {
   if (new Negotiator({ headers: { accept } }).mediaType(ANSWER_TYPES)) return undefined;
   return {
     status: 406,
-    message: `The Accept header must allow ${ANSWER_TYPES.join(" or ")}`,
+    message: "The Accept header must allow application/json or application/graphql-response+json",
     code: ErrorCode.BAD_REQUEST,
   };
 }

@@ -234,11 +234,17 @@ describe("the Accept header", () => {
     expect((await json(refused)).errors[0].extensions.code).toBe("BAD_REQUEST");
     expect(await countNamed(name)).toBe(0);
 
-    for (const accept of ["application/json", "*/*", "application/*;q=0.5, text/html"]) {
+    for (const accept of [
+      "application/json",
+      "*/*",
+      "application/*;q=0.5, text/html",
+      "application/json; charset=utf-8",
+      "application/graphql-response+json;charset=UTF-8",
+    ]) {
       const res = await post(prod.url, create(`${name}-${accept}`), { ...auth(), accept });
       expect(res.status, accept).toBe(200);
     }
-    expect(await countNamed(name)).toBe(3);
+    expect(await countNamed(name)).toBe(5);
   });
 
   it("answers an operationName the document does not have 400 BAD_REQUEST, one of the API's codes", async () => {
