@@ -8,6 +8,7 @@ import { connectRedis, redisConnected } from "./redis.js";
 import { AuthLimits } from "./security/auth-limits.js";
 import { FairShare } from "./security/limits/fair-share.js";
 import { PasswordHasher } from "./security/passwords.js";
+import { PrincipalCache } from "./security/principal-cache.js";
 import { BlindIndex, FieldCipher } from "./security/pii.js";
 import { AccessTokens } from "./security/tokens.js";
 
@@ -30,6 +31,12 @@ export async function openServices(
       ),
     ...(pglite ? { pglite } : {}),
   });
+  const principals = new PrincipalCache();
+  database.listen(
+    "principal_changes",
+    (change) => principals.forget(change),
+    (listening) => principals.setListening(listening),
+  );
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
   if (redis) await redisConnected(redis, logger);
   return {
@@ -53,6 +60,7 @@ export async function openServices(
       perOrganization: config.databasePoolSize,
       waitMs: config.limits.statementTimeoutMs,
     }),
+    principals,
     redis,
   };
 }

@@ -90,7 +90,7 @@ export async function startBaselineServer(
       if (!claims) return ANONYMOUS;
       let principal = principals.get(request);
       if (!principal) {
-        principal = loadPrincipal(claims, services.database.db);
+        principal = loadPrincipal(claims, services.database.db, services.principals);
         principals.set(request, principal);
       }
       return await principal;

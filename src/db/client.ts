@@ -36,6 +36,16 @@ export interface DatabaseHandle {
   stats: { statements: number };
   /** Calls `listener` with every statement sent (and its parameters) until the returned stop. */
   observe(listener: QueryListener): () => void;
+  /**
+   * Listens on a notification channel until close(): `onNotify` gets each payload, `onListening`
+   * whether notifications are heard (false while the listening connection is lost; true again
+   * once it listens anew, when those sent meanwhile are gone).
+   */
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onListening: (listening: boolean) => void,
+  ): void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -255,6 +265,66 @@ function preparingStatements<T extends object>(client: T): T {
   });
 }
 
+/**
+ * A connection of its own that listens on `channel`, listening again (with the pool's backoff)
+ * whenever it is lost. Closed by the returned function.
+ */
+function listenOnPostgres(
+  url: string,
+  settings: ConnectionSettings,
+  channel: string,
+  onNotify: (payload: string) => void,
+  onListening: (listening: boolean) => void,
+): () => Promise<void> {
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  let attempts = 0;
+  const listener = postgres(url, {
+    max: 1,
+    idle_timeout: null,
+    max_lifetime: null,
+    connect_timeout: settings.connectTimeoutSeconds,
+    onnotice: () => {},
+    onnotify: (name, payload) => {
+      if (name === channel) onNotify(payload);
+    },
+    onclose: () => {
+      if (closed) return;
+      onListening(false);
+      schedule();
+    },
+    connection: { application_name: "customer-records-api listener" },
+  });
+  function schedule() {
+    if (closed || retry) return;
+    retry = setTimeout(
+      () => {
+        retry = undefined;
+        void start();
+      },
+      reconnectBackoff(attempts++) * 1000,
+    );
+    retry.unref();
+  }
+  async function start() {
+    try {
+      await listener`listen ${listener(channel)}`;
+      attempts = 0;
+      if (!closed) onListening(true);
+    } catch {
+      onListening(false);
+      schedule();
+    }
+  }
+  void start();
+  return async () => {
+    closed = true;
+    clearTimeout(retry);
+    onListening(false);
+    await listener.end({ timeout: 1 });
+  };
+}
+
 async function openPostgres(url: string, options: DatabaseOptions): Promise<DatabaseHandle> {
   const settings = { ...DEFAULT_CONNECTION, ...options.connection };
   await migrateWhenReachable(url, settings, options.onStartRetry);
@@ -272,14 +342,20 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   const { stats, logger, observe } = statementCounter();
   const preparing = preparingStatements(client);
   const db = drizzlePostgres({ client: preparing, schema, logger }) as unknown as Database;
+  const listeners: (() => Promise<void>)[] = [];
   return {
     db,
     throttled: (slot) => throttledDatabase(db, preparing, slot),
     driver: "postgres",
     stats,
     observe,
+    listen: (channel, onNotify, onListening) =>
+      void listeners.push(listenOnPostgres(url, settings, channel, onNotify, onListening)),
     ping: async () => void (await client`select 1`),
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      await Promise.all(listeners.map((stop) => stop()));
+      await client.end({ timeout: 5 });
+    },
   };
 }
 
@@ -298,14 +374,25 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
   const { stats, logger, observe } = statementCounter();
   const db = drizzlePglite({ client, schema, logger }) as unknown as Database;
   const pglite = client;
+  const listeners: Promise<() => Promise<void>>[] = [];
   return {
     db,
     throttled: () => db,
     driver: "pglite",
     stats,
     observe,
+    // in process: notifications cannot be lost, so it listens from the start to the close
+    listen: (channel, onNotify, onListening) => {
+      const listening = pglite.listen(channel, onNotify);
+      listeners.push(listening);
+      void listening.then(
+        () => onListening(true),
+        () => onListening(false),
+      );
+    },
     ping: async () => void (await pglite.query("select 1")),
     close: async () => {
+      for (const unlisten of await Promise.all(listeners)) await unlisten();
       if (!shared) await pglite.close();
     },
   };

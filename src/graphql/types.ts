@@ -3,6 +3,7 @@
  * file holds types only, so importing it never pulls code in and never closes an import cycle.
  */
 import type DataLoader from "dataloader";
+import type { PrincipalCache } from "../security/principal-cache.js";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
@@ -35,6 +36,8 @@ export interface Services {
   fairShare: FairShare;
   /** Connections of the pool per organization: one slot per statement or transaction. */
   poolShare: FairShare;
+  /** Principals looked up, until the database announces a change to them. */
+  principals: PrincipalCache;
   logger: Logger;
   /** Present when REDIS_URL is set: budgets and limits shared by every instance. */
   redis: Redis | undefined;

@@ -1,6 +1,7 @@
 import { and, eq, isNotNull, isNull, lt, notExists, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.js";
 import { apiClients, refreshTokens, type Role, users } from "../db/schema.js";
+import type { PrincipalCache } from "./principal-cache.js";
 import { type AccessClaims, type AccessTokens, InvalidTokenError } from "./tokens.js";
 
 export const SCOPES = [
@@ -40,10 +41,15 @@ export function verifyAuthorization(
 /**
  * Who is calling, as the database has it now: the user or API client of verified claims, which
  * must still exist (and not be revoked). The role and scopes come from the database, not the
- * token, so changes take effect on the next request.
+ * token, so changes take effect on the next request. The rows come from `cache` while it can
+ * keep them (it forgets a row as soon as the database announces a change to it).
  */
-export function loadPrincipal(claims: AccessClaims, db: Database): Promise<Principal> {
-  return claims.typ === "user" ? loadUser(claims, db) : loadClient(claims, db);
+export function loadPrincipal(
+  claims: AccessClaims,
+  db: Database,
+  cache?: PrincipalCache,
+): Promise<Principal> {
+  return claims.typ === "user" ? loadUser(claims, db, cache) : loadClient(claims, db, cache);
 }
 
 /**
@@ -103,15 +109,26 @@ function lookupsOf(db: Database): ReturnType<typeof prepareLookups> {
   return prepared;
 }
 
+/** Reads a row through the cache when there is one (never a row that was not found). */
+function cached<T extends object>(
+  cache: PrincipalCache | undefined,
+  key: string,
+  changes: string[],
+  load: () => Promise<T[]>,
+): Promise<T | undefined> {
+  const first = () => load().then((rows) => rows[0]);
+  return cache ? cache.get(key, changes, first) : first();
+}
+
 async function loadUser(
   claims: Extract<AccessClaims, { typ: "user" }>,
   db: Database,
+  cache: PrincipalCache | undefined,
 ): Promise<Principal> {
-  const [user] = await lookupsOf(db).user.execute({
-    sub: claims.sub,
-    org: claims.org,
-    sid: claims.sid,
-  });
+  const { sub, org, sid } = claims;
+  const user = await cached(cache, `user ${sub} ${org} ${sid}`, [`u:${sub}`, `s:${sid}`], () =>
+    lookupsOf(db).user.execute({ sub, org, sid }),
+  );
   if (!user) throw new InvalidTokenError("user no longer exists or session ended");
   // Belt and braces for sessions started while the password was being changed. iat has whole
   // seconds: tokens issued in the second of a password change pass here (the family check above
@@ -125,12 +142,17 @@ async function loadUser(
 async function loadClient(
   claims: Extract<AccessClaims, { typ: "client" }>,
   db: Database,
+  cache: PrincipalCache | undefined,
 ): Promise<Principal> {
-  const [client] = await lookupsOf(db).client.execute({ sub: claims.sub, org: claims.org });
+  const { sub, org } = claims;
+  const client = await cached(cache, `client ${sub} ${org}`, [`c:${sub}`], () =>
+    lookupsOf(db).client.execute({ sub, org }),
+  );
   if (!client) throw new InvalidTokenError("client revoked or unknown");
   const now = Date.now();
   if (!client.lastUsedAt || now - client.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-    await touchClient(db, client.id, new Date(now));
+    client.lastUsedAt = new Date(now); // the kept row too: one touch a minute, not per request
+    await touchClient(db, client.id, client.lastUsedAt);
   }
   // A client's scopes are what it holds now, narrowed to what the token was issued with.
   const granted = new Set(claims.scope.split(" "));

@@ -167,7 +167,7 @@ describe("upgrading an audit log written by the single-chain release", { timeout
   it("appends new events to their organizations' chains, each starting at seq 1", async () => {
     const [a, b] = [uuidv7(), uuidv7()];
     await database.db.transaction((tx) => appendToChains(tx, [draft(a), draft(b), draft(a)]));
-    const appended = await database.db.transaction((tx) => appendEvent(tx, draft(b)));
+    const { row: appended } = await database.db.transaction((tx) => appendEvent(tx, draft(b)));
     expect(appended).toMatchObject({ chainId: b, seq: 2 });
     const seqs = await database.db
       .select({ chainId: auditEvents.chainId, seq: auditEvents.seq })

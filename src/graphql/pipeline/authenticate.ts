@@ -10,11 +10,16 @@ import type { Config } from "../../config.js";
 import type { Database } from "../../db/client.js";
 import { introspectionPolicy } from "../../security/authz/introspection.js";
 import { ANONYMOUS, loadPrincipal, type Principal } from "../../security/principal.js";
+import type { PrincipalCache } from "../../security/principal-cache.js";
 import { InvalidTokenError } from "../../security/tokens.js";
 import { invalidToken } from "../errors.js";
 import type { Caller } from "./admit.js";
 
-export function authenticateStage(options: { config: Config; db: Database }) {
+export function authenticateStage(options: {
+  config: Config;
+  db: Database;
+  principals: PrincipalCache;
+}) {
   const principals = new WeakMap<FastifyRequest, Promise<Principal>>();
 
   return {
@@ -25,7 +30,7 @@ export function authenticateStage(options: { config: Config; db: Database }) {
       if (caller.kind !== "token") return ANONYMOUS;
       let principal = principals.get(request);
       if (!principal) {
-        principal = loadPrincipal(caller.claims, options.db);
+        principal = loadPrincipal(caller.claims, options.db, options.principals);
         principals.set(request, principal);
       }
       try {

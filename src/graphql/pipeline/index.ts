@@ -114,7 +114,11 @@ export function buildPipeline(
     audit: parts.audit,
     budgets,
   });
-  const authenticate = authenticateStage({ config, db: services.database.db });
+  const authenticate = authenticateStage({
+    config,
+    db: services.database.db,
+    principals: services.principals,
+  });
   const analyse = analyseStage(config);
   const stages: Stage[] = [
     authenticate,

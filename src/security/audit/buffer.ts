@@ -231,7 +231,7 @@ export class AuditBuffer {
       // mutations' one-statement append, atomic on its own, so without BEGIN and COMMIT (two
       // round trips fewer on the path every response waits on).
       firstAttempt && drafts.length === 1
-        ? appendEvent(this.db, drafts[0]!).then((row) => [row])
+        ? appendEvent(this.db, drafts[0]!).then(({ row }) => [row])
         : this.db.transaction((tx) => appendToChains(tx, drafts, { firstAttempt })),
       WRITE_TIMEOUT_MS,
     );

@@ -37,17 +37,33 @@ const APPEND_VALUES = sql.join(
   sql`, `,
 );
 
+/** An appended event, and the principals its transaction changed (see appendEvent). */
+export interface AppendedEvent {
+  row: AuditEventRow;
+  /**
+   * The principal changes the transaction's triggers listed (drizzle/0008), space-separated:
+   * read by the append, the transaction's last statement, so that the instance forgets them
+   * before it answers, without a statement of its own.
+   */
+  changedPrincipals: string | null;
+}
+
 /**
  * Appends one event (a mutation's, in the mutation's transaction) in one statement: it moves the
  * chain's head (creating it for a chain's first event), the database computing the link, and
  * inserts the event with the head's new seq and hashes. The head stays locked only until the
  * transaction commits, which is the next thing the mutation does.
  */
-export async function appendEvent(tx: Database, draft: AuditEventDraft): Promise<AuditEventRow> {
+export async function appendEvent(tx: Database, draft: AuditEventDraft): Promise<AppendedEvent> {
   const content = contentHash(draft);
   const link = (prev: SQL) =>
     sql`encode(sha256(decode(${prev}, 'hex') || decode(${content}, 'hex')), 'hex')`;
-  const [appended] = await rawRows<{ seq: number | string; prev_hash: string; hash: string }>(
+  const [appended] = await rawRows<{
+    seq: number | string;
+    prev_hash: string;
+    hash: string;
+    changed_principals: string | null;
+  }>(
     tx,
     sql`
     with head as (
@@ -60,13 +76,16 @@ export async function appendEvent(tx: Database, draft: AuditEventDraft): Promise
     insert into ${auditEvents} (${APPEND_COLUMNS})
     select ${APPEND_VALUES}
     from json_populate_record(null::${auditEvents}, ${JSON.stringify(recordOf(draft))}::json) r, head
-    returning seq, prev_hash, hash`,
+    returning seq, prev_hash, hash, current_setting('app.changed_principals', true) as changed_principals`,
   );
   return {
-    ...draft,
-    seq: Number(appended!.seq),
-    prevHash: appended!.prev_hash,
-    hash: appended!.hash,
+    row: {
+      ...draft,
+      seq: Number(appended!.seq),
+      prevHash: appended!.prev_hash,
+      hash: appended!.hash,
+    },
+    changedPrincipals: appended!.changed_principals,
   };
 }
 

@@ -184,7 +184,8 @@ export class OperationAudit implements FieldOutcomeRecorder {
       return;
     }
     try {
-      const row = await transaction.commit((tx) => appendEvent(tx, draft));
+      const { row, changedPrincipals } = await transaction.commit((tx) => appendEvent(tx, draft));
+      rc.contextValue.services.principals.forgetCommitted(changedPrincipals);
       this.log.written([row]);
       this.log.releaseSlot();
     } catch (error) {
