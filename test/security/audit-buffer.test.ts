@@ -1,11 +1,12 @@
-import { inArray } from "drizzle-orm";
 import pino from "pino";
 import { uuidv7 } from "../../src/db/uuidv7.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditDraft } from "../support/audit-events.js";
 import type { DatabaseHandle } from "../../src/db/client.js";
+import { asc, eq, inArray } from "drizzle-orm";
 import { auditEvents } from "../../src/db/schema.js";
 import { AuditBuffer } from "../../src/security/audit/buffer.js";
+import { appendEvent } from "../../src/security/audit/chain.js";
 import { type AuditEventDraft, expectedHash } from "../../src/security/audit/event.js";
 import { sharedTestServer } from "../support/server.js";
 
@@ -53,18 +54,33 @@ function enqueue(buffer: AuditBuffer, events: AuditEventDraft[]): Promise<boolea
 }
 
 /**
- * The real database behind a connection refused while `down()`: a transaction (a batch) and a
- * single statement (one event's append) alike.
+ * The test database with every statement (and every transaction as a whole) run through
+ * `around`, wherever the code under test sends it from: Drizzle's query builders, db.execute and
+ * statements built once (fixedStatement) all prepare their query through the session.
  */
+function intercepted(around: <T>(run: () => Promise<T>) => Promise<T>): typeof database.db {
+  type Prepared = { execute(...args: unknown[]): Promise<unknown> };
+  type Session = { prepareQuery(...args: unknown[]): Prepared };
+  const real = (database.db as unknown as { session: Session }).session;
+  const session = Object.create(real) as Session;
+  session.prepareQuery = (...args) => {
+    const prepared = real.prepareQuery(...args);
+    const wrapped = Object.create(prepared) as Prepared;
+    wrapped.execute = (...values) => around(() => prepared.execute(...values));
+    return wrapped;
+  };
+  const db = Object.create(database.db) as typeof database.db;
+  Object.defineProperty(db, "session", { value: session });
+  db.transaction = ((run: Parameters<typeof database.db.transaction>[0]) =>
+    around(() => database.db.transaction(run))) as typeof database.db.transaction;
+  return db;
+}
+
+/** The test database, refusing connections (as PostgreSQL down would) while `down()`. */
 function refusedWhile(down: () => boolean): typeof database.db {
   const refused = () =>
     Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
-  const refusing = Object.create(database.db) as typeof database.db;
-  refusing.transaction = ((run: Parameters<typeof database.db.transaction>[0]) =>
-    down() ? refused() : database.db.transaction(run)) as typeof database.db.transaction;
-  refusing.execute = ((query: Parameters<typeof database.db.execute>[0]) =>
-    down() ? refused() : database.db.execute(query)) as typeof database.db.execute;
-  return refusing;
+  return intercepted((run) => (down() ? refused() : run()));
 }
 
 function newBuffer(batchSize: number) {
@@ -194,15 +210,14 @@ describe("the audit buffer", () => {
     // event's append, a statement of its own): the event is stored, but the buffer sees a
     // failure and keeps it, and the events queued meanwhile, for a retry.
     let acknowledgementLost = false;
-    const losing = Object.create(database.db) as typeof database.db;
-    losing.execute = (async (query: Parameters<typeof database.db.execute>[0]) => {
-      const result = await database.db.execute(query);
+    const losing = intercepted(async (run) => {
+      const result = await run();
       if (!acknowledgementLost) {
         acknowledgementLost = true;
         throw new Error("connection lost before the commit was acknowledged");
       }
       return result;
-    }) as typeof database.db.execute;
+    });
     const written: number[] = [];
     const buffer = new AuditBuffer(losing, pino({ level: "silent" }), {
       capacity: 1_000,
@@ -263,5 +278,86 @@ describe("the audit buffer", () => {
       expect(row).toMatchObject(event);
       expect(expectedHash(row)).toBe(row.hash);
     }
+  });
+
+  it("an event pushed as the write before it ends is written at once, not at the timer's next tick", async () => {
+    const { buffer } = newBuffer(500); // the timer never ticks during the test
+    open.push(buffer);
+    for (let i = 0; i < 5; i++) {
+      expect(await Promise.all(enqueue(buffer, [draft()]))).toEqual([true]);
+      // the write that stored it is still finishing: this push comes in that very step
+      const next = enqueue(buffer, [draft()]);
+      const inTime = await Promise.race([
+        Promise.all(next),
+        new Promise((resolve) => setTimeout(() => resolve("waiting for the timer"), 2_000)),
+      ]);
+      expect(inTime).toEqual([true]);
+    }
+  });
+
+  /** Every event of one organization's chain, checked: seq 1..n, each linked to the one before. */
+  async function expectIntactChain(orgId: string, length: number) {
+    const rows = await database.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.chainId, orgId))
+      .orderBy(asc(auditEvents.seq));
+    expect(rows.map((row) => row.seq)).toEqual(Array.from({ length }, (_, i) => i + 1));
+    rows.forEach((row, i) => {
+      expect(expectedHash(row)).toBe(row.hash);
+      if (i > 0) expect(row.prevHash).toBe(rows[i - 1]!.hash);
+    });
+  }
+
+  /** Starts a write of one event, and queues `batch` behind it: the next write takes it whole. */
+  async function writeAsOneBatch(buffer: AuditBuffer, batch: AuditEventDraft[]) {
+    const first = enqueue(buffer, [draft({ orgId: uuidv7() })]);
+    const rest = enqueue(buffer, batch);
+    expect(await Promise.all([...first, ...rest])).toEqual([true, ...batch.map(() => true)]);
+  }
+
+  it("a batch of chains whose heads it knows is one statement, without a transaction", async () => {
+    const { buffer, written } = newBuffer(500);
+    open.push(buffer);
+    const [a, b] = [uuidv7(), uuidv7()];
+    expect(await Promise.all(enqueue(buffer, [draft({ orgId: a })]))).toEqual([true]);
+    expect(await Promise.all(enqueue(buffer, [draft({ orgId: b })]))).toEqual([true]);
+    const seen: string[] = [];
+    const stop = database.observe((query) => seen.push(query));
+    await writeAsOneBatch(buffer, [
+      draft({ orgId: a }),
+      draft({ orgId: b }),
+      draft({ orgId: a }),
+      draft({ orgId: b }),
+    ]);
+    stop();
+    expect(written.slice(-2)).toEqual([1, 4]);
+    expect(seen).toHaveLength(2); // the first event's append, then the whole batch
+    expect(seen.join("\n")).not.toMatch(/for update/);
+    await expectIntactChain(a, 3);
+    await expectIntactChain(b, 3);
+  });
+
+  it("never overwrites a head another writer moved: that chain's events are linked after it", async () => {
+    const { buffer, written } = newBuffer(500);
+    open.push(buffer);
+    const [a, b] = [uuidv7(), uuidv7()];
+    expect(await Promise.all(enqueue(buffer, [draft({ orgId: a })]))).toEqual([true]);
+    expect(await Promise.all(enqueue(buffer, [draft({ orgId: b })]))).toEqual([true]);
+    // another instance appends to chain a: the head this buffer remembers is stale now
+    await appendEvent(database.db, draft({ orgId: a, operationName: "ElsewhereTest" }));
+    const batch = [draft({ orgId: a }), draft({ orgId: b }), draft({ orgId: a })];
+    await writeAsOneBatch(buffer, batch);
+    expect(written.at(-1)).toBe(3);
+    expect(await storedIds(batch)).toEqual(new Set(batch.map((event) => event.id)));
+    await expectIntactChain(a, 4); // its first, the other writer's, then the batch's two
+    await expectIntactChain(b, 2);
+    // the head it learned from the locked append is right again: the next batch is one statement
+    const seen: string[] = [];
+    const stop = database.observe((query) => seen.push(query));
+    await writeAsOneBatch(buffer, [draft({ orgId: a }), draft({ orgId: a })]);
+    stop();
+    expect(seen).toHaveLength(2);
+    await expectIntactChain(a, 6);
   });
 });

@@ -122,6 +122,7 @@ export class AuditLog implements AuditSink {
   }
 
   written(rows: AuditEventRow[]): void {
+    this.buffer.sawStored(rows);
     for (const row of rows) this.checkpointer.wrote(row.chainId);
     if (!this.logger.isLevelEnabled("info")) return; // LOG_LEVEL above info: build no copies
     for (const row of rows) this.logger.info({ audit: logFieldsOf(row) }, "audit event");

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Database } from "../../db/client.js";
 import type { AuditEventRow } from "../../db/schema.js";
-import { appendEvent, appendToChains } from "./chain.js";
+import { appendAfterKnownHeads, appendEvent, appendToChains, type ChainHead } from "./chain.js";
 import { isDataError } from "../../db/sql-state.js";
 import { ErrorCode } from "../../graphql/errors.js";
 import { type AuditEventDraft, unstorablePlaceholder } from "./event.js";
@@ -39,6 +39,8 @@ const MAX_RETRY_DELAY_MS = 1_000;
  */
 const WRITE_TIMEOUT_MS = 15_000;
 const STILL_FAILING_LOG_MS = 10_000;
+/** Chains whose head is remembered (one per organization that wrote lately). */
+const KNOWN_HEADS = 10_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -90,6 +92,8 @@ export class AuditBuffer {
   private warnedAt = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly batchSize: number;
+  /** Each chain's head as this instance last stored or saw it; possibly moved since. */
+  private readonly heads = new Map<string, ChainHead>();
 
   constructor(
     private readonly db: Database,
@@ -142,6 +146,17 @@ export class AuditBuffer {
     });
   }
 
+  /** Remembers the heads these stored rows (of any path: a mutation's too) moved their chains to. */
+  sawStored(rows: readonly AuditEventRow[]): void {
+    for (const row of rows) {
+      const known = this.heads.get(row.chainId);
+      if (known && known.seq >= row.seq) continue;
+      this.heads.delete(row.chainId);
+      this.heads.set(row.chainId, { seq: row.seq, hash: row.hash });
+    }
+    while (this.heads.size > KNOWN_HEADS) this.heads.delete(this.heads.keys().next().value!);
+  }
+
   get full(): boolean {
     return this.reserved >= this.options.capacity;
   }
@@ -163,17 +178,25 @@ export class AuditBuffer {
    */
   flush(): Promise<void> {
     this.flushRequested = true;
-    this.flushing ??= this.drain().finally(() => {
-      this.flushing = undefined;
-    });
+    this.flushing ??= this.drain();
     return this.flushing;
   }
 
+  /**
+   * Writes until no flush is asked for. It lets go of `flushing` in the same step as it last
+   * finds none asked for: a flush asked for a moment later (one microtask, as a promise's
+   * .finally would leave) must start a drain of its own, not join one that has ended, or its
+   * event waits for the timer.
+   */
   private async drain(): Promise<void> {
-    while (this.flushRequested) {
-      this.flushRequested = false;
-      await this.writeQueued();
-      if (this.failures > 0) return; // kept for the retry the timer makes after the backoff
+    try {
+      while (this.flushRequested) {
+        this.flushRequested = false;
+        await this.writeQueued();
+        if (this.failures > 0) return; // kept for the retry the timer makes after the backoff
+      }
+    } finally {
+      this.flushing = undefined;
     }
   }
 
@@ -226,15 +249,32 @@ export class AuditBuffer {
   }
 
   private write(drafts: AuditEventDraft[], firstAttempt: boolean): Promise<AuditEventRow[]> {
-    return withTimeout(
-      // One event no write has tried (the usual batch of a server that is not busy): the
-      // mutations' one-statement append, atomic on its own, so without BEGIN and COMMIT (two
-      // round trips fewer on the path every response waits on).
-      firstAttempt && drafts.length === 1
-        ? appendEvent(this.db, drafts[0]!).then(({ row }) => [row])
-        : this.db.transaction((tx) => appendToChains(tx, drafts, { firstAttempt })),
-      WRITE_TIMEOUT_MS,
-    );
+    return withTimeout(this.append(drafts, firstAttempt), WRITE_TIMEOUT_MS).then((rows) => {
+      this.sawStored(rows);
+      return rows;
+    });
+  }
+
+  /**
+   * A batch no write has tried, of chains whose heads this instance knows, goes in one statement
+   * (appendAfterKnownHeads); one event alone in the mutations' one-statement append, the database
+   * linking it; either without BEGIN and COMMIT, round trips fewer on the path every response
+   * waits on. The rest, and a retry (which must skip what a lost acknowledgement hid), lock the
+   * heads in a transaction.
+   */
+  private async append(drafts: AuditEventDraft[], firstAttempt: boolean): Promise<AuditEventRow[]> {
+    if (firstAttempt && drafts.length === 1) return [(await appendEvent(this.db, drafts[0]!)).row];
+    let rows: AuditEventRow[] = [];
+    let rest: readonly AuditEventDraft[] = drafts;
+    if (firstAttempt && drafts.every((draft) => this.heads.has(draft.chainId))) {
+      const appended = await appendAfterKnownHeads(this.db, drafts, this.heads);
+      rows = appended.rows;
+      rest = appended.stale;
+      for (const draft of rest) this.heads.delete(draft.chainId);
+      if (rest.length === 0) return rows;
+    }
+    const locked = await this.db.transaction((tx) => appendToChains(tx, rest, { firstAttempt }));
+    return [...rows, ...locked];
   }
 
   /**

@@ -1,6 +1,6 @@
 import { asc, getTableColumns, inArray, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.js";
-import { rawRows } from "../../db/raw-rows.js";
+import { fixedStatement } from "../../db/fixed-statement.js";
 import { auditChains, type AuditEventRow, auditEvents } from "../../db/schema.js";
 import { type AuditEventDraft, chainHash, contentHash, GENESIS_HASH } from "./event.js";
 
@@ -48,6 +48,27 @@ export interface AppendedEvent {
   changedPrincipals: string | null;
 }
 
+const LINK_TO = (prev: SQL) =>
+  sql`encode(sha256(decode(${prev}, 'hex') || decode(${sql.placeholder("content")}, 'hex')), 'hex')`;
+
+const APPEND_ONE = fixedStatement<{
+  seq: number | string;
+  prev_hash: string;
+  hash: string;
+  changed_principals: string | null;
+}>(sql`
+  with head as (
+    insert into ${auditChains} as c (chain_id, seq, prev_hash, hash)
+    values (${sql.placeholder("chainId")}, 1, ${GENESIS_HASH}, ${LINK_TO(sql`${GENESIS_HASH}`)})
+    on conflict (chain_id) do update
+      set seq = c.seq + 1, prev_hash = c.hash, hash = ${LINK_TO(sql`c.hash`)}
+    returning seq, prev_hash, hash
+  )
+  insert into ${auditEvents} (${APPEND_COLUMNS})
+  select ${APPEND_VALUES}
+  from json_populate_record(null::${auditEvents}, ${sql.placeholder("event")}::json) r, head
+  returning seq, prev_hash, hash, current_setting('app.changed_principals', true) as changed_principals`);
+
 /**
  * Appends one event (a mutation's, in the mutation's transaction) in one statement: it moves the
  * chain's head (creating it for a chain's first event), the database computing the link, and
@@ -55,29 +76,11 @@ export interface AppendedEvent {
  * transaction commits, which is the next thing the mutation does.
  */
 export async function appendEvent(tx: Database, draft: AuditEventDraft): Promise<AppendedEvent> {
-  const content = contentHash(draft);
-  const link = (prev: SQL) =>
-    sql`encode(sha256(decode(${prev}, 'hex') || decode(${content}, 'hex')), 'hex')`;
-  const [appended] = await rawRows<{
-    seq: number | string;
-    prev_hash: string;
-    hash: string;
-    changed_principals: string | null;
-  }>(
-    tx,
-    sql`
-    with head as (
-      insert into ${auditChains} as c (chain_id, seq, prev_hash, hash)
-      values (${draft.chainId}, 1, ${GENESIS_HASH}, ${link(sql`${GENESIS_HASH}`)})
-      on conflict (chain_id) do update
-        set seq = c.seq + 1, prev_hash = c.hash, hash = ${link(sql`c.hash`)}
-      returning seq, prev_hash, hash
-    )
-    insert into ${auditEvents} (${APPEND_COLUMNS})
-    select ${APPEND_VALUES}
-    from json_populate_record(null::${auditEvents}, ${JSON.stringify(recordOf(draft))}::json) r, head
-    returning seq, prev_hash, hash, current_setting('app.changed_principals', true) as changed_principals`,
-  );
+  const [appended] = await APPEND_ONE(tx, {
+    chainId: draft.chainId,
+    content: contentHash(draft),
+    event: JSON.stringify(recordOf(draft)),
+  });
   return {
     row: {
       ...draft,
@@ -99,6 +102,84 @@ function insertEvents(tx: Database, rows: readonly AuditEventRow[]) {
   return tx.execute(
     sql`insert into ${auditEvents} select * from json_populate_recordset(null::${auditEvents}, ${JSON.stringify(rows.map(recordOf))}::json)`,
   );
+}
+
+/** A chain's head: its last event's seq and hash. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * Links `drafts` (in order) after the heads in `tips`, which end up at the new heads. Every
+ * chain of the drafts must have a head there.
+ */
+function linkAfter(tips: Map<string, ChainHead>, drafts: readonly AuditEventDraft[]) {
+  const rows: AuditEventRow[] = [];
+  for (const draft of drafts) {
+    const tip = tips.get(draft.chainId)!;
+    const row: AuditEventRow = {
+      ...draft,
+      seq: tip.seq + 1,
+      prevHash: tip.hash,
+      hash: chainHash(tip.hash, contentHash(draft)),
+    };
+    tips.set(draft.chainId, { seq: row.seq, hash: row.hash });
+    rows.push(row);
+  }
+  return rows;
+}
+
+const APPEND_AFTER_HEADS = fixedStatement<{ id: string }>(sql`
+  with moved as (
+    update ${auditChains} as c set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+    from json_to_recordset(${sql.placeholder("heads")}::json)
+      as v(chain_id uuid, from_seq bigint, from_hash text, seq bigint, prev_hash text, hash text)
+    where c.chain_id = v.chain_id and c.seq = v.from_seq and c.hash = v.from_hash
+    returning c.chain_id
+  )
+  insert into ${auditEvents}
+  select r.* from json_populate_recordset(null::${auditEvents}, ${sql.placeholder("events")}::json) r
+  where r.chain_id in (select chain_id from moved)
+  returning id`);
+
+/**
+ * Appends a batch after heads this instance believes current (it wrote or saw them last), in
+ * one statement and without a transaction: each chain's head moves only if it is still where
+ * `known` says (compare and set, under the head's row lock), and only the events of chains that
+ * moved are inserted. Returns the rows stored and the drafts of the chains whose head had moved
+ * meanwhile (another writer came first), to append with appendToChains. Nothing can fork: a
+ * head that moved is never overwritten. Every chain of `drafts` must be in `known`.
+ */
+export async function appendAfterKnownHeads(
+  db: Database,
+  drafts: readonly AuditEventDraft[],
+  known: ReadonlyMap<string, ChainHead>,
+): Promise<{ rows: AuditEventRow[]; stale: AuditEventDraft[] }> {
+  const tips = new Map(known);
+  const linked = linkAfter(tips, drafts);
+  const moves = [...new Set(drafts.map((draft) => draft.chainId))].map((chainId) => {
+    const from = known.get(chainId)!;
+    const to = tips.get(chainId)!;
+    const last = linked.findLast((row) => row.chainId === chainId)!;
+    return {
+      chain_id: chainId,
+      from_seq: from.seq,
+      from_hash: from.hash,
+      seq: to.seq,
+      prev_hash: last.prevHash,
+      hash: to.hash,
+    };
+  });
+  const inserted = await APPEND_AFTER_HEADS(db, {
+    heads: JSON.stringify(moves),
+    events: JSON.stringify(linked.map(recordOf)),
+  });
+  const stored = new Set(inserted.map((row) => row.id));
+  return {
+    rows: linked.filter((row) => stored.has(row.id)),
+    stale: drafts.filter((draft) => !stored.has(draft.id)),
+  };
 }
 
 /**
@@ -143,27 +224,12 @@ export async function appendToChains(
     .orderBy(asc(auditChains.chainId))
     .for("update");
   const tips = new Map(heads.map((head) => [head.chainId, head]));
-  const rows: AuditEventRow[] = [];
-  for (const draft of fresh) {
-    const tip = tips.get(draft.chainId)!;
-    const row: AuditEventRow = {
-      ...draft,
-      seq: tip.seq + 1,
-      prevHash: tip.hash,
-      hash: chainHash(tip.hash, contentHash(draft)),
-    };
-    tips.set(draft.chainId, {
-      chainId: draft.chainId,
-      seq: row.seq,
-      prevHash: row.prevHash,
-      hash: row.hash,
-    });
-    rows.push(row);
-  }
+  const rows = linkAfter(tips, fresh);
   await insertEvents(tx, rows);
+  const lastOf = new Map(rows.map((row) => [row.chainId, row]));
   await tx.execute(sql`
     update ${auditChains} as c set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-    from json_to_recordset(${JSON.stringify([...tips.values()].map((t) => ({ chain_id: t.chainId, seq: t.seq, prev_hash: t.prevHash, hash: t.hash })))}::json)
+    from json_to_recordset(${JSON.stringify([...lastOf.values()].map((row) => ({ chain_id: row.chainId, seq: row.seq, prev_hash: row.prevHash, hash: row.hash })))}::json)
       as v(chain_id uuid, seq bigint, prev_hash text, hash text)
     where c.chain_id = v.chain_id`);
   return rows;
