@@ -32,10 +32,20 @@ export async function openServices(
     ...(pglite ? { pglite } : {}),
   });
   const principals = new PrincipalCache();
+  const principalLog = logger.child({ component: "principals" });
+  let heard: boolean | undefined;
   database.listen(
     "principal_changes",
     (change) => principals.forget(change),
-    (listening) => principals.setListening(listening),
+    (listening) => {
+      principals.setListening(listening);
+      if (heard === listening) return;
+      if (listening && heard === false) principalLog.info("principal changes heard again");
+      if (!listening) {
+        principalLog.warn("principal changes not heard: principals are read on every request");
+      }
+      heard = listening;
+    },
   );
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger) : undefined;
   if (redis) await redisConnected(redis, logger);

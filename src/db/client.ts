@@ -320,7 +320,6 @@ function listenOnPostgres(
   return async () => {
     closed = true;
     clearTimeout(retry);
-    onListening(false);
     await listener.end({ timeout: 1 });
   };
 }
