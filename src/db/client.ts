@@ -266,8 +266,30 @@ function preparingStatements<T extends object>(client: T): T {
 }
 
 /**
- * A connection of its own that listens on `channel`, listening again (with the pool's backoff)
- * whenever it is lost. Closed by the returned function.
+ * How often the listening connection is asked for a round trip, and how long it may take: a
+ * connection that died without closing (a NAT or firewall dropping it, a stuck proxy) is noticed
+ * within the sum, and notifications are not trusted meanwhile.
+ */
+const LISTENER_HEARTBEAT_MS = 1_000;
+const LISTENER_TIMEOUT_MS = 1_000;
+
+function withinListenerTimeout(query: PromiseLike<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    query,
+    new Promise((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("listener round trip timed out")),
+        LISTENER_TIMEOUT_MS,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A connection of its own that listens on `channel`, with a round trip every second to prove it
+ * still does; when it is lost, closed or silent, it is dropped and a new one listens (with the
+ * pool's backoff). Closed by the returned function.
  */
 function listenOnPostgres(
   url: string,
@@ -277,50 +299,56 @@ function listenOnPostgres(
   onListening: (listening: boolean) => void,
 ): () => Promise<void> {
   let closed = false;
+  let current: PostgresClient | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
   let retry: NodeJS.Timeout | undefined;
   let attempts = 0;
-  const listener = postgres(url, {
-    max: 1,
-    idle_timeout: null,
-    max_lifetime: null,
-    connect_timeout: settings.connectTimeoutSeconds,
-    onnotice: () => {},
-    onnotify: (name, payload) => {
-      if (name === channel) onNotify(payload);
-    },
-    onclose: () => {
-      if (closed) return;
-      onListening(false);
-      schedule();
-    },
-    connection: { application_name: "customer-records-api listener" },
-  });
-  function schedule() {
-    if (closed || retry) return;
-    retry = setTimeout(
-      () => {
-        retry = undefined;
-        void start();
-      },
-      reconnectBackoff(attempts++) * 1000,
-    );
+
+  const lost = (client: PostgresClient) => {
+    if (closed || current !== client) return;
+    current = undefined;
+    clearInterval(heartbeat);
+    onListening(false);
+    void client.end({ timeout: 0 });
+    retry = setTimeout(() => void listen(), reconnectBackoff(attempts++) * 1000);
     retry.unref();
-  }
-  async function start() {
+  };
+
+  async function listen() {
+    const client = postgres(url, {
+      max: 1,
+      idle_timeout: null,
+      max_lifetime: null,
+      connect_timeout: settings.connectTimeoutSeconds,
+      onnotice: () => {},
+      onnotify: (name, payload) => {
+        if (name === channel && current === client) onNotify(payload);
+      },
+      onclose: () => lost(client),
+      connection: { application_name: "customer-records-api listener" },
+    });
+    current = client;
     try {
-      await listener`listen ${listener(channel)}`;
-      attempts = 0;
-      if (!closed) onListening(true);
+      await withinListenerTimeout(client`listen ${client(channel)}`);
     } catch {
-      onListening(false);
-      schedule();
+      lost(client);
+      return;
     }
+    if (closed || current !== client) return;
+    attempts = 0;
+    onListening(true);
+    heartbeat = setInterval(() => {
+      withinListenerTimeout(client`select 1`).catch(() => lost(client));
+    }, LISTENER_HEARTBEAT_MS);
+    heartbeat.unref();
   }
-  void start();
+
+  void listen();
   return async () => {
     closed = true;
     clearTimeout(retry);
-    await listener.end({ timeout: 1 });
+    clearInterval(heartbeat);
+    await current?.end({ timeout: 1 });
   };
 }
 

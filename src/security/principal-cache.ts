@@ -14,7 +14,7 @@
  * read again after maxAgeMs, whatever happened.
  */
 
-/** An announced change: "u:<user id>", "s:<session family id>" or "c:<api client id>". */
+/** An announced change: "u:<user id>" (its sessions included) or "c:<api client id>". */
 export type PrincipalChange = string;
 
 interface Entry {
@@ -36,6 +36,8 @@ export const DEFAULT_PRINCIPAL_CACHE: PrincipalCacheOptions = {
 
 export class PrincipalCache {
   private readonly entries = new Map<string, Entry>();
+  /** The keys each change makes stale: a change is forgotten in time independent of the size. */
+  private readonly keysByChange = new Map<PrincipalChange, Set<string>>();
   /** Moves with every announcement: a lookup that saw it move is not kept. */
   private generation = 0;
   private listening = false;
@@ -57,11 +59,15 @@ export class PrincipalCache {
     const generation = this.generation;
     const value = await load();
     if (value !== undefined && this.listening && generation === this.generation) {
-      this.entries.delete(key);
+      this.remove(key);
       this.entries.set(key, { value, changes, loadedAt: Date.now() });
-      if (this.entries.size > this.options.maxEntries) {
-        this.entries.delete(this.entries.keys().next().value!);
+      for (const change of changes) {
+        let keys = this.keysByChange.get(change);
+        if (!keys) this.keysByChange.set(change, (keys = new Set()));
+        keys.add(key);
       }
+      if (this.entries.size > this.options.maxEntries)
+        this.remove(this.entries.keys().next().value!);
     }
     return value;
   }
@@ -69,21 +75,42 @@ export class PrincipalCache {
   /** An announcement: every row it concerns is read again on its next use. */
   forget(change: PrincipalChange): void {
     this.generation++;
-    for (const [key, entry] of this.entries) {
-      if (entry.changes.includes(change)) this.entries.delete(key);
-    }
+    for (const key of this.keysByChange.get(change) ?? []) this.remove(key);
   }
 
-  /** The changes a transaction of this instance committed, as its trigger listed them. */
+  /**
+   * The changes a transaction of this instance committed, as its triggers listed them: "*"
+   * when there were too many to list (a mass change), and then everything is forgotten.
+   */
   forgetCommitted(listed: string | null | undefined): void {
+    if (listed?.trim() === "*") {
+      this.forgetAll();
+      return;
+    }
     for (const change of listed?.split(" ") ?? []) if (change) this.forget(change);
   }
 
   /** Whether announcements are heard now; either way, nothing kept so far is trusted any more. */
   setListening(listening: boolean): void {
     this.listening = listening;
+    this.forgetAll();
+  }
+
+  private forgetAll(): void {
     this.generation++;
     this.entries.clear();
+    this.keysByChange.clear();
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    for (const change of entry.changes) {
+      const keys = this.keysByChange.get(change);
+      keys?.delete(key);
+      if (keys?.size === 0) this.keysByChange.delete(change);
+    }
   }
 
   get size(): number {

@@ -126,7 +126,7 @@ async function loadUser(
   cache: PrincipalCache | undefined,
 ): Promise<Principal> {
   const { sub, org, sid } = claims;
-  const user = await cached(cache, `user ${sub} ${org} ${sid}`, [`u:${sub}`, `s:${sid}`], () =>
+  const user = await cached(cache, `user ${sub} ${org} ${sid}`, [`u:${sub}`], () =>
     lookupsOf(db).user.execute({ sub, org, sid }),
   );
   if (!user) throw new InvalidTokenError("user no longer exists or session ended");

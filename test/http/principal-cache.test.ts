@@ -1,11 +1,11 @@
-import jwt from "jsonwebtoken";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rowIdOf } from "../../src/graphql/ids.js";
 import type { PrincipalCache } from "../../src/security/principal-cache.js";
 import { createApiClient } from "../support/api-clients.js";
 import { freshDatabase, type FreshDatabase } from "../support/fresh-database.js";
-import { createTenant, logIn, type Tenant } from "../support/fixtures.js";
+import { startPgProxy } from "../support/pg-proxy.js";
+import { createTenant, logIn, PASSWORD, type Tenant } from "../support/fixtures.js";
 import { codesOf, dataOf, gql } from "../support/graphql.js";
 import {
   pglite,
@@ -95,9 +95,9 @@ describe("principals kept between requests", () => {
     const other = await logIn(here.url, tenant.members.AGENT.email);
     expect(dataOf(await me(here, session.accessToken)).me.id).toBe(tenant.members.AGENT.id);
     expect(dataOf(await me(here, other.accessToken)).me.id).toBe(tenant.members.AGENT.id);
-    const { sid } = jwt.decode(session.accessToken) as { sid: string };
+    const userId = rowIdOf(tenant.members.AGENT.id, "User")!;
 
-    const heard = announced(here, `s:${sid}`);
+    const heard = announced(here, `u:${userId}`); // a user's ended session announces the user
     const loggedOut = await gql(
       elsewhere.url,
       `mutation($t: String!) { logOut(refreshToken: $t) }`,
@@ -111,8 +111,9 @@ describe("principals kept between requests", () => {
     const refused = await me(here, session.accessToken);
     expect(refused.status).toBe(401);
     expect(codesOf(refused)).toEqual(["UNAUTHENTICATED"]);
-    // the user's other session is not this one: still served, from what was kept
-    expect(await principalLookups(here, () => me(here, other.accessToken))).toBe(0);
+    // the user's other session is read again, and still served
+    expect(await principalLookups(here, () => me(here, other.accessToken))).toBe(1);
+    expect(dataOf(await me(here, other.accessToken)).me.id).toBe(tenant.members.AGENT.id);
   });
 
   it("the instance that ends a session refuses its token on the very next request", async () => {
@@ -142,6 +143,32 @@ describe("principals kept between requests", () => {
     await changeUserOutsideAnyServer(userId, "rename");
     expect(await principalLookups(here, () => me(here, agent.token))).toBe(0);
   });
+
+  it.skipIf(!usingPostgres())(
+    "a password change ends 20,000 sessions at once, and the old token is refused",
+    async () => {
+      const agent = (await createTenant(here.url, "principal-many")).members.AGENT;
+      const userId = rowIdOf(agent.id, "User")!;
+      const sql = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+      try {
+        await sql`insert into refresh_tokens (id, org_id, user_id, family_id, token_hash, expires_at)
+          select gen_random_uuid(), u.org_id, u.id, gen_random_uuid(), md5(random()::text || n),
+            now() + interval '1 day'
+          from users u, generate_series(1, 20000) n where u.id = ${userId}`;
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+      expect(dataOf(await me(here, agent.token)).me.id).toBe(agent.id);
+      const changed = await gql(
+        here.url,
+        `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }`,
+        { c: PASSWORD, n: "a brand new passphrase, long enough" },
+        { token: agent.token },
+      );
+      expect(changed.body.errors).toBeUndefined();
+      expect((await me(here, agent.token)).status).toBe(401);
+    },
+  );
 
   it("an API client revoked on another instance is refused here once the change is announced", async () => {
     const partner = await createApiClient(here.url, tenant.members.ADMIN.token, ["customers:read"]);
@@ -210,6 +237,41 @@ describe.skipIf(!usingPostgres())("when the listening connection is lost", () =>
     } finally {
       cache.setListening = setListening;
       await admin.end({ timeout: 5 });
+    }
+  });
+
+  it("a listening connection gone silent (no close, no bytes) is given up within seconds", async () => {
+    const target = new URL(database.env.DATABASE_URL!);
+    const proxy = await startPgProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(target);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const proxied = await startServer({ DATABASE_URL: viaProxy.toString() });
+    const admin = postgres(database.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+    try {
+      const agent = (await createTenant(proxied.url, "principal-silent")).members.AGENT;
+      await me(proxied, agent.token);
+      expect(await principalLookups(proxied, () => me(proxied, agent.token))).toBe(0);
+      const cache = proxied.app.services.principals;
+      const setListening = cache.setListening.bind(cache);
+      let lost!: () => void;
+      const whenLost = new Promise<void>((resolve) => (lost = resolve));
+      cache.setListening = (listening) => {
+        setListening(listening);
+        if (!listening) lost();
+      };
+
+      expect(proxy.silence("customer-records-api listener")).toBe(1);
+      // the change's notification goes into the silent connection: it never arrives
+      await admin`update users set role = 'VIEWER' where id = ${rowIdOf(agent.id, "User")!}`;
+      const started = Date.now();
+      await whenLost;
+      expect(Date.now() - started).toBeLessThan(5_000); // a round trip a second, a second for it
+
+      expect(dataOf(await me(proxied, agent.token)).me.role).toBe("VIEWER");
+    } finally {
+      await admin.end({ timeout: 5 });
+      await proxied.close();
+      await proxy.close();
     }
   });
 });

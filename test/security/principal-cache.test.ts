@@ -79,4 +79,34 @@ describe("the principal cache", () => {
     await cache.get("user d", [], found);
     expect(reads).toBe(2);
   });
+
+  it("forgets what a committed transaction listed, or everything when it listed too much", async () => {
+    const cache = new PrincipalCache({ maxEntries: 100, maxAgeMs: 60_000 });
+    cache.setListening(true);
+    const keep = (id: string) =>
+      cache.get(`user ${id}`, [`u:${id}`], () => Promise.resolve({ id }));
+    for (const id of ["a", "b", "c"]) await keep(id);
+    cache.forgetCommitted(" u:a u:c");
+    expect(cache.size).toBe(1);
+    cache.forgetCommitted(null); // a mutation that changed no principal
+    cache.forgetCommitted("");
+    expect(cache.size).toBe(1);
+    for (const id of ["a", "c"]) await keep(id);
+    cache.forgetCommitted("*");
+    expect(cache.size).toBe(0);
+  });
+
+  it("forgets one change among many kept rows without touching the others", async () => {
+    const cache = new PrincipalCache({ maxEntries: 20_000, maxAgeMs: 60_000 });
+    cache.setListening(true);
+    for (let i = 0; i < 10_000; i++) {
+      await cache.get(`user ${i} session`, [`u:${i}`], () => Promise.resolve({ i }));
+    }
+    for (let i = 0; i < 10_000; i += 2) cache.forget(`u:${i}`);
+    expect(cache.size).toBe(5_000);
+    let loads = 0;
+    await cache.get("user 1 session", ["u:1"], () => (loads++, Promise.resolve({})));
+    await cache.get("user 2 session", ["u:2"], () => (loads++, Promise.resolve({})));
+    expect(loads).toBe(1);
+  });
 });
