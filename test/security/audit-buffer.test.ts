@@ -3,12 +3,13 @@ import { uuidv7 } from "../../src/db/uuidv7.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditDraft } from "../support/audit-events.js";
 import type { DatabaseHandle } from "../../src/db/client.js";
-import { asc, eq, inArray } from "drizzle-orm";
+import { asc, eq, inArray, sql } from "drizzle-orm";
 import { auditEvents } from "../../src/db/schema.js";
 import { AuditBuffer } from "../../src/security/audit/buffer.js";
 import { appendEvent } from "../../src/security/audit/chain.js";
 import { type AuditEventDraft, expectedHash } from "../../src/security/audit/event.js";
-import { sharedTestServer } from "../support/server.js";
+import { rawRows } from "../../src/db/raw-rows.js";
+import { sharedTestServer, usingPostgres } from "../support/server.js";
 
 /*
  * The group commit of query events on the real database: an event is written as soon as no
@@ -360,4 +361,46 @@ describe("the audit buffer", () => {
     expect(seen).toHaveLength(2);
     await expectIntactChain(a, 6);
   });
+
+  it.skipIf(!usingPostgres())(
+    "a batch that finds a head locked by another writer's transaction waits, then links after its event",
+    async () => {
+      const { buffer } = newBuffer(500);
+      open.push(buffer);
+      const a = uuidv7();
+      expect(await Promise.all(enqueue(buffer, [draft({ orgId: a })]))).toEqual([true]);
+      // Another instance's mutation appends to chain a and holds the head until it commits.
+      let holding!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      let commit!: () => void;
+      const committing = new Promise<void>((resolve) => (commit = resolve));
+      const other = database.db.transaction(async (tx) => {
+        await appendEvent(tx, draft({ orgId: a, operationName: "ElsewhereTest" }));
+        holding();
+        await committing;
+      });
+      await held;
+      const batch = [draft({ orgId: a }), draft({ orgId: a })];
+      const first = enqueue(buffer, [draft({ orgId: uuidv7() })]);
+      const rest = enqueue(buffer, batch);
+      // the batch's compare-and-set is waiting for the head's lock: the interleaving is real
+      await expect
+        .poll(
+          async () => {
+            const [row] = await rawRows<{ waiting: number }>(
+              database.db,
+              sql`select count(*)::int as waiting from pg_stat_activity
+              where wait_event_type = 'Lock' and query like '%from_seq%'`,
+            );
+            return row!.waiting;
+          },
+          { timeout: 5_000 },
+        )
+        .toBeGreaterThanOrEqual(1);
+      commit();
+      await other;
+      expect(await Promise.all([...first, ...rest])).toEqual([true, true, true]);
+      await expectIntactChain(a, 4); // its first, the other writer's, then the batch's two
+    },
+  );
 });
