@@ -1,13 +1,10 @@
 -- Servers keep the principals they have looked up (who a token's user or API client is now) and
 -- must forget one as soon as what it was read from changes. Each change that can end or narrow
 -- access is announced on the channel "principal_changes" (delivered to every instance when the
--- transaction commits; PostgreSQL sends a payload once per transaction), and also listed in the
--- transaction's setting "app.changed_principals", so the instance that commits it can forget the
--- principal before it answers.
--- Payloads: "u:<user id>" (role, organization, password change, deletion, or any session of the
--- user ended) and "c:<api client id>" (scopes, revocation, organization, deletion).
--- The list stays short: past 4,000 characters (a mass change: an organization deleted with its
--- users) it becomes "*", forget everything, so a statement's cost stays linear in its rows.
+-- transaction commits), and also listed in the transaction's setting "app.changed_principals",
+-- so the instance that commits it can forget the principal before it answers.
+-- Payloads: "u:<user id>" (role, organization, sessions ended by a password change, deletion),
+-- "s:<session family id>" (a session ended) and "c:<api client id>" (scopes, revocation, deletion).
 CREATE FUNCTION "announce_principal_change"() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   changed text := TG_ARGV[0] || ':'
@@ -15,11 +12,9 @@ DECLARE
   listed text := coalesce(current_setting('app.changed_principals', true), '');
 BEGIN
   PERFORM pg_notify('principal_changes', changed);
-  IF listed = '*' OR position(changed IN listed) > 0 THEN
-    RETURN NULL;
+  IF position(changed IN listed) = 0 THEN
+    PERFORM set_config('app.changed_principals', listed || ' ' || changed, true);
   END IF;
-  PERFORM set_config('app.changed_principals',
-    CASE WHEN length(listed) > 4000 THEN '*' ELSE listed || ' ' || changed END, true);
   RETURN NULL;
 END
 $$;
@@ -46,11 +41,10 @@ EXECUTE FUNCTION "announce_principal_change"('c', 'id');
 --> statement-breakpoint
 CREATE TRIGGER "refresh_tokens_announce_revocation"
 AFTER UPDATE ON "refresh_tokens" FOR EACH ROW
-WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at OR OLD.family_id IS DISTINCT FROM NEW.family_id
-  OR OLD.user_id IS DISTINCT FROM NEW.user_id)
-EXECUTE FUNCTION "announce_principal_change"('u', 'user_id');
+WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at OR OLD.family_id IS DISTINCT FROM NEW.family_id)
+EXECUTE FUNCTION "announce_principal_change"('s', 'family_id');
 --> statement-breakpoint
 CREATE TRIGGER "refresh_tokens_announce_revoked_insert"
 AFTER INSERT ON "refresh_tokens" FOR EACH ROW
 WHEN (NEW.revoked_at IS NOT NULL)
-EXECUTE FUNCTION "announce_principal_change"('u', 'user_id');
+EXECUTE FUNCTION "announce_principal_change"('s', 'family_id');

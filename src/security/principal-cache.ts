@@ -3,7 +3,7 @@
  * between requests so that an authenticated request does not wait on a lookup, and forgotten as
  * soon as what they were read from changes.
  *
- * Changes are announced by the database (drizzle/0008_principal_change_notifications.sql): a
+ * Changes are announced by the database (drizzle/0009_principal_changes_linear.sql): a
  * trigger on every change that can end or narrow access notifies each instance when its
  * transaction commits, and the instance that commits also learns it from the transaction before
  * it answers (forgetCommitted). Rows are kept only while the announcements can be heard: while the
@@ -14,7 +14,10 @@
  * read again after maxAgeMs, whatever happened.
  */
 
-/** An announced change: "u:<user id>" (its sessions included) or "c:<api client id>". */
+/**
+ * An announced change: "u:<user id>" (its sessions included), "c:<api client id>", or "*" (a
+ * table emptied, or too many changes to list: every principal).
+ */
 export type PrincipalChange = string;
 
 interface Entry {
@@ -72,8 +75,12 @@ export class PrincipalCache {
     return value;
   }
 
-  /** An announcement: every row it concerns is read again on its next use. */
+  /** An announcement: every row it concerns ("*": every row) is read again on its next use. */
   forget(change: PrincipalChange): void {
+    if (change === "*") {
+      this.forgetAll();
+      return;
+    }
     this.generation++;
     for (const key of this.keysByChange.get(change) ?? []) this.remove(key);
   }
@@ -83,10 +90,6 @@ export class PrincipalCache {
    * when there were too many to list (a mass change), and then everything is forgotten.
    */
   forgetCommitted(listed: string | null | undefined): void {
-    if (listed?.trim() === "*") {
-      this.forgetAll();
-      return;
-    }
     for (const change of listed?.split(" ") ?? []) if (change) this.forget(change);
   }
 

@@ -1,3 +1,4 @@
+import jwt from "jsonwebtoken";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rowIdOf } from "../../src/graphql/ids.js";
@@ -236,6 +237,35 @@ describe.skipIf(!usingPostgres())("when the listening connection is lost", () =>
       expect(await principalLookups(server, () => me(server, agent.token))).toBe(0); // kept again
     } finally {
       cache.setListening = setListening;
+      await admin.end({ timeout: 5 });
+    }
+  });
+
+  it("a session moved to another user, and a table emptied, reach the principals kept", async () => {
+    const own = await createTenant(server.url, "principal-keys");
+    const [agent, viewer] = [own.members.AGENT, own.members.VIEWER];
+    const partner = await createApiClient(server.url, own.members.ADMIN.token, ["customers:read"]);
+    const list = `{ customers(first: 1) { totalCount } }`;
+    for (const token of [agent.token, agent.token, partner.token, partner.token]) {
+      expect((await gql(server.url, list, {}, { token })).status).toBe(200);
+    }
+    const admin = postgres(database.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+    try {
+      // the agent's session rows, revoked while moved to another user: the agent is announced too
+      const agentId = rowIdOf(agent.id, "User")!;
+      const { sid } = jwt.decode(agent.token) as { sid: string };
+      const heard = announced(server, `u:${agentId}`);
+      await admin`update refresh_tokens set user_id = ${rowIdOf(viewer.id, "User")!},
+        revoked_at = now() where family_id = ${sid}`;
+      await heard;
+      expect((await me(server, agent.token)).status).toBe(401);
+
+      const emptied = announced(server, "*");
+      await admin`truncate api_clients cascade`;
+      await emptied;
+      expect((await gql(server.url, list, {}, { token: partner.token })).status).toBe(401);
+      expect(dataOf(await me(server, viewer.token)).me.id).toBe(viewer.id); // read again, served
+    } finally {
       await admin.end({ timeout: 5 });
     }
   });

@@ -94,6 +94,9 @@ describe("the principal cache", () => {
     for (const id of ["a", "c"]) await keep(id);
     cache.forgetCommitted("*");
     expect(cache.size).toBe(0);
+    for (const id of ["a", "b"]) await keep(id);
+    cache.forget("*"); // a table emptied (TRUNCATE), as another server announces it
+    expect(cache.size).toBe(0);
   });
 
   it("forgets one change among many kept rows without touching the others", async () => {
