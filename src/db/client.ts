@@ -12,6 +12,7 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { rateLimited } from "../graphql/errors.js";
 import { projectPath } from "../paths.js";
+import { withTimeout } from "../timeout.js";
 import { databaseUnavailableCause, type UnavailableCause } from "./availability.js";
 import * as schema from "./schema.js";
 
@@ -273,19 +274,6 @@ function preparingStatements<T extends object>(client: T): T {
 const LISTENER_HEARTBEAT_MS = 1_000;
 const LISTENER_TIMEOUT_MS = 1_000;
 
-function withinListenerTimeout(query: PromiseLike<unknown>): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    query,
-    new Promise((_resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new Error("listener round trip timed out")),
-        LISTENER_TIMEOUT_MS,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /**
  * A connection of its own that listens on `channel`, with a round trip every second to prove it
  * still does; when it is lost, closed or silent, it is dropped and a new one listens (with the
@@ -329,7 +317,7 @@ function listenOnPostgres(
     });
     current = client;
     try {
-      await withinListenerTimeout(client`listen ${client(channel)}`);
+      await withTimeout(client`listen ${client(channel)}`, LISTENER_TIMEOUT_MS, "listen");
     } catch {
       lost(client);
       return;
@@ -338,7 +326,9 @@ function listenOnPostgres(
     attempts = 0;
     onListening(true);
     heartbeat = setInterval(() => {
-      withinListenerTimeout(client`select 1`).catch(() => lost(client));
+      withTimeout(client`select 1`, LISTENER_TIMEOUT_MS, "listener round trip").catch(() =>
+        lost(client),
+      );
     }, LISTENER_HEARTBEAT_MS);
     heartbeat.unref();
   }

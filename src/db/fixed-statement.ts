@@ -1,6 +1,7 @@
 import type { SQL } from "drizzle-orm";
 import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
 import type { Database } from "./client.js";
+import { rowsOf } from "./raw-rows.js";
 
 /**
  * A raw statement whose text is built once, at start-up, with `sql.placeholder(name)` where each
@@ -13,10 +14,8 @@ export function fixedStatement<Row = Record<string, unknown>>(query: SQL) {
   const built = new PgDialect().sqlToQuery(query);
   return async (db: Database, values: Record<string, unknown>): Promise<Row[]> => {
     const session = (db as unknown as { session: PgSession }).session;
-    const result: unknown = await session
-      .prepareQuery(built, undefined, undefined, false)
-      .execute(values);
-    // PGlite answers { rows }, postgres-js the rows
-    return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Row[];
+    return rowsOf<Row>(
+      await session.prepareQuery(built, undefined, undefined, false).execute(values),
+    );
   };
 }

@@ -117,12 +117,14 @@ export class AuditLog implements AuditSink {
     return this.buffer.push(draft);
   }
 
-  releaseSlot(): void {
+  mutationCommitted(row: AuditEventRow): void {
+    this.buffer.sawStored([row]); // the buffer's next batch of this chain links after it
     this.buffer.release();
+    this.written([row]);
   }
 
-  written(rows: AuditEventRow[]): void {
-    this.buffer.sawStored(rows);
+  /** Every stored event, the buffer's and the mutations': to checkpoint, and to the log. */
+  private written(rows: AuditEventRow[]): void {
     for (const row of rows) this.checkpointer.wrote(row.chainId);
     if (!this.logger.isLevelEnabled("info")) return; // LOG_LEVEL above info: build no copies
     for (const row of rows) this.logger.info({ audit: logFieldsOf(row) }, "audit event");

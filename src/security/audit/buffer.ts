@@ -4,6 +4,7 @@ import type { AuditEventRow } from "../../db/schema.js";
 import { appendAfterKnownHeads, appendEvent, appendToChains, type ChainHead } from "./chain.js";
 import { isDataError } from "../../db/sql-state.js";
 import { ErrorCode } from "../../graphql/errors.js";
+import { withTimeout } from "../../timeout.js";
 import { type AuditEventDraft, unstorablePlaceholder } from "./event.js";
 
 export interface AuditBufferOptions {
@@ -41,14 +42,6 @@ const WRITE_TIMEOUT_MS = 15_000;
 const STILL_FAILING_LOG_MS = 10_000;
 /** Chains whose head is remembered (one per organization that wrote lately). */
 const KNOWN_HEADS = 10_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`audit write timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Records in the event that its operation was answered 503 instead (its draft is not writing). */
 function markAnswered503(entry: QueuedEvent): void {
@@ -249,10 +242,12 @@ export class AuditBuffer {
   }
 
   private write(drafts: AuditEventDraft[], firstAttempt: boolean): Promise<AuditEventRow[]> {
-    return withTimeout(this.append(drafts, firstAttempt), WRITE_TIMEOUT_MS).then((rows) => {
-      this.sawStored(rows);
-      return rows;
-    });
+    return withTimeout(this.append(drafts, firstAttempt), WRITE_TIMEOUT_MS, "audit write").then(
+      (rows) => {
+        this.sawStored(rows);
+        return rows;
+      },
+    );
   }
 
   /**

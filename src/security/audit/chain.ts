@@ -130,6 +130,11 @@ function linkAfter(tips: Map<string, ChainHead>, drafts: readonly AuditEventDraf
   return rows;
 }
 
+/** The last row of each chain among `rows` (in order): where each chain's head moves to. */
+const lastOfEachChain = (rows: readonly AuditEventRow[]): AuditEventRow[] => [
+  ...new Map(rows.map((row) => [row.chainId, row])).values(),
+];
+
 const APPEND_AFTER_HEADS = fixedStatement<{ id: string }>(sql`
   with moved as (
     update ${auditChains} as c set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
@@ -156,21 +161,15 @@ export async function appendAfterKnownHeads(
   drafts: readonly AuditEventDraft[],
   known: ReadonlyMap<string, ChainHead>,
 ): Promise<{ rows: AuditEventRow[]; stale: AuditEventDraft[] }> {
-  const tips = new Map(known);
-  const linked = linkAfter(tips, drafts);
-  const moves = [...new Set(drafts.map((draft) => draft.chainId))].map((chainId) => {
-    const from = known.get(chainId)!;
-    const to = tips.get(chainId)!;
-    const last = linked.findLast((row) => row.chainId === chainId)!;
-    return {
-      chain_id: chainId,
-      from_seq: from.seq,
-      from_hash: from.hash,
-      seq: to.seq,
-      prev_hash: last.prevHash,
-      hash: to.hash,
-    };
-  });
+  const linked = linkAfter(new Map(known), drafts);
+  const moves = lastOfEachChain(linked).map((last) => ({
+    chain_id: last.chainId,
+    from_seq: known.get(last.chainId)!.seq,
+    from_hash: known.get(last.chainId)!.hash,
+    seq: last.seq,
+    prev_hash: last.prevHash,
+    hash: last.hash,
+  }));
   const inserted = await APPEND_AFTER_HEADS(db, {
     heads: JSON.stringify(moves),
     events: JSON.stringify(linked.map(recordOf)),
@@ -226,10 +225,9 @@ export async function appendToChains(
   const tips = new Map(heads.map((head) => [head.chainId, head]));
   const rows = linkAfter(tips, fresh);
   await insertEvents(tx, rows);
-  const lastOf = new Map(rows.map((row) => [row.chainId, row]));
   await tx.execute(sql`
     update ${auditChains} as c set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-    from json_to_recordset(${JSON.stringify([...lastOf.values()].map((row) => ({ chain_id: row.chainId, seq: row.seq, prev_hash: row.prevHash, hash: row.hash })))}::json)
+    from json_to_recordset(${JSON.stringify(lastOfEachChain(rows).map((row) => ({ chain_id: row.chainId, seq: row.seq, prev_hash: row.prevHash, hash: row.hash })))}::json)
       as v(chain_id uuid, seq bigint, prev_hash text, hash text)
     where c.chain_id = v.chain_id`);
   return rows;

@@ -41,8 +41,8 @@ export interface AuditSink {
   describe(request: OperationRequest, options: DescribeOptions): OperationDescription;
   /** Queues a query's event: resolves true once it is stored, false if it could not be in time. */
   enqueue(draft: AuditEventDraft): Promise<boolean>;
-  releaseSlot(): void;
-  written(rows: AuditEventRow[]): void;
+  /** A mutation's event, committed with the mutation (its slot is given back). */
+  mutationCommitted(row: AuditEventRow): void;
   describeFailed(error: unknown): void;
   mutationAuditFailed(error: unknown, draft: AuditEventDraft): void;
 }
@@ -186,8 +186,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
     try {
       const { row, changedPrincipals } = await transaction.commit((tx) => appendEvent(tx, draft));
       rc.contextValue.services.principals.forgetCommitted(changedPrincipals);
-      this.log.written([row]);
-      this.log.releaseSlot();
+      this.log.mutationCommitted(row);
     } catch (error) {
       // Rolled back: the failure is recorded under the same id, through the buffer. A database
       // that cannot be reached is an outage the client retries after (503), anything else a 500.
