@@ -269,6 +269,30 @@ describe("customers and notes", () => {
         { body: "private remark", private: true },
       ],
     });
+    // the private note is the author's and the ADMIN's only; a page after a cursor keeps to that
+    const bodies = async (token: string, after: string | null) =>
+      dataOf(
+        await gql(
+          url,
+          `query($id: ID!, $after: String) { customer(id: $id) {
+            notes(first: 1, after: $after) { nodes { body } pageInfo { endCursor } } } }`,
+          { id: customer.id, after },
+          { token },
+        ),
+      ).customer.notes as { nodes: { body: string }[]; pageInfo: { endCursor: string } };
+    for (const [role, expected] of [
+      ["AGENT", ["first call\n\twent well", "private remark"]],
+      ["ADMIN", ["first call\n\twent well", "private remark"]],
+      ["VIEWER", ["first call\n\twent well"]],
+    ] as const) {
+      const token = tenant.members[role].token;
+      const first = await bodies(token, null);
+      const second = await bodies(token, first.pageInfo.endCursor);
+      expect(
+        [...first.nodes, ...second.nodes].map((n) => n.body),
+        role,
+      ).toEqual(expected);
+    }
   });
 });
 

@@ -1,4 +1,6 @@
-import { and, asc, count, eq, gt, ilike, type SQL } from "drizzle-orm";
+import { and, asc, count, eq, gt, ilike, type SQL, sql } from "drizzle-orm";
+import { QueryBuilder } from "drizzle-orm/pg-core";
+import { fixedSelect } from "../../db/fixed-statement.js";
 import { uuidv7 } from "../../db/uuidv7.js";
 import { emailIndexColumns, emailIndexMatches } from "../../db/blind-index.js";
 import type { Database } from "../../db/client.js";
@@ -48,7 +50,29 @@ function searchConditions(orgId: string, search: CustomerSearch): (SQL | undefin
   ];
 }
 
-export function findCustomersPage(db: Database, orgId: string, search: CustomerSearch, page: Page) {
+const pageOf = (where: SQL | undefined) =>
+  fixedSelect<CustomerRow>(
+    new QueryBuilder()
+      .select()
+      .from(customers)
+      .where(and(eq(customers.orgId, sql.placeholder("orgId")), where))
+      .orderBy(asc(customers.id))
+      .limit(sql.placeholder("limit")),
+  );
+/** The unfiltered pages, every listing's usual shape, with their SQL built once. */
+const FIRST_PAGE = pageOf(undefined);
+const NEXT_PAGE = pageOf(gt(customers.id, sql.placeholder("afterId")));
+
+export function findCustomersPage(
+  db: Database,
+  orgId: string,
+  search: CustomerSearch,
+  page: Page,
+): Promise<CustomerRow[]> {
+  if (search.email === undefined && search.nameContains === undefined) {
+    const values = { orgId, limit: page.limit + 1, afterId: page.afterId };
+    return page.afterId ? NEXT_PAGE(db, values) : FIRST_PAGE(db, values);
+  }
   return db
     .select()
     .from(customers)
@@ -59,7 +83,8 @@ export function findCustomersPage(db: Database, orgId: string, search: CustomerS
       ),
     )
     .orderBy(asc(customers.id))
-    .limit(page.limit + 1);
+    .limit(page.limit + 1)
+    .execute();
 }
 
 export async function countCustomers(db: Database, orgId: string, search: CustomerSearch) {

@@ -1,6 +1,7 @@
-import { and, count, eq, gt, inArray, lte, or, type SQL, sql } from "drizzle-orm";
-import { getTableColumns } from "drizzle-orm";
+import { and, count, eq, getTableColumns, gt, inArray, lte, or, type SQL, sql } from "drizzle-orm";
+import { QueryBuilder } from "drizzle-orm/pg-core";
 import type { Database } from "../../db/client.js";
+import { fixedSelect } from "../../db/fixed-statement.js";
 import { type NoteRow, notes } from "../../db/schema.js";
 import type { AuthenticatedPrincipal } from "../../security/principal.js";
 
@@ -19,6 +20,52 @@ const notesOfCustomers = (principal: AuthenticatedPrincipal, customerIds: readon
   visibleNotes(principal),
 ];
 
+type Visibility = "all" | "public" | "publicOrAuthored";
+
+const visibilityOf = (principal: AuthenticatedPrincipal): Visibility =>
+  principal.kind === "user" ? (principal.role === "ADMIN" ? "all" : "publicOrAuthored") : "public";
+
+/** visibleNotes, with the reader as the placeholder `readerId`. */
+const VISIBLE: Record<Visibility, SQL | undefined> = {
+  all: undefined,
+  public: eq(notes.private, false),
+  publicOrAuthored: or(eq(notes.private, false), eq(notes.authorId, sql.placeholder("readerId"))),
+};
+
+/**
+ * The statement of findNotePages for one visibility, with or without a cursor: built once (the
+ * customers as one uuid[] parameter, so the text does not change with their number).
+ */
+function notePagesStatement(visibility: Visibility, withCursor: boolean) {
+  const qb = new QueryBuilder();
+  const ranked = qb
+    .select({
+      ...getTableColumns(notes),
+      rank: sql<number>`row_number() over (partition by ${notes.customerId} order by ${notes.id})`.as(
+        "rank",
+      ),
+    })
+    .from(notes)
+    .where(
+      and(
+        eq(notes.orgId, sql.placeholder("orgId")),
+        sql`${notes.customerId} = any(${sql.placeholder("customerIds")}::uuid[])`,
+        VISIBLE[visibility],
+        withCursor ? gt(notes.id, sql.placeholder("afterId")) : undefined,
+      ),
+    )
+    .as("ranked");
+  return fixedSelect(
+    qb
+      .select()
+      .from(ranked)
+      .where(lte(ranked.rank, sql.placeholder("ranks")))
+      .orderBy(ranked.id),
+  );
+}
+
+const NOTE_PAGES = new Map<string, ReturnType<typeof notePagesStatement>>();
+
 /**
  * One page of notes for each of many customers, in one statement: rows ranked per customer,
  * at most limit + 1 each (the extra row tells whether there is a next page).
@@ -30,23 +77,21 @@ export async function findNotePages(
   limit: number,
   afterId: string | undefined,
 ): Promise<Map<string, NoteRow[]>> {
-  const ranked = db
-    .select({
-      ...getTableColumns(notes),
-      rank: sql<number>`row_number() over (partition by ${notes.customerId} order by ${notes.id})`.as(
-        "rank",
-      ),
-    })
-    .from(notes)
-    .where(
-      and(...notesOfCustomers(principal, customerIds), afterId ? gt(notes.id, afterId) : undefined),
-    )
-    .as("ranked");
-  const rows = await db
-    .select()
-    .from(ranked)
-    .where(lte(ranked.rank, limit + 1))
-    .orderBy(ranked.id);
+  const visibility = visibilityOf(principal);
+  const key = `${visibility}:${afterId !== undefined}`;
+  let statement = NOTE_PAGES.get(key);
+  if (!statement) {
+    statement = notePagesStatement(visibility, afterId !== undefined);
+    NOTE_PAGES.set(key, statement);
+  }
+  const rows = await statement(db, {
+    orgId: principal.orgId,
+    // uuids hold no character an array literal would need quoted
+    customerIds: `{${customerIds.join(",")}}`,
+    readerId: principal.kind === "user" ? principal.id : undefined,
+    afterId,
+    ranks: limit + 1,
+  });
   const pages = new Map<string, NoteRow[]>(customerIds.map((id) => [id, []]));
   for (const { rank: _rank, ...note } of rows) pages.get(note.customerId)?.push(note);
   return pages;
