@@ -66,3 +66,9 @@ export function fixedSelect<Row>(select: ColumnSelect<Row>) {
   };
   return runBuilt<Row>(dialect.sqlToQuery(select.getSQL()), (rows) => rows.map(mapRow));
 }
+
+/**
+ * Row ids as one uuid[] parameter (`= any($ids::uuid[])`): an array literal, which either driver
+ * binds as text. Only for ids already known to be UUIDs, which hold no character to quote.
+ */
+export const uuidArray = (ids: readonly string[]): string => `{${ids.join(",")}}`;

@@ -1,6 +1,16 @@
 import DataLoader from "dataloader";
-import { and, eq, inArray } from "drizzle-orm";
-import { customers, type NoteRow, organizations, users } from "../db/schema.js";
+import { and, eq, sql } from "drizzle-orm";
+import { QueryBuilder } from "drizzle-orm/pg-core";
+import { fixedSelect, uuidArray } from "../db/fixed-statement.js";
+import {
+  type CustomerRow,
+  customers,
+  type NoteRow,
+  type OrganizationRow,
+  organizations,
+  type UserRow,
+  users,
+} from "../db/schema.js";
 import { tenantOf } from "../graphql/tenant.js";
 import type { Context, Loaders } from "../graphql/types.js";
 import { countNotesByCustomer, findNotePages } from "./notes/notes.repository.js";
@@ -13,30 +23,41 @@ function byId<T extends { id: string }>(fetch: (ids: string[]) => Promise<T[]>) 
   });
 }
 
+const ids = sql`any(${sql.placeholder("ids")}::uuid[])`;
+const qb = new QueryBuilder();
+/** Rows by id within the caller's organization, each statement built once (fixedSelect). */
+const ORGANIZATIONS = fixedSelect<OrganizationRow>(
+  qb
+    .select()
+    .from(organizations)
+    .where(and(eq(organizations.id, sql.placeholder("orgId")), sql`${organizations.id} = ${ids}`)),
+);
+const USERS = fixedSelect<UserRow>(
+  qb
+    .select()
+    .from(users)
+    .where(and(eq(users.orgId, sql.placeholder("orgId")), sql`${users.id} = ${ids}`)),
+);
+const CUSTOMERS = fixedSelect<CustomerRow>(
+  qb
+    .select()
+    .from(customers)
+    .where(and(eq(customers.orgId, sql.placeholder("orgId")), sql`${customers.id} = ${ids}`)),
+);
+
 /**
  * The loaders of one operation. Every loader is scoped to the caller's organization in SQL, so an
  * id from another tenant loads as missing.
  */
 export function createLoaders(ctx: Context): Loaders {
+  const inOrganization = (rowIds: string[]) => ({
+    orgId: tenantOf(ctx).orgId,
+    ids: uuidArray(rowIds),
+  });
   return {
-    organization: byId((ids) =>
-      ctx.db
-        .select()
-        .from(organizations)
-        .where(and(eq(organizations.id, tenantOf(ctx).orgId), inArray(organizations.id, ids))),
-    ),
-    user: byId((ids) =>
-      ctx.db
-        .select()
-        .from(users)
-        .where(and(eq(users.orgId, tenantOf(ctx).orgId), inArray(users.id, ids))),
-    ),
-    customer: byId((ids) =>
-      ctx.db
-        .select()
-        .from(customers)
-        .where(and(eq(customers.orgId, tenantOf(ctx).orgId), inArray(customers.id, ids))),
-    ),
+    organization: byId((rowIds) => ORGANIZATIONS(ctx.db, inOrganization(rowIds))),
+    user: byId((rowIds) => USERS(ctx.db, inOrganization(rowIds))),
+    customer: byId((rowIds) => CUSTOMERS(ctx.db, inOrganization(rowIds))),
     notesPage: new DataLoader(
       async (keys) => {
         const principal = tenantOf(ctx);

@@ -1,7 +1,7 @@
 import { and, count, eq, getTableColumns, gt, inArray, lte, or, type SQL, sql } from "drizzle-orm";
 import { QueryBuilder } from "drizzle-orm/pg-core";
 import type { Database } from "../../db/client.js";
-import { fixedSelect } from "../../db/fixed-statement.js";
+import { fixedSelect, uuidArray } from "../../db/fixed-statement.js";
 import { type NoteRow, notes } from "../../db/schema.js";
 import type { AuthenticatedPrincipal } from "../../security/principal.js";
 
@@ -86,8 +86,7 @@ export async function findNotePages(
   }
   const rows = await statement(db, {
     orgId: principal.orgId,
-    // uuids hold no character an array literal would need quoted
-    customerIds: `{${customerIds.join(",")}}`,
+    customerIds: uuidArray(customerIds),
     readerId: principal.kind === "user" ? principal.id : undefined,
     afterId,
     ranks: limit + 1,

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import {
   type DocumentNode,
   getOperationAST,
@@ -54,7 +54,7 @@ function storableJson(value: unknown): unknown {
   return value;
 }
 
-export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
+export const sha256Hex = (text: string): string => hash("sha256", text, "hex");
 
 /**
  * The document's fingerprint: SHA-256 of the document printed with every literal value blanked

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { AuditEventRow } from "../../db/schema.js";
 
 /** An audit event before it is placed in its chain (seq and hashes are assigned on write). */
@@ -115,9 +115,7 @@ function hashColumns(
     if (value === undefined) continue;
     json += `${json === "" ? "{" : ","}${key}${canonicalJson(value)}`;
   }
-  return createHash("sha256")
-    .update(json === "" ? "{}" : `${json}}`)
-    .digest("hex");
+  return hash("sha256", json === "" ? "{}" : `${json}}`, "hex");
 }
 
 /** What an event says, hashed: every column but its place in the chain (its chain included). */
@@ -129,10 +127,7 @@ export const contentHash = (event: EventContent): string => hashColumns(event, C
  * mutation appends its event in one statement.
  */
 export const chainHash = (prevHash: string, content: string): string =>
-  createHash("sha256")
-    .update(Buffer.from(prevHash, "hex"))
-    .update(Buffer.from(content, "hex"))
-    .digest("hex");
+  hash("sha256", Buffer.concat([Buffer.from(prevHash, "hex"), Buffer.from(content, "hex")]), "hex");
 
 /** A legacy-chain event's hash: over every column it had (its seq and prevHash included). */
 export const legacyEventHash = (event: AuditEventRow): string => hashColumns(event, LEGACY_FIELDS);
