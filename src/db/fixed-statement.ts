@@ -1,5 +1,5 @@
-import { Column, type DriverValueDecoder, is, SQL } from "drizzle-orm";
-import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
+import { Column, type DriverValueDecoder, getTableColumns, is, SQL, sql } from "drizzle-orm";
+import { PgDialect, type PgSession, type PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "./client.js";
 import { rowsOf } from "./raw-rows.js";
 
@@ -29,6 +29,22 @@ export function fixedStatement<Row = Record<string, unknown>>(query: SQL) {
   return runBuilt<Row>(dialect.sqlToQuery(query));
 }
 
+type Decoded = readonly (readonly [string, DriverValueDecoder<unknown, unknown>])[];
+
+/** Rows as arrays (in the order of `fields`) to objects keyed by field, each value decoded. */
+function rowMapper<Row>(fields: Decoded) {
+  const mapRow = (values: unknown[]): Row => {
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < fields.length; i++) {
+      const [key, decoder] = fields[i]!;
+      const value = values[i];
+      row[key] = value === null || value === undefined ? null : decoder.mapFromDriverValue(value);
+    }
+    return row as Row;
+  };
+  return (rows: unknown[][]) => rows.map(mapRow);
+}
+
 /** A select built with drizzle's standalone QueryBuilder, of columns and aliased expressions. */
 interface ColumnSelect<Row> {
   getSQL(): SQL;
@@ -55,16 +71,7 @@ export function fixedSelect<Row>(select: ColumnSelect<Row>) {
       throw new Error(`fixedSelect: field "${key}" is neither a column nor an aliased expression`);
     },
   );
-  const mapRow = (values: unknown[]): Row => {
-    const row: Record<string, unknown> = {};
-    for (let i = 0; i < fields.length; i++) {
-      const [key, decoder] = fields[i]!;
-      const value = values[i];
-      row[key] = value === null || value === undefined ? null : decoder.mapFromDriverValue(value);
-    }
-    return row as Row;
-  };
-  return runBuilt<Row>(dialect.sqlToQuery(select.getSQL()), (rows) => rows.map(mapRow));
+  return runBuilt<Row>(dialect.sqlToQuery(select.getSQL()), rowMapper<Row>(fields));
 }
 
 /**
@@ -72,3 +79,42 @@ export function fixedSelect<Row>(select: ColumnSelect<Row>) {
  * binds as text. Only for ids already known to be UUIDs, which hold no character to quote.
  */
 export const uuidArray = (ids: readonly string[]): string => `{${ids.join(",")}}`;
+
+/**
+ * An INSERT of one row of `table` setting the columns `keys` (the others take their defaults),
+ * returning the row as Drizzle's `.insert().values().returning()` would, built once like
+ * fixedStatement: Drizzle builds an insert anew on every call, about 10% of a createCustomer's
+ * CPU. A key whose value is undefined inserts NULL.
+ */
+export function fixedInsert<T extends PgTable>(
+  table: T,
+  keys: readonly (keyof T["$inferInsert"] & string)[],
+) {
+  const columns = getTableColumns(table) as Record<string, Column>;
+  const set = keys.map((key) => [key, columns[key]!] as const);
+  const all = Object.entries(columns);
+  const run = runBuilt<T["$inferSelect"]>(
+    dialect.sqlToQuery(sql`insert into ${table}
+      (${sql.join(
+        set.map(([, column]) => sql.identifier(column.name)),
+        sql`, `,
+      )})
+      values (${sql.join(
+        set.map(([key]) => sql.placeholder(key)),
+        sql`, `,
+      )})
+      returning ${sql.join(
+        all.map(([, column]) => sql.identifier(column.name)),
+        sql`, `,
+      )}`),
+    rowMapper(all),
+  );
+  return (db: Database, row: Partial<T["$inferInsert"]>) => {
+    const values: Record<string, unknown> = {};
+    for (const [key, column] of set) {
+      const value = (row as Record<string, unknown>)[key];
+      values[key] = value === null || value === undefined ? null : column.mapToDriverValue(value);
+    }
+    return run(db, values);
+  };
+}

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, ilike, type SQL, sql } from "drizzle-orm";
 import { QueryBuilder } from "drizzle-orm/pg-core";
-import { fixedSelect } from "../../db/fixed-statement.js";
+import { fixedInsert, fixedSelect } from "../../db/fixed-statement.js";
 import { uuidv7 } from "../../db/uuidv7.js";
 import { emailIndexColumns, emailIndexMatches } from "../../db/blind-index.js";
 import type { Database } from "../../db/client.js";
@@ -146,6 +146,23 @@ export function encryptCustomerFields(
   return customerColumns(pii, rowId, fields, EMPTY_CONTACT);
 }
 
+/** Every column a new customer row is given (the timestamps take their defaults). */
+const INSERT_CUSTOMER = fixedInsert(customers, [
+  "id",
+  "orgId",
+  "name",
+  "createdByUserId",
+  "createdByClientId",
+  "contactEnc",
+  "emailBidx",
+  "emailBidxNext",
+  "taxIdEnc",
+  "emailEnc",
+  "phoneEnc",
+  "dateOfBirthEnc",
+  "taxIdLast4Enc",
+]);
+
 export async function insertCustomer(
   db: Database,
   pii: Pii,
@@ -158,10 +175,11 @@ export async function insertCustomer(
   fields: CustomerFields,
 ): Promise<CustomerRow> {
   const id = uuidv7();
-  const [row] = await db
-    .insert(customers)
-    .values({ id, ...values, ...encryptCustomerFields(pii, id, fields) })
-    .returning();
+  const [row] = await INSERT_CUSTOMER(db, {
+    id,
+    ...values,
+    ...encryptCustomerFields(pii, id, fields),
+  });
   return row!;
 }
 
