@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, lt, notExists, or, sql } from "drizzle-orm";
+import { and, eq, exists, isNotNull, isNull, lt, notExists, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.js";
 import { apiClients, refreshTokens, type Role, users } from "../db/schema.js";
 import type { PrincipalCache } from "./principal-cache.js";
@@ -58,14 +58,20 @@ export function loadPrincipal(
  * prepared (measured in process on PostgreSQL, docs/performance.md).
  */
 function prepareLookups(db: Database) {
-  // One indexed lookup: the user as it is now, provided its session family has not been ended
-  // (logOut, refresh token reuse, password change revoke every member of the family).
-  const sessionEnded = db
-    .select({ id: refreshTokens.id })
-    .from(refreshTokens)
-    .where(
-      and(eq(refreshTokens.familyId, sql.placeholder("sid")), isNotNull(refreshTokens.revokedAt)),
-    );
+  // One indexed lookup: the user as it is now, provided its session family is still the user's
+  // and has not been ended (logOut, refresh token reuse, password change revoke every member of
+  // the family). A family whose rows are gone (deleted by hand or by a cleanup job) ends its
+  // session too: the check fails closed.
+  const session = (ended: boolean) =>
+    db
+      .select({ id: refreshTokens.id })
+      .from(refreshTokens)
+      .where(
+        and(
+          eq(refreshTokens.familyId, sql.placeholder("sid")),
+          ended ? isNotNull(refreshTokens.revokedAt) : eq(refreshTokens.userId, users.id),
+        ),
+      );
   const user = db
     .select({
       id: users.id,
@@ -78,7 +84,8 @@ function prepareLookups(db: Database) {
       and(
         eq(users.id, sql.placeholder("sub")),
         eq(users.orgId, sql.placeholder("org")),
-        notExists(sessionEnded),
+        exists(session(false)),
+        notExists(session(true)),
       ),
     )
     .prepare("principal_user");

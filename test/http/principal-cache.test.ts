@@ -83,6 +83,22 @@ async function changeUserOutsideAnyServer(userId: string, change: "demote" | "re
   }
 }
 
+/** An operator's (or a cleanup job's) deletion of a session's refresh tokens, past every server. */
+async function deleteSessionRows(sessionId: string) {
+  if (!usingPostgres()) {
+    await (
+      await pglite()
+    ).sql`delete from refresh_tokens where family_id = ${sessionId}`;
+    return;
+  }
+  const sql = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+  try {
+    await sql`delete from refresh_tokens where family_id = ${sessionId}`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 describe("principals kept between requests", () => {
   it("a token's principal is looked up once, then kept", async () => {
     const { accessToken } = await logIn(here.url, tenant.members.AGENT.email);
@@ -115,6 +131,23 @@ describe("principals kept between requests", () => {
     // the user's other session is read again, and still served
     expect(await principalLookups(here, () => me(here, other.accessToken))).toBe(1);
     expect(dataOf(await me(here, other.accessToken)).me.id).toBe(tenant.members.AGENT.id);
+  });
+
+  it("a session whose rows are deleted (even unrevoked) is refused: the check fails closed", async () => {
+    const session = await logIn(here.url, tenant.members.ADMIN.email);
+    const other = await logIn(here.url, tenant.members.ADMIN.email);
+    for (const { accessToken } of [session, other]) {
+      expect(dataOf(await me(here, accessToken)).me.id).toBe(tenant.members.ADMIN.id);
+    }
+    const { sid } = jwt.decode(session.accessToken) as { sid: string };
+    const heard = announced(here, `u:${rowIdOf(tenant.members.ADMIN.id, "User")!}`);
+    await deleteSessionRows(sid);
+    await heard;
+    const refused = await me(here, session.accessToken);
+    expect(refused.status).toBe(401);
+    expect(codesOf(refused)).toEqual(["UNAUTHENTICATED"]);
+    expect((await me(elsewhere, session.accessToken)).status).toBe(401); // never kept there
+    expect(dataOf(await me(here, other.accessToken)).me.id).toBe(tenant.members.ADMIN.id);
   });
 
   it("the instance that ends a session refuses its token on the very next request", async () => {
