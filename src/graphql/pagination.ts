@@ -46,11 +46,18 @@ export function toConnection<T extends { id: string }>(
   countTotal: () => Promise<number>,
 ): Connection<T> {
   const nodes = rows.slice(0, page.limit);
-  const edges = nodes.map((node) => ({ cursor: encodeCursor(node.id), node }));
+  const last = nodes.at(-1);
+  // the edges (a cursor for each node) only once a selection asks for them
+  let edges: Connection<T>["edges"] | undefined;
   return {
-    edges,
+    get edges() {
+      return (edges ??= nodes.map((node) => ({ cursor: encodeCursor(node.id), node })));
+    },
     nodes,
-    pageInfo: { hasNextPage: rows.length > page.limit, endCursor: edges.at(-1)?.cursor ?? null },
+    pageInfo: {
+      hasNextPage: rows.length > page.limit,
+      endCursor: last ? encodeCursor(last.id) : null,
+    },
     countTotal,
   };
 }

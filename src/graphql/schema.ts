@@ -11,6 +11,7 @@ import { NoteResolver } from "../modules/notes/note.resolver.js";
 import { OrganizationResolver } from "../modules/organizations/organization.resolver.js";
 import { UserResolver } from "../modules/users/user.resolver.js";
 import { projectPath } from "../paths.js";
+import { callFieldResolversDirectly } from "./direct-resolvers.js";
 import { describeAccess } from "../security/authz/document.js";
 import { applyAuthorization } from "../security/authz/shield.js";
 
@@ -31,10 +32,11 @@ export const resolvers = [
  * benchmark (bench/authz-overhead.ts, its baseline) use it; nothing serves it.
  */
 export async function buildResolverSchema(): Promise<GraphQLSchema> {
-  return buildSchema({
+  const schema = await buildSchema({
     resolvers,
     validate: false, // inputs are validated with zod in the resolvers (BAD_USER_INPUT + field)
   });
+  return callFieldResolversDirectly(schema, resolvers);
 }
 
 /**
