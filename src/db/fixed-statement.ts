@@ -54,8 +54,9 @@ interface ColumnSelect<Row> {
 /**
  * A select of columns (`new QueryBuilder().select(...).from(...)...`, placeholders where each
  * call's values go) built once, like fixedStatement, whose rows come back as Drizzle's would:
- * keyed by field, each value decoded by its column (or the expression's decoder). Drizzle rebuilds a select's SQL on every
- * execution and maps each row generically; on a page of customers that was about 8% of the CPU.
+ * keyed by field, each value decoded by its column (or the expression's decoder). Drizzle
+ * rebuilds a select's SQL on every execution and maps each row generically; on a page of
+ * customers that was about 8% of the CPU.
  */
 export function fixedSelect<Row>(select: ColumnSelect<Row>) {
   const fields = Object.entries(select._.selectedFields as Record<string, unknown>).map(

@@ -1,17 +1,39 @@
-import { and, count, eq, getTableColumns, gt, inArray, lte, or, type SQL, sql } from "drizzle-orm";
+import {
+  and,
+  count,
+  eq,
+  getTableColumns,
+  gt,
+  inArray,
+  lte,
+  or,
+  type SQL,
+  sql,
+  type SQLWrapper,
+} from "drizzle-orm";
 import { QueryBuilder } from "drizzle-orm/pg-core";
 import type { Database } from "../../db/client.js";
 import { fixedSelect, uuidArray } from "../../db/fixed-statement.js";
 import { type NoteRow, notes } from "../../db/schema.js";
 import type { AuthenticatedPrincipal } from "../../security/principal.js";
 
-/** Private notes are visible only to their author and to ADMINs; filtered in SQL so counts agree. */
-export function visibleNotes(principal: AuthenticatedPrincipal): SQL | undefined {
-  if (principal.kind === "user" && principal.role === "ADMIN") return undefined;
-  return principal.kind === "user"
-    ? or(eq(notes.private, false), eq(notes.authorId, principal.id))
-    : eq(notes.private, false);
+/** Which notes a principal sees: private notes only their author and ADMINs. */
+type Visibility = "all" | "public" | "publicOrAuthored";
+
+const visibilityOf = (principal: AuthenticatedPrincipal): Visibility =>
+  principal.kind === "user" ? (principal.role === "ADMIN" ? "all" : "publicOrAuthored") : "public";
+
+/** The condition of a visibility, `reader` being the reading user's id (or a placeholder for it). */
+function visibleTo(visibility: Visibility, reader: string | SQLWrapper): SQL | undefined {
+  if (visibility === "all") return undefined;
+  return visibility === "public"
+    ? eq(notes.private, false)
+    : or(eq(notes.private, false), eq(notes.authorId, reader));
 }
+
+/** Private notes are visible only to their author and to ADMINs; filtered in SQL so counts agree. */
+export const visibleNotes = (principal: AuthenticatedPrincipal): SQL | undefined =>
+  visibleTo(visibilityOf(principal), principal.kind === "user" ? principal.id : "");
 
 /** Notes of these customers that the principal may see, in its organization. */
 const notesOfCustomers = (principal: AuthenticatedPrincipal, customerIds: readonly string[]) => [
@@ -19,18 +41,6 @@ const notesOfCustomers = (principal: AuthenticatedPrincipal, customerIds: readon
   inArray(notes.customerId, [...customerIds]),
   visibleNotes(principal),
 ];
-
-type Visibility = "all" | "public" | "publicOrAuthored";
-
-const visibilityOf = (principal: AuthenticatedPrincipal): Visibility =>
-  principal.kind === "user" ? (principal.role === "ADMIN" ? "all" : "publicOrAuthored") : "public";
-
-/** visibleNotes, with the reader as the placeholder `readerId`. */
-const VISIBLE: Record<Visibility, SQL | undefined> = {
-  all: undefined,
-  public: eq(notes.private, false),
-  publicOrAuthored: or(eq(notes.private, false), eq(notes.authorId, sql.placeholder("readerId"))),
-};
 
 /**
  * The statement of findNotePages for one visibility, with or without a cursor: built once (the
@@ -50,7 +60,7 @@ function notePagesStatement(visibility: Visibility, withCursor: boolean) {
       and(
         eq(notes.orgId, sql.placeholder("orgId")),
         sql`${notes.customerId} = any(${sql.placeholder("customerIds")}::uuid[])`,
-        VISIBLE[visibility],
+        visibleTo(visibility, sql.placeholder("readerId")),
         withCursor ? gt(notes.id, sql.placeholder("afterId")) : undefined,
       ),
     )
