@@ -44,7 +44,7 @@ export const phone = z
 export const dateOfBirth = z.string().refine((s) => {
   const today = new Date().toISOString().slice(0, 10);
   return /^\d{4}-\d{2}-\d{2}$/.test(s) && s < today && s >= "1900-01-01";
-}, "must be a date in the past");
+}, "must be a date from 1900-01-01 up to yesterday");
 
 export const taxId = z
   .string()

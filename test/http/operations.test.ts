@@ -306,6 +306,7 @@ describe("input validation: BAD_USER_INPUT naming the field, and nothing written
     ["email over 254", { name: "ok", email: `${"a".repeat(250)}@x.io` }, "input.email"],
     ["phone not E.164", { name: "ok", phone: "555-1234" }, "input.phone"],
     ["date of birth in the future", { name: "ok", dateOfBirth: "2999-01-01" }, "input.dateOfBirth"],
+    ["date of birth before 1900", { name: "ok", dateOfBirth: "1899-12-31" }, "input.dateOfBirth"],
   ];
   it.each(cases)("createCustomer refuses %s", async (_label, input, field) => {
     const own = await createTenantOnce();
