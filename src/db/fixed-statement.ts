@@ -75,11 +75,15 @@ export function fixedSelect<Row>(select: ColumnSelect<Row>) {
   return runBuilt<Row>(dialect.sqlToQuery(select.getSQL()), rowMapper<Row>(fields));
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * Row ids as one uuid[] parameter (`= any($ids::uuid[])`): an array literal, which either driver
- * binds as text. Only for ids already known to be UUIDs, which hold no character to quote.
+ * binds as text. A string that is not a UUID cannot name a row, so it is left out rather than
+ * quoted (the callers' ids are UUIDs already: from rows, or checked global ids).
  */
-export const uuidArray = (ids: readonly string[]): string => `{${ids.join(",")}}`;
+export const uuidArray = (ids: readonly string[]): string =>
+  `{${ids.filter((id) => UUID.test(id)).join(",")}}`;
 
 /**
  * An INSERT of one row of `table` setting the columns `keys` (the others take their defaults),
