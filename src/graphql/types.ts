@@ -72,6 +72,8 @@ export interface FieldOutcomeRecorder {
     account: { kind: "user" | "client"; orgId: string; id: string },
     authenticated: boolean,
   ): void;
+  /** A signUp created this organization and its first user: its event goes there if it commits. */
+  organizationCreated(account: { kind: "user"; orgId: string; id: string }): void;
 }
 
 /**

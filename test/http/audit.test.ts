@@ -6,6 +6,7 @@ import { auditEvents, type AuditEventRow } from "../../src/db/schema.js";
 import { rowIdOf } from "../../src/graphql/ids.js";
 import { createLogger } from "../../src/logger.js";
 import { documentFingerprint } from "../../src/security/audit/describe-operation.js";
+import { NO_ORGANIZATION_CHAIN } from "../../src/security/audit/event.js";
 import { TextFingerprint } from "../../src/security/audit/text-fingerprint.js";
 import { verifyChains } from "../../src/security/audit/verify.js";
 import { createApiClient } from "../support/api-clients.js";
@@ -387,6 +388,52 @@ describe("one audit event per operation", () => {
     });
   });
 
+  it("a signUp is its new organization's event, by its first ADMIN; a refused one has none", async () => {
+    const query = `mutation($i: SignUpInput!) {
+      signUp(input: $i) { accessToken user { id } } }`;
+    const email = `founder-${randomBytes(4).toString("hex")}@example.com`;
+    const input = {
+      organizationName: "Founded",
+      displayName: "Founder",
+      email,
+      password: PASSWORD,
+    };
+    const [founded, refused] = [tag(), tag()];
+    const res = await post({ query, variables: { i: input } }, { ua: founded });
+    const { accessToken, user } = res.body.data.signUp;
+    secrets.add(accessToken);
+    const organization = await gql(url, `{ organization { id } }`, {}, { token: accessToken });
+    const orgId = rowIdOf(dataOf(organization).organization.id, "Organization");
+    expect(await onlyEventOf(founded)).toMatchObject({
+      orgId,
+      chainId: orgId,
+      actorType: "USER",
+      actorId: rowIdOf(user.id, "User"),
+      outcome: "SUCCESS",
+    });
+    // the new organization's ADMIN finds its creation in its own log
+    const log = await gql(
+      url,
+      `{ auditEvents(first: 5) { nodes { operationType actorId outcome } } }`,
+      {},
+      { token: accessToken },
+    );
+    expect(dataOf(log).auditEvents.nodes).toContainEqual({
+      operationType: "mutation",
+      actorId: user.id,
+      outcome: "SUCCESS",
+    });
+    // the same email again: refused, no organization created, so none to record it in
+    const again = await post({ query, variables: { i: input } }, { ua: refused });
+    expect(again.body.errors[0].extensions.code).toBe("BAD_USER_INPUT");
+    expect(await onlyEventOf(refused)).toMatchObject({
+      orgId: null,
+      chainId: NO_ORGANIZATION_CHAIN,
+      actorType: "ANONYMOUS",
+      outcome: "ERROR",
+    });
+  });
+
   it("an issueClientToken naming an existing client is its organization's event", async () => {
     const client = await createApiClient(url, tenant.members.ADMIN.token, ["customers:read"]);
     const query = `mutation($id: String!, $secret: String!) { issueClientToken(clientId: $id, clientSecret: $secret) { accessToken } }`;
@@ -540,6 +587,44 @@ describe("mutations are never unaudited", () => {
       outcome: "ERROR",
       errorCodes: ["INTERNAL_SERVER_ERROR"],
     });
+  });
+
+  it("a signUp whose event cannot commit creates nothing, and its failure has no organization", async () => {
+    const ua = tag();
+    const email = `unfounded-${randomBytes(4).toString("hex")}@example.com`;
+    const restore = await failAuditInserts(ua, { spareErrors: true });
+    try {
+      const res = await post(
+        {
+          query: `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`,
+          variables: {
+            i: { organizationName: "Unfounded", displayName: "U", email, password: PASSWORD },
+          },
+        },
+        { ua },
+      );
+      expect(res.status).toBe(500);
+      expect(res.body.data).toBeNull();
+    } finally {
+      await restore();
+    }
+    expect(await onlyEventOf(ua)).toMatchObject({
+      orgId: null,
+      chainId: NO_ORGANIZATION_CHAIN,
+      actorType: "ANONYMOUS",
+      actorId: null,
+      outcome: "ERROR",
+      errorCodes: ["INTERNAL_SERVER_ERROR"],
+    });
+    // rolled back: the account does not exist
+    const logIn = await post(
+      {
+        query: `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`,
+        variables: { e: email, p: PASSWORD },
+      },
+      { ua: tag() },
+    );
+    expect(logIn.body.errors[0].extensions.code).toBe("UNAUTHENTICATED");
   });
 
   it("a mutation's reads see its own writes (loaders use its transaction)", async () => {

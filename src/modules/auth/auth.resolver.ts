@@ -88,7 +88,9 @@ export class AuthResolver {
           },
         );
       });
-      return await issueSession(ctx, db, user);
+      const session = await issueSession(ctx, db, user);
+      ctx.operation.audit?.organizationCreated({ kind: "user", orgId: user.orgId, id: user.id });
+      return session;
     } catch (error) {
       if (error instanceof EmailTakenError) throw emailTaken("input.email");
       throw error;

@@ -92,6 +92,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
   private context: Context | undefined;
   private claimed: ClaimedActor | undefined;
   private signIn: (ClaimedActor & { authenticated: boolean }) | undefined;
+  private signedUp: ClaimedActor | undefined;
   private stored = false;
   private durable: Promise<boolean> = Promise.resolve(true);
   private readonly sensitiveFields = new Set<string>();
@@ -132,6 +133,15 @@ export class OperationAudit implements FieldOutcomeRecorder {
     this.signIn = { ...account, authenticated };
   }
 
+  /**
+   * A signUp that created this organization and its first user: the event is the new
+   * organization's, that user its actor, provided the mutation commits (else the organization
+   * never existed, and the event stays in the chain of events without one).
+   */
+  organizationCreated(account: ClaimedActor): void {
+    this.signedUp = account;
+  }
+
   /** Links the operation's context to this record; its field wrappers report here. */
   attach(context: Context): Context {
     this.context = context;
@@ -163,21 +173,23 @@ export class OperationAudit implements FieldOutcomeRecorder {
     const body = rc.response.body;
     const result = body.kind === "single" ? body.singleResult : body.initialResult;
     const codes = errorCodesOf(result.errors);
+    const request: OperationRequest = {
+      query: rc.request.query ?? rc.source,
+      operationName: rc.request.operationName,
+      variables: rc.request.variables,
+      document: rc.document ?? null,
+      queryHash: rc.queryHash,
+    };
+    const transaction = rc.contextValue.operation.transaction;
+    if (transaction?.abandoned) this.signedUp = undefined; // nothing it created exists
     const draft = this.draft(
-      {
-        query: rc.request.query ?? rc.source,
-        operationName: rc.request.operationName,
-        variables: rc.request.variables,
-        document: rc.document ?? null,
-        queryHash: rc.queryHash,
-      },
+      request,
       // A response without data was refused before any field ran (variables that do not coerce,
       // an operationName the document lacks), though Apollo had begun execution.
       outcomeOf(executed && result.data !== undefined, codes),
       codes,
       rc.contextValue,
     );
-    const transaction = rc.contextValue.operation.transaction;
     // A query's event, or a mutation rolled back at its deadline: through the buffer.
     if (!transaction || transaction.abandoned) {
       this.durable = this.log.enqueue(draft);
@@ -193,7 +205,12 @@ export class OperationAudit implements FieldOutcomeRecorder {
       this.log.mutationAuditFailed(error, draft);
       const outage = isDatabaseUnavailable(error);
       const code = outage ? ErrorCode.SERVICE_UNAVAILABLE : ErrorCode.INTERNAL_SERVER_ERROR;
-      this.durable = this.log.enqueue({ ...draft, outcome: "ERROR", errorCodes: [code] });
+      let failed: AuditEventDraft = { ...draft, outcome: "ERROR", errorCodes: [code] };
+      if (this.signedUp) {
+        this.signedUp = undefined; // rolled back: the organization it created does not exist
+        failed = this.draft(request, "ERROR", [code], rc.contextValue);
+      }
+      this.durable = this.log.enqueue(failed);
       rc.response.body = {
         kind: "single",
         singleResult: {
@@ -269,9 +286,7 @@ export class OperationAudit implements FieldOutcomeRecorder {
       ? this.signedIn()
       : principal && principal.kind !== "anonymous"
         ? { kind: principal.kind, id: principal.id, orgId: principal.orgId }
-        : principal
-          ? undefined
-          : this.claimed;
+        : (this.signedUp ?? (principal ? undefined : this.claimed));
     const cost = context?.operation.cost;
     const orgId = this.signIn?.orgId ?? actor?.orgId ?? null;
     return {
