@@ -46,18 +46,11 @@ export function toConnection<T extends { id: string }>(
   countTotal: () => Promise<number>,
 ): Connection<T> {
   const nodes = rows.slice(0, page.limit);
-  const last = nodes.at(-1);
-  // the edges (a cursor for each node) only once a selection asks for them
-  let edges: Connection<T>["edges"] | undefined;
+  const edges = nodes.map((node) => ({ cursor: encodeCursor(node.id), node }));
   return {
-    get edges() {
-      return (edges ??= nodes.map((node) => ({ cursor: encodeCursor(node.id), node })));
-    },
+    edges,
     nodes,
-    pageInfo: {
-      hasNextPage: rows.length > page.limit,
-      endCursor: last ? encodeCursor(last.id) : null,
-    },
+    pageInfo: { hasNextPage: rows.length > page.limit, endCursor: edges.at(-1)?.cursor ?? null },
     countTotal,
   };
 }
