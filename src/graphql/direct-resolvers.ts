@@ -44,7 +44,7 @@ export function callFieldResolversDirectly(
 ): GraphQLSchema {
   const storage = getMetadataStorage();
   const typeNames = new Map(storage.objectTypes.map((type) => [type.target, type.name]));
-  const instances = new Map<unknown, object>();
+  const instances = new Map<unknown, Record<string, (...args: unknown[]) => unknown>>();
   for (const resolver of storage.fieldResolvers) {
     if (resolver.kind !== "external" || !resolverClasses.includes(resolver.target as never)) {
       continue;
@@ -59,12 +59,9 @@ export function callFieldResolversDirectly(
     const field = isObjectType(type) ? type.getFields()[resolver.schemaName] : undefined;
     if (!field) continue;
     const Target = resolver.target as new () => Record<string, (...args: unknown[]) => unknown>;
-    let instance = instances.get(Target);
-    if (!instance) instances.set(Target, (instance = new Target()));
-    const method = (instance as Record<string, (...args: unknown[]) => unknown>)[
-      resolver.methodName
-    ]!;
-    const target = instance;
+    let target = instances.get(Target);
+    if (!target) instances.set(Target, (target = new Target()));
+    const method = target[resolver.methodName]!;
     const [first, second] = picks as Pick[];
     const resolve: GraphQLFieldResolver<unknown, unknown> =
       picks.length === 0

@@ -1,4 +1,4 @@
-import { and, eq, exists, isNotNull, isNull, lt, notExists, or, sql } from "drizzle-orm";
+import { and, eq, exists, isNotNull, isNull, lt, notExists, or, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client.js";
 import { apiClients, refreshTokens, type Role, users } from "../db/schema.js";
 import type { PrincipalCache } from "./principal-cache.js";
@@ -62,16 +62,13 @@ function prepareLookups(db: Database) {
   // and has not been ended (logOut, refresh token reuse, password change revoke every member of
   // the family). A family whose rows are gone (deleted by hand or by a cleanup job) ends its
   // session too: the check fails closed.
-  const session = (ended: boolean) =>
+  const familyRowWhere = (condition: SQL) =>
     db
       .select({ id: refreshTokens.id })
       .from(refreshTokens)
-      .where(
-        and(
-          eq(refreshTokens.familyId, sql.placeholder("sid")),
-          ended ? isNotNull(refreshTokens.revokedAt) : eq(refreshTokens.userId, users.id),
-        ),
-      );
+      .where(and(eq(refreshTokens.familyId, sql.placeholder("sid")), condition));
+  const sessionOfUser = familyRowWhere(eq(refreshTokens.userId, users.id));
+  const sessionEnded = familyRowWhere(isNotNull(refreshTokens.revokedAt));
   const user = db
     .select({
       id: users.id,
@@ -84,8 +81,8 @@ function prepareLookups(db: Database) {
       and(
         eq(users.id, sql.placeholder("sub")),
         eq(users.orgId, sql.placeholder("org")),
-        exists(session(false)),
-        notExists(session(true)),
+        exists(sessionOfUser),
+        notExists(sessionEnded),
       ),
     )
     .prepare("principal_user");

@@ -4,7 +4,6 @@ import {
   eq,
   getTableColumns,
   gt,
-  inArray,
   lte,
   or,
   type SQL,
@@ -33,14 +32,23 @@ function visibleTo(visibility: Visibility, reader: string | SQLWrapper): SQL | u
 
 /** Private notes are visible only to their author and to ADMINs; filtered in SQL so counts agree. */
 export const visibleNotes = (principal: AuthenticatedPrincipal): SQL | undefined =>
-  visibleTo(visibilityOf(principal), principal.kind === "user" ? principal.id : "");
+  visibleTo(visibilityOf(principal), principal.id);
 
-/** Notes of these customers that the principal may see, in its organization. */
-const notesOfCustomers = (principal: AuthenticatedPrincipal, customerIds: readonly string[]) => [
-  eq(notes.orgId, principal.orgId),
-  inArray(notes.customerId, [...customerIds]),
-  visibleNotes(principal),
-];
+/**
+ * Notes of the customers `customerIds` (one uuid[], see uuidArray) in the organization `orgId`
+ * that `visibility` shows `reader`: values, or placeholders for a statement built once.
+ */
+const notesOfCustomers = (
+  orgId: string | SQLWrapper,
+  customerIds: string | SQLWrapper,
+  visibility: Visibility,
+  reader: string | SQLWrapper,
+) =>
+  and(
+    eq(notes.orgId, orgId),
+    sql`${notes.customerId} = any(${customerIds}::uuid[])`,
+    visibleTo(visibility, reader),
+  );
 
 /**
  * The statement of findNotePages for one visibility, with or without a cursor: built once (the
@@ -58,9 +66,12 @@ function notePagesStatement(visibility: Visibility, withCursor: boolean) {
     .from(notes)
     .where(
       and(
-        eq(notes.orgId, sql.placeholder("orgId")),
-        sql`${notes.customerId} = any(${sql.placeholder("customerIds")}::uuid[])`,
-        visibleTo(visibility, sql.placeholder("readerId")),
+        notesOfCustomers(
+          sql.placeholder("orgId"),
+          sql.placeholder("customerIds"),
+          visibility,
+          sql.placeholder("readerId"),
+        ),
         withCursor ? gt(notes.id, sql.placeholder("afterId")) : undefined,
       ),
     )
@@ -97,7 +108,7 @@ export async function findNotePages(
   const rows = await statement(db, {
     orgId: principal.orgId,
     customerIds: uuidArray(customerIds),
-    readerId: principal.kind === "user" ? principal.id : undefined,
+    readerId: principal.id,
     afterId,
     ranks: limit + 1,
   });
@@ -114,7 +125,14 @@ export async function countNotesByCustomer(
   const rows = await db
     .select({ customerId: notes.customerId, n: count() })
     .from(notes)
-    .where(and(...notesOfCustomers(principal, customerIds)))
+    .where(
+      notesOfCustomers(
+        principal.orgId,
+        uuidArray(customerIds),
+        visibilityOf(principal),
+        principal.id,
+      ),
+    )
     .groupBy(notes.customerId);
   return new Map(rows.map((r) => [r.customerId, r.n]));
 }
