@@ -59,8 +59,8 @@ export function callFieldResolversDirectly(
     const field = isObjectType(type) ? type.getFields()[resolver.schemaName] : undefined;
     if (!field) continue;
     const Target = resolver.target as new () => Record<string, (...args: unknown[]) => unknown>;
-    let target = instances.get(Target);
-    if (!target) instances.set(Target, (target = new Target()));
+    const target = instances.get(Target) ?? new Target();
+    instances.set(Target, target);
     const method = target[resolver.methodName]!;
     const [first, second] = picks as Pick[];
     const resolve: GraphQLFieldResolver<unknown, unknown> =
